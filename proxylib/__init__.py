@@ -1,0 +1,16 @@
+"""proxylib: lazy array proxies that read only what a key needs."""
+
+from .arrayproxy import ArrayProxy, is_proxy
+from .errors import (CorruptDataError, ExpiredDeprecationError, FileChangedError,
+                     HeaderError, ProxyError, ProxyIndexError, ProxyReadError, SpecError,
+                     TruncatedFileError, UnseekableStreamError)
+from .spec import ArraySpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArrayProxy", "ArraySpec", "is_proxy",
+    "ProxyError", "ProxyReadError", "ProxyIndexError", "HeaderError", "SpecError",
+    "TruncatedFileError", "FileChangedError", "CorruptDataError", "UnseekableStreamError",
+    "ExpiredDeprecationError",
+]

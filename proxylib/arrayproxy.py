@@ -1,0 +1,292 @@
+"""ArrayProxy: an array on disk that reads only what a key needs.
+
+``proxy[key]`` flows one way: :func:`~proxylib.indexing.normalize.normalize_key`
+-> :func:`~proxylib.indexing.plan.plan_basic` -> :mod:`proxylib.execute`
+-> :func:`~proxylib.scaling.finish_values`. This module wires those steps to a
+spec (:class:`~proxylib.spec.ArraySpec`) and a handle policy
+(:mod:`proxylib.io.opening`); it does no index arithmetic and no I/O itself.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import Any, Optional, Tuple, Union
+
+import numpy as np
+
+from .errors import SpecError
+from .execute import choose_mapping, fetch_by_mapping, fetch_by_reads
+from .indexing.normalize import BasicKey, is_basic, normalize_key
+from .indexing.plan import ReadPlan, plan_basic
+from .io.opening import PathOpener, make_opener
+from .io.sources import ByteSource
+from .scaling import Conversion, conversion_for, finish_values
+from .spec import ArraySpec
+
+#: Used when ``keep_file_open=None``; must be True or False.
+KEEP_FILE_OPEN_DEFAULT = False
+
+MMAP_MODES = {True: "c", "c": "c", "r": "r", False: False}
+
+FileLike = Union[str, os.PathLike, Any]
+
+
+def _resolve_mmap(mmap: Any) -> Union[str, bool]:
+    if isinstance(mmap, (bool, str)) and mmap in MMAP_MODES:
+        return MMAP_MODES[mmap]
+    raise ValueError(f"mmap must be one of True, False, 'c' or 'r', not {mmap!r}")
+
+
+def _resolve_keep_file_open(keep_file_open: Any) -> bool:
+    if keep_file_open is None:
+        keep_file_open = KEEP_FILE_OPEN_DEFAULT
+        if not isinstance(keep_file_open, bool):
+            raise ValueError(
+                "proxylib.arrayproxy.KEEP_FILE_OPEN_DEFAULT must be True or False, "
+                f"not {keep_file_open!r}")
+    if not isinstance(keep_file_open, bool):
+        raise ValueError(f"keep_file_open must be None, True or False, not {keep_file_open!r}")
+    return keep_file_open
+
+
+def _spec_from(spec: Any, order: str) -> ArraySpec:
+    if isinstance(spec, ArraySpec):
+        return replace(spec, order=order)
+    if isinstance(spec, tuple):
+        if not 2 <= len(spec) <= 5:
+            raise TypeError(
+                "spec tuple must be (shape, dtype[, offset[, slope[, inter]]]), got "
+                f"{len(spec)} items")
+        shape, dtype, *rest = spec
+        fields = dict(zip(("offset", "slope", "inter"), rest))
+        return ArraySpec(shape, dtype, order=order, **fields)
+    if all(hasattr(spec, name) for name in
+           ("get_data_shape", "get_data_dtype", "get_data_offset", "get_slope_inter")):
+        slope, inter = spec.get_slope_inter()
+        return ArraySpec(spec.get_data_shape(), spec.get_data_dtype(),
+                         offset=spec.get_data_offset(), order=order,
+                         slope=slope, inter=inter)
+    raise TypeError(
+        "spec must be a tuple (shape, dtype[, offset[, slope[, inter]]]) or a header "
+        "with get_data_shape(), get_data_dtype(), get_data_offset() and "
+        f"get_slope_inter(); got {type(spec).__name__}")
+
+
+class ArrayProxy:
+    """Lazy, sliceable view of an array stored in a file.
+
+    Parameters
+    ----------
+    file_like : str, os.PathLike or file-like
+        Path of the file, or an open binary file object with ``read`` and
+        ``seek`` (its position is restored after every read).
+    spec : tuple or header
+        ``(shape, storage_dtype[, offset[, slope[, inter]]])`` or an object
+        with ``get_data_shape()``, ``get_data_dtype()``, ``get_data_offset()``
+        and ``get_slope_inter()``; read once, here.
+    mmap : {True, 'c', 'r', False}
+        Whether memory maps may be used ('c' copy-on-write and 'r' read-only
+        apply to full reads returned as ``np.memmap``).
+    order : {None, 'F', 'C'}
+        Storage order; None uses the class attribute ``_default_order``.
+    keep_file_open : {None, True, False}
+        Keep one handle (and map) for the proxy's life, or open per access.
+        None uses ``KEEP_FILE_OPEN_DEFAULT``. No effect for file objects.
+    """
+
+    _default_order = "F"
+
+    def __init__(self, file_like: FileLike, spec: Any, *, mmap: Union[bool, str] = True,
+                 order: Optional[str] = None, keep_file_open: Optional[bool] = None) -> None:
+        self._mmap = _resolve_mmap(mmap)
+        order = self._default_order if order is None else order
+        if order not in ("F", "C"):
+            raise ValueError(f"order must be 'F' or 'C', not {order!r}")
+        self._keep_file_open = _resolve_keep_file_open(keep_file_open)
+        self._spec = _spec_from(spec, order)
+        self.file_like = file_like
+        self._opener = make_opener(file_like, keep_open=self._keep_file_open,
+                                   required_size=self._spec.end)
+
+    # -- description ------------------------------------------------------
+    is_proxy = True
+
+    @property
+    def spec(self) -> ArraySpec:
+        return self._spec
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return self._spec.shape
+
+    @property
+    def ndim(self) -> int:
+        return self._spec.ndim
+
+    @property
+    def size(self) -> int:
+        return self._spec.size
+
+    @property
+    def order(self) -> str:
+        return self._spec.order
+
+    @property
+    def offset(self) -> int:
+        return self._spec.offset
+
+    @property
+    def slope(self) -> Any:
+        return self._spec.slope
+
+    @property
+    def inter(self) -> Any:
+        return self._spec.inter
+
+    @property
+    def storage_dtype(self) -> np.dtype:
+        """The dtype of the values as stored in the file."""
+        return self._spec.storage_dtype
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype indexing returns (after scaling, native byte order)."""
+        return self._spec.output_dtype
+
+    @property
+    def mmap(self) -> Union[str, bool]:
+        return self._mmap
+
+    @property
+    def keep_file_open(self) -> bool:
+        return self._keep_file_open
+
+    def __repr__(self) -> str:
+        scaling = f", slope={self.slope!r}, inter={self.inter!r}" if self._spec.has_scaling else ""
+        return (f"{type(self).__name__}({self.file_like!r}, shape={self.shape}, "
+                f"storage_dtype={self.storage_dtype}, offset={self.offset}, "
+                f"order={self.order!r}{scaling})")
+
+    # -- reading ------------------------------------------------------------
+    def __getitem__(self, key: Any) -> Any:
+        if not is_basic(key):
+            from .indexing.advanced import read_advanced
+            return read_advanced(self, key)
+        return self._read(normalize_key(key, self.shape), conversion_for(self._spec))
+
+    def _read(self, key: BasicKey, conversion: Conversion) -> Any:
+        """Plan, fetch and finish one basic key."""
+        with self._opener.source() as source:
+            plan = plan_basic(key, self._spec, source.cost)
+            fetched = np.empty(plan.fetch_shape, dtype=conversion.fetch_dtype)
+            if not plan.is_empty:
+                self._fetch(plan, source, fetched)
+        fetched = finish_values(fetched, conversion)
+        if plan.transpose:
+            fetched = fetched.transpose()
+        return fetched[plan.finish_key]
+
+    def _fetch(self, plan: ReadPlan, source: ByteSource, dest: np.ndarray) -> None:
+        mapping = source.mapping() if choose_mapping(plan, bool(self._mmap)) else None
+        if mapping is not None:
+            fetch_by_mapping(plan, mapping, dest, self.storage_dtype)
+        else:
+            fetch_by_reads(plan, source, dest, self.storage_dtype)
+
+    def _read_all(self, conversion: Conversion) -> np.ndarray:
+        return self._read(normalize_key(Ellipsis, self.shape), conversion)
+
+    def _can_memmap(self) -> bool:
+        return (bool(self._mmap) and isinstance(self._opener, PathOpener)
+                and self.storage_dtype.isnative and self.size > 0)
+
+    def _memmap(self) -> Optional[np.memmap]:
+        """The whole array as a fresh ``np.memmap``, or None if not possible."""
+        if not self._can_memmap():
+            return None
+        with self._opener.opened() as opened:
+            if not opened.can_map:
+                return None
+            with os.fdopen(os.dup(opened.fd), "rb") as handle:
+                return np.memmap(handle, dtype=self.storage_dtype, mode=self._mmap,
+                                 offset=self.offset, shape=self.shape, order=self.order)
+
+    def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
+        conversion = conversion_for(self._spec, dtype)
+        zero_copy_possible = (not conversion.scales
+                              and conversion.result_dtype == self.storage_dtype)
+        if copy is not True and zero_copy_possible:
+            mapped = self._memmap()
+            if mapped is not None:
+                return mapped
+        if copy is False:
+            raise ValueError(
+                f"{self!r} cannot be converted without a copy: a zero-copy result needs "
+                "an uncompressed file, mmap enabled, native byte order, no scaling and "
+                "no dtype change")
+        return self._read_all(conversion)
+
+    def get_unscaled(self) -> np.ndarray:
+        """The stored values without scaling (a memmap when possible)."""
+        mapped = self._memmap()
+        if mapped is not None:
+            return mapped
+        return self._read_all(conversion_for(self._spec, scaled=False))
+
+    # -- derived proxies ----------------------------------------------------
+    def _derive(self, spec: ArraySpec) -> "ArrayProxy":
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._spec = spec
+        new._opener = self._opener.clone()
+        return new
+
+    def copy(self) -> "ArrayProxy":
+        """A proxy with the same file, spec and policies, and its own handle."""
+        return self._derive(self._spec)
+
+    def reshape(self, shape: Union[int, Tuple[int, ...]]) -> "ArrayProxy":
+        """A proxy viewing the same bytes with another shape (in the proxy's order)."""
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        unknown = [i for i, n in enumerate(shape) if n == -1]
+        if len(unknown) > 1:
+            raise ValueError("can only specify one unknown dimension")
+        if unknown:
+            known = int(np.prod([n for n in shape if n != -1]))
+            if known == 0 or self.size % known:
+                raise ValueError(
+                    f"cannot reshape array of size {self.size} into shape {shape}")
+            shape = tuple(self.size // known if n == -1 else n for n in shape)
+        try:
+            spec = self._spec.with_shape(shape)
+        except SpecError as err:
+            raise ValueError(str(err)) from None
+        if spec.size != self.size:
+            raise ValueError(f"cannot reshape array of size {self.size} into shape {shape}")
+        return self._derive(spec)
+
+    # -- handle lifetime ----------------------------------------------------
+    def close(self) -> None:
+        """Close a kept file handle (it is re-opened if the proxy is read again)."""
+        self._opener.close()
+
+    def __enter__(self) -> "ArrayProxy":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+
+def is_proxy(obj: Any) -> bool:
+    """True when ``obj`` says it is an array proxy."""
+    try:
+        return obj.is_proxy is True
+    except AttributeError:
+        return False

@@ -1,0 +1,113 @@
+"""The proxylib exception hierarchy.
+
+Every error proxylib raises on purpose derives from :class:`ProxyError`, and
+also from the builtin a caller would naturally catch:
+
+* header and specification problems are ``ValueError`` (:class:`HeaderError`,
+  :class:`SpecError`);
+* problems met while reading bytes are ``OSError`` (:class:`ProxyReadError`
+  and its subclasses), carrying the path, the byte offset and the expected
+  and found byte counts;
+* bad keys are ``IndexError`` (:class:`ProxyIndexError`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+
+class ProxyError(Exception):
+    """Base class of every error proxylib raises on purpose."""
+
+
+class SpecError(ProxyError, ValueError):
+    """An array specification (shape, dtype, offset, scaling) is invalid."""
+
+
+class HeaderError(ProxyError, ValueError):
+    """A file header is malformed or describes data that cannot exist."""
+
+    def __init__(self, message: str, *, path: Optional[str] = None,
+                 field: Optional[str] = None, value: object = None) -> None:
+        self.path = path
+        self.field = field
+        self.value = value
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (_rebuild_header_error,
+                (type(self), str(self), self.path, self.field, self.value))
+
+
+def _rebuild_header_error(cls, message, path, field, value):
+    return cls(message, path=path, field=field, value=value)
+
+
+class ProxyIndexError(ProxyError, IndexError):
+    """A key cannot index the proxy (out of range, too many indices, ...)."""
+
+
+class ProxyReadError(ProxyError, OSError):
+    """Reading array bytes failed.
+
+    Attributes
+    ----------
+    path : str or None
+        File (or description of the file-like object) being read.
+    offset : int or None
+        Byte offset at which the failing read started.
+    expected, found : int or None
+        Byte counts that were needed and that were actually available.
+    """
+
+    def __init__(self, message: str, *, path: Optional[str] = None,
+                 offset: Optional[int] = None, expected: Optional[int] = None,
+                 found: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.offset = offset
+        self.expected = expected
+        self.found = found
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else ""
+
+    def __reduce__(self):
+        return (_rebuild_read_error,
+                (type(self), self.args[0] if self.args else "", self.path,
+                 self.offset, self.expected, self.found))
+
+
+def _rebuild_read_error(cls, message, path, offset, expected, found):
+    return cls(message, path=path, offset=offset, expected=expected, found=found)
+
+
+class TruncatedFileError(ProxyReadError):
+    """The file holds fewer bytes than the array specification needs."""
+
+
+class FileChangedError(ProxyReadError):
+    """The file changed (size, inode or mtime) since the proxy first opened it."""
+
+
+class CorruptDataError(ProxyReadError):
+    """Compressed data failed to decode or its checksum did not match."""
+
+
+class UnseekableStreamError(ProxyReadError):
+    """A stream cannot seek and the read would need unbounded buffering."""
+
+
+class ExpiredDeprecationError(ProxyError, RuntimeError):
+    """A removed API was called; the message says what replaces it."""
+
+
+def describe_file(file_like: object) -> str:
+    """Return a short human description of a path or file-like object."""
+    if isinstance(file_like, (str, os.PathLike)):
+        return os.fsdecode(file_like)
+    name = getattr(file_like, "name", None)
+    if isinstance(name, (str, bytes, os.PathLike)):
+        return f"{os.fsdecode(name)} ({type(file_like).__name__})"
+    return f"<{type(file_like).__name__} object>"

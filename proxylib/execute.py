@@ -1,0 +1,106 @@
+"""Execute a :class:`~proxylib.indexing.plan.ReadPlan`: the only code that reads.
+
+Two ways to fill the fetched array:
+
+* :func:`fetch_by_reads` asks a byte source for the plan's runs. Dense runs
+  (nothing but wanted bytes) go straight into the destination; other runs
+  go through one buffer of at most ``block_size`` bytes, from which a
+  strided view is copied (and cast) into the destination.
+* :func:`fetch_by_mapping` copies a strided view of a memory map.
+
+:func:`choose_mapping` decides between them for one plan.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import mmap
+import numpy as np
+
+from .indexing.plan import ReadPlan
+from .io.sources import ByteSource
+
+#: A dense run at least this long is read with pread even when a memory map
+#: is allowed: one copy from the page cache beats page faults.
+DIRECT_READ_MIN_RUN = 64 * 1024
+
+
+def choose_mapping(plan: ReadPlan, mapping_allowed: bool) -> bool:
+    """True when a memory-map copy is the cheaper way to serve ``plan``."""
+    if not mapping_allowed or plan.is_empty:
+        return False
+    if plan.is_dense and plan.run_length(plan.group) >= DIRECT_READ_MIN_RUN:
+        return False
+    return True
+
+
+def fetch_by_mapping(plan: ReadPlan, mapping: mmap.mmap, dest: np.ndarray,
+                     storage_dtype: np.dtype) -> None:
+    """Copy the selection out of a memory map into ``dest`` (casting as needed)."""
+    if plan.is_empty:
+        return
+    view = np.ndarray(plan.fetch_shape, dtype=storage_dtype, buffer=mapping,
+                      offset=plan.base, strides=plan.byte_steps)
+    try:
+        np.copyto(dest, view, casting="unsafe")
+    finally:
+        del view
+
+
+def fetch_by_reads(plan: ReadPlan, source: ByteSource, dest: np.ndarray,
+                   storage_dtype: np.dtype, block_size: Optional[int] = None) -> None:
+    """Read the plan's runs from ``source`` into ``dest`` (C-contiguous)."""
+    if plan.is_empty:
+        return
+    block_size = source.cost.block_size if block_size is None else block_size
+    direct = dest.dtype == storage_dtype and plan.is_dense
+    rows = dest.reshape((math.prod(plan.grid_shape), plan.grouped_count) + plan.inner_shape)
+    if plan.group == plan.grouped_count:
+        if direct:
+            _read_rows_direct(plan, source, rows)
+        else:
+            _read_rows_buffered(plan, source, rows, storage_dtype, block_size)
+    else:
+        _read_groups(plan, source, rows, storage_dtype, direct)
+
+
+def _read_rows_direct(plan: ReadPlan, source: ByteSource, rows: np.ndarray) -> None:
+    row_bytes = rows.reshape(rows.shape[0], -1).view(np.uint8)
+    for flat, offsets in plan.iter_runs():
+        for index, offset in zip(flat.tolist(), offsets.tolist()):
+            source.readinto(offset, memoryview(row_bytes[index]))
+
+
+def _read_rows_buffered(plan: ReadPlan, source: ByteSource, rows: np.ndarray,
+                        storage_dtype: np.dtype, block_size: int) -> None:
+    run_length = plan.run_length(plan.group)
+    per_buffer = max(1, min(block_size // run_length, rows.shape[0]))
+    buffer = np.empty(per_buffer * run_length, dtype=np.uint8)
+    view = memoryview(buffer)
+    run_shape = (plan.grouped_count,) + plan.inner_shape
+    run_steps = (plan.grouped_step,) + plan.inner_steps
+    for flat, offsets in plan.iter_runs(batch=per_buffer):
+        for slot, offset in enumerate(offsets.tolist()):
+            source.readinto(offset, view[slot * run_length:(slot + 1) * run_length])
+        count = len(offsets)
+        selected = np.ndarray((count,) + run_shape, dtype=storage_dtype, buffer=buffer,
+                              strides=(run_length,) + run_steps)
+        first = int(flat[0])
+        np.copyto(rows[first:first + count], selected, casting="unsafe")
+
+
+def _read_groups(plan: ReadPlan, source: ByteSource, rows: np.ndarray,
+                 storage_dtype: np.dtype, direct: bool) -> None:
+    buffer = None if direct else np.empty(plan.run_length(plan.group), dtype=np.uint8)
+    run_steps = (plan.grouped_step,) + plan.inner_steps
+    for run in plan.iter_grouped_runs():
+        target = rows[run.grid_index, run.first:run.first + run.count]
+        if direct:
+            source.readinto(run.offset, memoryview(target.reshape(-1).view(np.uint8)))
+            continue
+        source.readinto(run.offset, memoryview(buffer)[:run.length])
+        selected = np.ndarray((run.count,) + plan.inner_shape, dtype=storage_dtype,
+                              buffer=buffer, strides=run_steps)
+        np.copyto(target, selected, casting="unsafe")

@@ -1,0 +1,179 @@
+"""Turn a user key into a typed key, once, with numpy's rules and wording.
+
+After :func:`normalize_key` nothing looks at the raw key again: the planner
+works from :class:`BasicKey` alone.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Any, Tuple, Union
+
+import numpy as np
+
+from ..errors import ProxyIndexError
+
+INVALID_INDEX_MESSAGE = (
+    "only integers, slices (`:`), ellipsis (`...`), numpy.newaxis (`None`) "
+    "and integer or boolean arrays are valid indices")
+
+
+@dataclass(frozen=True)
+class AxisRange:
+    """Elements ``start + i * step`` for ``i in range(count)`` along one axis."""
+
+    start: int
+    count: int
+    step: int
+
+    @classmethod
+    def from_slice(cls, item: slice, size: int) -> "AxisRange":
+        start, stop, step = item.indices(size)
+        count = len(range(start, stop, step))
+        return cls(start if count else 0, count, step if count else 1)
+
+    def ascending(self) -> Tuple[int, int, int, bool]:
+        """``(first, count, positive_step, reversed)`` covering the same elements."""
+        if self.count <= 1:
+            return self.start, self.count, 1, False
+        if self.step > 0:
+            return self.start, self.count, self.step, False
+        last = self.start + (self.count - 1) * self.step
+        return last, self.count, -self.step, True
+
+
+class _NewAxis:
+    """Marker for ``None``/``np.newaxis`` in a normalized key."""
+
+    def __repr__(self) -> str:
+        return "NEWAXIS"
+
+
+NEWAXIS = _NewAxis()
+
+KeyItem = Union[int, AxisRange, _NewAxis]
+
+
+@dataclass(frozen=True)
+class BasicKey:
+    """A numpy basic index resolved against a shape.
+
+    ``items`` follows the user's order with the Ellipsis expanded: an ``int``
+    (non-negative, in range) picks one index and drops the axis, an
+    :class:`AxisRange` keeps the axis, :data:`NEWAXIS` inserts a length-1
+    axis. ``had_ellipsis`` matters only for an all-integer key, which numpy
+    answers with a 0-d array instead of a scalar when an Ellipsis was given.
+    """
+
+    items: Tuple[KeyItem, ...]
+    had_ellipsis: bool = False
+
+    @property
+    def per_axis(self) -> Tuple[Union[int, AxisRange], ...]:
+        """One selection per array axis, newaxis markers left out."""
+        return tuple(item for item in self.items if item is not NEWAXIS)
+
+    @property
+    def result_shape(self) -> Tuple[int, ...]:
+        shape = []
+        for item in self.items:
+            if item is NEWAXIS:
+                shape.append(1)
+            elif isinstance(item, AxisRange):
+                shape.append(item.count)
+        return tuple(shape)
+
+
+def _is_integer_scalar(item: Any) -> bool:
+    if isinstance(item, (bool, np.bool_)):
+        return False
+    if isinstance(item, np.ndarray):
+        return item.ndim == 0 and item.dtype.kind in "iu"
+    if isinstance(item, (int, np.integer)):
+        return True
+    return hasattr(type(item), "__index__") and not isinstance(item, (list, tuple))
+
+
+def _is_advanced(item: Any) -> bool:
+    if isinstance(item, (bool, np.bool_, list)):
+        return True
+    if isinstance(item, np.ndarray):
+        return not _is_integer_scalar(item)
+    return hasattr(item, "__array__") or hasattr(item, "__array_interface__")
+
+
+def split_key(key: Any) -> Tuple[Any, ...]:
+    """The key as a tuple of per-position items, as numpy reads it."""
+    return key if isinstance(key, tuple) else (key,)
+
+
+def is_basic(key: Any) -> bool:
+    """True when every item of ``key`` is an int, slice, Ellipsis or None."""
+    return not any(_is_advanced(item) for item in split_key(key))
+
+
+def expand_ellipsis(items: Tuple[Any, ...], ndim: int) -> Tuple[Tuple[Any, ...], bool]:
+    """Replace the Ellipsis (at most one) by full slices; count axes like numpy."""
+    n_ellipsis = sum(1 for item in items if item is Ellipsis)
+    if n_ellipsis > 1:
+        raise ProxyIndexError("an index can only have a single ellipsis ('...')")
+    indexed = sum(1 for item in items if item is not None and item is not Ellipsis
+                  and not (isinstance(item, (bool, np.bool_))
+                           or (isinstance(item, np.ndarray) and item.dtype == bool)))
+    indexed += sum(np.ndim(item) if isinstance(item, np.ndarray) and item.dtype == bool
+                   else 0 for item in items)
+    if indexed > ndim:
+        raise ProxyIndexError(
+            f"too many indices for array: array is {ndim}-dimensional, "
+            f"but {indexed} were indexed")
+    if n_ellipsis:
+        where = next(i for i, item in enumerate(items) if item is Ellipsis)
+        fill = (slice(None),) * (ndim - indexed)
+        return items[:where] + fill + items[where + 1:], True
+    return items + (slice(None),) * (ndim - indexed), False
+
+
+def resolve_integer(item: Any, axis: int, size: int) -> int:
+    """A single integer index, bounds-checked with numpy's message."""
+    value = operator.index(item)
+    if not -size <= value < size:
+        raise ProxyIndexError(
+            f"index {value} is out of bounds for axis {axis} with size {size}")
+    return value + size if value < 0 else value
+
+
+def normalize_key(key: Any, shape: Tuple[int, ...]) -> BasicKey:
+    """Resolve a basic numpy key against ``shape``.
+
+    Raises ``IndexError`` (as :class:`ProxyIndexError`) for out-of-range
+    integers, too many indices or invalid items, ``ValueError`` for a zero
+    slice step and ``TypeError`` for non-integer slice bounds, as numpy does.
+    Advanced (array or boolean) items are not basic and must be routed to the
+    advanced normalizer by the caller.
+    """
+    items = split_key(key)
+    for item in items:
+        if item is None or item is Ellipsis or isinstance(item, slice):
+            continue
+        if _is_integer_scalar(item):
+            continue
+        if _is_advanced(item):
+            raise ProxyIndexError(
+                f"{type(item).__name__} index is an advanced index; basic indexing "
+                "accepts integers, slices, Ellipsis and None")
+        raise ProxyIndexError(INVALID_INDEX_MESSAGE)
+    expanded, had_ellipsis = expand_ellipsis(items, len(shape))
+    out = []
+    axis = 0
+    for item in expanded:
+        if item is None:
+            out.append(NEWAXIS)
+            continue
+        size = shape[axis]
+        if isinstance(item, slice):
+            out.append(AxisRange.from_slice(item, size))
+        else:
+            out.append(resolve_integer(item, axis, size))
+        axis += 1
+    return BasicKey(tuple(out), had_ellipsis)

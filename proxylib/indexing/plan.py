@@ -1,0 +1,274 @@
+"""Pure read planning: (typed key, array layout, cost model) -> :class:`ReadPlan`.
+
+Nothing here touches a file. The plan works in *storage space*: the axes in
+the order bytes vary slowest to fastest (the user's axes reversed for an
+F-ordered array), every step made positive. It describes
+
+* the **fetch**: the box of selected elements, ``fetch_shape``, whose element
+  ``idx`` lives at byte ``base + sum(idx * byte_steps)``;
+* the **runs**: the contiguous byte ranges to read. The storage axes split at
+  ``grid_ndim``: every combination of indices on the axes before it is a run
+  of its own (or several, see ``group``); the axes from it on are read through
+  in one go, gaps included. Gaps up to ``CostModel.gap_threshold`` are read
+  rather than skipped. A run longer than ``CostModel.block_size`` is cut
+  along axis ``grid_ndim`` into groups of ``group`` indices, so no buffer
+  ever exceeds the block size;
+* the **finish**: the in-memory key that undoes the storage-space view
+  (transpose, reversed steps, dropped integer axes, new axes).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator, Tuple
+
+import numpy as np
+
+from ..spec import ArraySpec
+from .normalize import NEWAXIS, AxisRange, BasicKey
+
+#: Gaps smaller than this are read through rather than skipped with a new read
+#: (local files). See benchmarks/bench_gap_threshold.py for the measurement.
+DEFAULT_GAP_THRESHOLD = 32 * 1024
+#: Largest buffer one read step may allocate; also the unit of streaming.
+DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """What a byte source's reads cost, as the planner needs to know it.
+
+    ``gap_threshold``: bytes of unwanted data worth reading to save one extra
+    read call (``math.inf``-like large values mean "never skip", as for a
+    compressed stream where a seek costs a decompression).
+    ``block_size``: the largest buffer allocated for one read.
+    """
+
+    gap_threshold: int = DEFAULT_GAP_THRESHOLD
+    block_size: int = DEFAULT_BLOCK_SIZE
+
+
+LOCAL_FILE_COST = CostModel()
+
+
+@dataclass(frozen=True)
+class Run:
+    """One contiguous read and where its elements go."""
+
+    offset: int          # absolute byte offset in the source
+    length: int          # bytes to read
+    grid_index: int      # flat index over the grid axes
+    first: int           # first index on the grouped axis
+    count: int           # indices on the grouped axis covered by this run
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """Frozen description of one basic read; see the module docstring."""
+
+    fetch_shape: Tuple[int, ...]
+    byte_steps: Tuple[int, ...]
+    base: int
+    itemsize: int
+    grid_ndim: int
+    group: int
+    transpose: bool
+    finish_key: Tuple[object, ...]
+
+    # -- derived geometry -------------------------------------------------
+    @property
+    def ndim(self) -> int:
+        return len(self.fetch_shape)
+
+    @property
+    def selected_count(self) -> int:
+        return math.prod(self.fetch_shape)
+
+    @property
+    def selected_bytes(self) -> int:
+        return self.selected_count * self.itemsize
+
+    @property
+    def is_empty(self) -> bool:
+        return self.selected_count == 0
+
+    @property
+    def grid_shape(self) -> Tuple[int, ...]:
+        return self.fetch_shape[:self.grid_ndim]
+
+    @property
+    def grouped_count(self) -> int:
+        """Indices along the grouped axis (1 when every axis is a grid axis)."""
+        return self.fetch_shape[self.grid_ndim] if self.grid_ndim < self.ndim else 1
+
+    @property
+    def groups_per_run_row(self) -> int:
+        return -(-self.grouped_count // self.group)
+
+    @property
+    def inner_shape(self) -> Tuple[int, ...]:
+        return self.fetch_shape[self.grid_ndim + 1:]
+
+    @property
+    def inner_steps(self) -> Tuple[int, ...]:
+        return self.byte_steps[self.grid_ndim + 1:]
+
+    @property
+    def grouped_step(self) -> int:
+        return self.byte_steps[self.grid_ndim] if self.grid_ndim < self.ndim else self.itemsize
+
+    @property
+    def inner_span(self) -> int:
+        """Bytes from the first to one past the last element of one grouped index."""
+        return _span(self.inner_shape, self.inner_steps, self.itemsize)
+
+    def run_length(self, count: int) -> int:
+        return (count - 1) * self.grouped_step + self.inner_span
+
+    @property
+    def run_count(self) -> int:
+        return 0 if self.is_empty else math.prod(self.grid_shape) * self.groups_per_run_row
+
+    @property
+    def read_bytes(self) -> int:
+        """Bytes the runs read, gaps included."""
+        if self.is_empty:
+            return 0
+        full, rest = divmod(self.grouped_count, self.group)
+        per_row = full * self.run_length(self.group) + (self.run_length(rest) if rest else 0)
+        return math.prod(self.grid_shape) * per_row
+
+    @property
+    def is_dense(self) -> bool:
+        """True when the runs hold exactly the selected elements, in order."""
+        expected = self.itemsize
+        for count, step in zip(reversed(self.fetch_shape[self.grid_ndim:]),
+                               reversed(self.byte_steps[self.grid_ndim:])):
+            if count > 1 and step != expected:
+                return False
+            expected *= count
+        return True
+
+    @property
+    def extent(self) -> Tuple[int, int]:
+        """``(first, stop)`` byte positions touched by the whole selection."""
+        return self.base, self.base + _span(self.fetch_shape, self.byte_steps, self.itemsize)
+
+    # -- enumeration ------------------------------------------------------
+    def iter_runs(self, batch: int = 65536) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(grid_indices, offsets)`` for all full-row runs, in file order.
+
+        Only meaningful when ``group == grouped_count`` (one run per grid
+        cell); offsets are computed vectorised, ``batch`` at a time.
+        """
+        grid = self.grid_shape
+        steps = np.asarray(self.byte_steps[:self.grid_ndim], dtype=np.int64)
+        total = math.prod(grid)
+        for start in range(0, total, batch):
+            flat = np.arange(start, min(start + batch, total), dtype=np.int64)
+            if grid:
+                coords = np.unravel_index(flat, grid)
+                offsets = self.base + sum(c.astype(np.int64) * s for c, s in zip(coords, steps))
+            else:
+                offsets = np.full(flat.shape, self.base, dtype=np.int64)
+            yield flat, np.asarray(offsets, dtype=np.int64)
+
+    def iter_grouped_runs(self) -> Iterator[Run]:
+        """Yield every run one by one, groups included, in file order.
+
+        Used when runs are block-sized, so the number of runs is the data
+        size divided by the block size.
+        """
+        for flat, offsets in self.iter_runs(batch=4096):
+            for grid_index, row_offset in zip(flat.tolist(), offsets.tolist()):
+                for first in range(0, self.grouped_count, self.group):
+                    count = min(self.group, self.grouped_count - first)
+                    yield Run(row_offset + first * self.grouped_step, self.run_length(count),
+                              grid_index, first, count)
+
+
+def _span(shape: Tuple[int, ...], steps: Tuple[int, ...], itemsize: int) -> int:
+    if any(n == 0 for n in shape):
+        return 0
+    return sum((n - 1) * s for n, s in zip(shape, steps)) + itemsize
+
+
+def storage_strides(shape: Tuple[int, ...], itemsize: int) -> Tuple[int, ...]:
+    """Byte strides of a C-contiguous array of ``shape`` (storage space)."""
+    strides = []
+    acc = itemsize
+    for n in reversed(shape):
+        strides.append(acc)
+        acc *= max(n, 1)
+    return tuple(reversed(strides))
+
+
+def choose_runs(fetch_shape: Tuple[int, ...], byte_steps: Tuple[int, ...], itemsize: int,
+                cost: CostModel) -> Tuple[int, int]:
+    """Return ``(grid_ndim, group)``: where runs split and how they are cut.
+
+    Axes are merged into one run from the fastest outwards while the gap
+    between consecutive runs along the next axis is at most the gap
+    threshold. A run longer than the block size is then cut along the
+    outermost merged axis whose single index still fits a block.
+    """
+    ndim = len(fetch_shape)
+    span = itemsize
+    split = ndim
+    while split > 0:
+        axis = split - 1
+        count, step = fetch_shape[axis], byte_steps[axis]
+        if count > 1:
+            if step - span > cost.gap_threshold:
+                break
+            span += (count - 1) * step
+        split = axis
+    spans = [itemsize] * (ndim + 1)
+    for axis in range(ndim - 1, split - 1, -1):
+        spans[axis] = (fetch_shape[axis] - 1) * byte_steps[axis] + spans[axis + 1]
+    if split == ndim:
+        return split, 1
+    if spans[split] <= cost.block_size:
+        return split, fetch_shape[split]
+    axis = split
+    while spans[axis + 1] > cost.block_size:
+        axis += 1
+    group = (cost.block_size - spans[axis + 1]) // byte_steps[axis] + 1
+    return axis, int(max(1, min(group, fetch_shape[axis])))
+
+
+def plan_basic(key: BasicKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST) -> ReadPlan:
+    """Plan the reads for a normalized basic key on the array ``spec``."""
+    itemsize = spec.storage_dtype.itemsize
+    starts, counts, steps, finish = [], [], [], []
+    for item in key.items:
+        if item is NEWAXIS:
+            finish.append(None)
+            continue
+        if isinstance(item, AxisRange):
+            first, count, step, flipped = item.ascending()
+            finish.append(slice(None, None, -1) if flipped else slice(None))
+        else:
+            first, count, step = item, 1, 1
+            finish.append(0)
+        starts.append(first)
+        counts.append(count)
+        steps.append(step)
+    if key.had_ellipsis:
+        finish.append(Ellipsis)
+    shape = spec.shape
+    transpose = spec.order == "F" and spec.ndim > 1
+    if spec.order == "F":
+        shape, starts, counts, steps = (tuple(reversed(x)) for x in (shape, starts, counts, steps))
+    strides = storage_strides(tuple(shape), itemsize)
+    base = spec.offset + sum(s * st for s, st in zip(starts, strides))
+    byte_steps = tuple(step * st for step, st in zip(steps, strides))
+    fetch_shape = tuple(counts)
+    if math.prod(fetch_shape) == 0:
+        grid_ndim, group = len(fetch_shape), 1
+    else:
+        grid_ndim, group = choose_runs(fetch_shape, byte_steps, itemsize, cost)
+    return ReadPlan(fetch_shape=fetch_shape, byte_steps=byte_steps, base=base,
+                    itemsize=itemsize, grid_ndim=grid_ndim, group=group,
+                    transpose=transpose, finish_key=tuple(finish))

@@ -1,0 +1,321 @@
+"""Opening files and owning handle lifetime.
+
+One small, picklable object per proxy decides when a file is opened and
+closed (:class:`PathOpener` for paths, :class:`FileObjectOpener` for open
+file-like objects). Its :meth:`~PathOpener.source` context manager hands out
+a :class:`~proxylib.io.sources.ByteSource` for the duration of one access:
+
+* ``keep_open=False``: open, (map,) read, close on every access;
+* ``keep_open=True``: open once on first use (one handle even when many
+  threads make the first access together), reuse, close on :meth:`close`,
+  when the owner is collected, or re-open in a forked child.
+
+Every open checks the file against what the proxy needs: long enough for
+the array, and unchanged (size, inode, mtime) since the proxy first saw it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_module
+import threading
+import weakref
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional
+
+from ..errors import (FileChangedError, ProxyReadError, TruncatedFileError,
+                      describe_file)
+from .sources import ByteSource, DescriptorSource, FileObjectSource, Mapper
+
+GZIP_MAGIC = b"\x1f\x8b"
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+class MissingFileError(ProxyReadError, FileNotFoundError):
+    """The file does not exist (also a ``FileNotFoundError``)."""
+
+
+class FileAccessError(ProxyReadError, PermissionError):
+    """The file exists but may not be read (also a ``PermissionError``)."""
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What identifies one version of a file: size, inode, device, mtime."""
+
+    size: int
+    inode: int
+    device: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> "Fingerprint":
+        return cls(st.st_size, st.st_ino, st.st_dev, st.st_mtime_ns)
+
+    def differences(self, other: "Fingerprint") -> str:
+        changes = []
+        if self.size != other.size:
+            changes.append(f"size {self.size} -> {other.size} bytes")
+        if (self.inode, self.device) != (other.inode, other.device):
+            changes.append("replaced by another file (inode changed)")
+        if self.mtime_ns != other.mtime_ns:
+            changes.append("modified (mtime changed)")
+        return ", ".join(changes)
+
+
+def _open_descriptor(path: str) -> int:
+    try:
+        return os.open(path, _OPEN_FLAGS)
+    except FileNotFoundError as err:
+        raise MissingFileError(f"{path}: no such file; was it moved or deleted?",
+                               path=path) from err
+    except PermissionError as err:
+        raise FileAccessError(f"{path}: permission denied; check the file's mode and owner",
+                              path=path) from err
+    except OSError as err:
+        raise ProxyReadError(f"{path}: cannot open: {err.strerror or err}", path=path) from err
+
+
+class OpenFile:
+    """One opened path: its descriptor, lazy memory map and byte source."""
+
+    def __init__(self, path: str, required_size: Optional[int]) -> None:
+        self.path = path
+        self.pid = os.getpid()
+        self.fd = _open_descriptor(path)
+        try:
+            st = os.fstat(self.fd)
+            if not stat_module.S_ISREG(st.st_mode):
+                raise ProxyReadError(f"{path}: not a regular file", path=path)
+            self.fingerprint = Fingerprint.of(st)
+            self.compressed = st.st_size >= 2 and os.pread(self.fd, 2, 0) == GZIP_MAGIC
+            self._mapper: Optional[Mapper] = None
+            if self.compressed:
+                from .gzip import open_gzip_source
+                self.source: ByteSource = open_gzip_source(self.fd, path)
+            else:
+                if required_size is not None and st.st_size < required_size:
+                    raise TruncatedFileError(
+                        f"{path}: the array needs the file to hold {required_size} bytes "
+                        f"but it has {st.st_size}; the file is truncated or its header "
+                        "is wrong", path=path, offset=0, expected=required_size,
+                        found=st.st_size)
+                self._mapper = Mapper(self.fd, st.st_size)
+                self.source = DescriptorSource(self.fd, path, self._mapper)
+        except BaseException:
+            os.close(self.fd)
+            raise
+        self.users = 0
+        self.closing = False
+
+    @property
+    def can_map(self) -> bool:
+        return self._mapper is not None
+
+    def current_fingerprint(self) -> Fingerprint:
+        return Fingerprint.of(os.fstat(self.fd))
+
+    def close(self) -> None:
+        if self.fd < 0:
+            return
+        if self._mapper is not None:
+            self._mapper.close()
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            close()
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+        self.fd = -1
+
+
+_live_openers: "weakref.WeakSet[PathOpener]" = weakref.WeakSet()
+
+
+def _reset_locks_after_fork() -> None:
+    for opener in list(_live_openers):
+        opener._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_locks_after_fork)
+
+
+class PathOpener:
+    """Owns the handle policy for a file named by a path."""
+
+    def __init__(self, path: Any, *, keep_open: bool,
+                 required_size: Optional[int] = None,
+                 fingerprint: Optional[Fingerprint] = None) -> None:
+        self.path = os.fsdecode(os.fspath(path))
+        self.keep_open = keep_open
+        self.required_size = required_size
+        self.fingerprint = fingerprint
+        self._lock = threading.Lock()
+        self._kept: Optional[OpenFile] = None
+        self._finalizer: Optional[weakref.finalize] = None
+        _live_openers.add(self)
+
+    # -- policy -----------------------------------------------------------
+    def remember_current_file(self) -> None:
+        """Record the fingerprint of the file now at the path, if it exists."""
+        if self.fingerprint is None:
+            try:
+                self.fingerprint = Fingerprint.of(os.stat(self.path))
+            except OSError:
+                pass
+
+    def _check(self, opened: OpenFile, fingerprint: Fingerprint) -> None:
+        if self.fingerprint is None:
+            self.fingerprint = fingerprint
+        elif fingerprint != self.fingerprint:
+            raise FileChangedError(
+                f"{self.path}: the file changed since the proxy first opened it "
+                f"({self.fingerprint.differences(fingerprint)}); reload the image to "
+                "read the new content", path=self.path, offset=0,
+                expected=self.fingerprint.size, found=fingerprint.size)
+
+    @contextmanager
+    def opened(self) -> Iterator[OpenFile]:
+        """An open, checked file for the duration of one access."""
+        if not self.keep_open:
+            opened = OpenFile(self.path, self.required_size)
+            try:
+                self._check(opened, opened.fingerprint)
+                yield opened
+            finally:
+                opened.close()
+            return
+        with self._lock:
+            kept = self._kept
+            if kept is None or kept.pid != os.getpid():
+                kept = OpenFile(self.path, self.required_size)
+                self._check(kept, kept.fingerprint)
+                self._kept = kept
+                if self._finalizer is not None:
+                    self._finalizer.detach()
+                self._finalizer = weakref.finalize(self, kept.close)
+            kept.users += 1
+        try:
+            self._check(kept, kept.current_fingerprint())
+            yield kept
+        finally:
+            with self._lock:
+                kept.users -= 1
+                if kept.closing and kept.users == 0:
+                    kept.close()
+
+    @contextmanager
+    def source(self) -> Iterator[ByteSource]:
+        with self.opened() as opened:
+            yield opened.source
+
+    @property
+    def is_open(self) -> bool:
+        kept = self._kept
+        return kept is not None and kept.fd >= 0
+
+    def close(self) -> None:
+        """Close the kept handle (and map) now, or as soon as readers finish."""
+        with self._lock:
+            kept, self._kept = self._kept, None
+            if self._finalizer is not None:
+                self._finalizer.detach()
+                self._finalizer = None
+            if kept is not None and kept.pid == os.getpid():
+                kept.closing = True
+                if kept.users == 0:
+                    kept.close()
+
+    # -- pickling: never carry a handle ------------------------------------
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "keep_open": self.keep_open,
+                "required_size": self.required_size, "fingerprint": self.fingerprint}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"], keep_open=state["keep_open"],
+                      required_size=state["required_size"], fingerprint=state["fingerprint"])
+
+    def clone(self) -> "PathOpener":
+        """A new opener with the same policy and identity, sharing no handle."""
+        return PathOpener(self.path, keep_open=self.keep_open,
+                          required_size=self.required_size, fingerprint=self.fingerprint)
+
+
+_file_locks: "weakref.WeakKeyDictionary[Any, threading.RLock]" = weakref.WeakKeyDictionary()
+_file_locks_guard = threading.Lock()
+
+
+def lock_for(fileobj: Any) -> threading.RLock:
+    """The one lock shared by every proxy reading ``fileobj``."""
+    with _file_locks_guard:
+        try:
+            lock = _file_locks.get(fileobj)
+            if lock is None:
+                lock = _file_locks[fileobj] = threading.RLock()
+            return lock
+        except TypeError:  # not weak-referenceable or not hashable
+            return threading.RLock()
+
+
+class FileObjectOpener:
+    """Handle policy for an already open file-like object: there is none.
+
+    The caller owns the object; proxylib never closes it. Reads go through
+    :class:`FileObjectSource` under the object's shared lock.
+    """
+
+    keep_open = False
+
+    def __init__(self, fileobj: Any, lock: Optional[threading.RLock] = None) -> None:
+        if not (hasattr(fileobj, "read") and hasattr(fileobj, "seek")):
+            raise TypeError(
+                f"file_like must be a path or a binary file-like object with read() and "
+                f"seek(), not {type(fileobj).__name__}")
+        self.fileobj = fileobj
+        self.lock = lock if lock is not None else lock_for(fileobj)
+        from .gzip import cost_for_fileobj
+        self._source = FileObjectSource(fileobj, self.lock, describe_file(fileobj),
+                                        cost_for_fileobj(fileobj))
+
+    @contextmanager
+    def source(self) -> Iterator[ByteSource]:
+        yield self._source
+
+    @contextmanager
+    def opened(self) -> Iterator[None]:
+        yield None
+
+    @property
+    def is_open(self) -> bool:
+        return False
+
+    def remember_current_file(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __getstate__(self) -> dict:
+        return {"fileobj": self.fileobj}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["fileobj"])
+
+    def clone(self) -> "FileObjectOpener":
+        return FileObjectOpener(self.fileobj, self.lock)
+
+
+def make_opener(file_like: Any, *, keep_open: bool, required_size: Optional[int]):
+    """The opener for a path or a file-like object."""
+    if isinstance(file_like, (str, bytes, os.PathLike)):
+        opener = PathOpener(file_like, keep_open=keep_open, required_size=required_size)
+        opener.remember_current_file()
+        return opener
+    return FileObjectOpener(file_like)
+
+
+__all__ = ["PathOpener", "FileObjectOpener", "make_opener", "lock_for", "Fingerprint",
+           "MissingFileError", "FileAccessError"]

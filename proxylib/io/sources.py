@@ -1,0 +1,165 @@
+"""Byte sources: the objects that put bytes from a file into a buffer.
+
+A byte source answers one question, "fill this buffer with the bytes at this
+offset", and declares what that costs (:class:`~proxylib.indexing.plan.CostModel`)
+and whether it can hand out a memory map. Opening, closing and handle
+lifetime belong to :mod:`proxylib.io.opening`, not here.
+"""
+
+from __future__ import annotations
+
+import io
+import mmap
+import os
+import threading
+from typing import Any, Optional
+
+from ..errors import ProxyReadError, TruncatedFileError, UnseekableStreamError
+from ..indexing.plan import LOCAL_FILE_COST, CostModel
+
+
+class ByteSource:
+    """Interface of every byte source."""
+
+    #: Description used in error messages (a path, or a file-like's name).
+    name: str = "<source>"
+    cost: CostModel = LOCAL_FILE_COST
+
+    def readinto(self, offset: int, buffer: memoryview) -> None:
+        """Fill ``buffer`` completely with the bytes starting at ``offset``."""
+        raise NotImplementedError
+
+    def mapping(self) -> Optional[mmap.mmap]:
+        """A read-only memory map of the whole source, or None if it has none."""
+        return None
+
+    def _short_read(self, offset: int, wanted: int, got: int) -> TruncatedFileError:
+        return TruncatedFileError(
+            f"{self.name}: needed {wanted} bytes at offset {offset} but only {got} "
+            "could be read; the file is shorter than its header says (truncated "
+            "download or copy?)",
+            path=self.name, offset=offset, expected=wanted, found=got)
+
+
+def _byte_view(buffer: Any) -> memoryview:
+    view = memoryview(buffer)
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+
+
+class DescriptorSource(ByteSource):
+    """Positional reads (``os.preadv``) on an open file descriptor.
+
+    No seek, no shared file position, so no lock: any number of threads may
+    read at once.
+    """
+
+    def __init__(self, fd: int, name: str, mapper: Optional["Mapper"] = None) -> None:
+        self.fd = fd
+        self.name = name
+        self._mapper = mapper
+
+    def readinto(self, offset: int, buffer: memoryview) -> None:
+        view = _byte_view(buffer)
+        wanted = len(view)
+        done = 0
+        while done < wanted:
+            try:
+                got = _pread_into(self.fd, view[done:], offset + done)
+            except OSError as err:
+                raise ProxyReadError(
+                    f"{self.name}: reading {wanted} bytes at offset {offset} failed: "
+                    f"{err.strerror or err}", path=self.name, offset=offset,
+                    expected=wanted, found=done) from err
+            if got == 0:
+                raise self._short_read(offset, wanted, done)
+            done += got
+
+    def mapping(self) -> Optional[mmap.mmap]:
+        return None if self._mapper is None else self._mapper.get()
+
+
+if hasattr(os, "preadv"):
+    def _pread_into(fd: int, view: memoryview, offset: int) -> int:
+        return os.preadv(fd, [view], offset)
+else:  # pragma: no cover - platforms without preadv
+    def _pread_into(fd: int, view: memoryview, offset: int) -> int:
+        data = os.pread(fd, len(view), offset)
+        view[:len(data)] = data
+        return len(data)
+
+
+class Mapper:
+    """Creates one read-only map of a descriptor on first use."""
+
+    def __init__(self, fd: int, length: int) -> None:
+        self._fd = fd
+        self._length = length
+        self._lock = threading.Lock()
+        self._map: Optional[mmap.mmap] = None
+
+    def get(self) -> Optional[mmap.mmap]:
+        if self._length == 0:
+            return None
+        with self._lock:
+            if self._map is None:
+                self._map = mmap.mmap(self._fd, self._length, access=mmap.ACCESS_READ)
+            return self._map
+
+    def close(self) -> None:
+        with self._lock:
+            if self._map is not None:
+                try:
+                    self._map.close()
+                except BufferError:  # a caller still holds a view; let GC unmap it
+                    pass
+                self._map = None
+
+
+class FileObjectSource(ByteSource):
+    """Reads from any object with ``seek`` and ``read``/``readinto``.
+
+    Each seek+read pair runs under ``lock`` (shared by every proxy on the same
+    object), and the object's position is restored afterwards.
+    """
+
+    def __init__(self, fileobj: Any, lock: threading.RLock, name: str,
+                 cost: CostModel = LOCAL_FILE_COST) -> None:
+        self.fileobj = fileobj
+        self.lock = lock
+        self.name = name
+        self.cost = cost
+
+    def readinto(self, offset: int, buffer: memoryview) -> None:
+        view = _byte_view(buffer)
+        wanted = len(view)
+        fileobj = self.fileobj
+        readinto = getattr(fileobj, "readinto", None)
+        with self.lock:
+            try:
+                position = fileobj.tell()
+                fileobj.seek(offset)
+            except (io.UnsupportedOperation, OSError, AttributeError) as err:
+                raise UnseekableStreamError(
+                    f"{self.name}: cannot seek to offset {offset} ({err}); proxies need a "
+                    "seekable file; read a stream into memory (io.BytesIO) first",
+                    path=self.name, offset=offset, expected=wanted, found=0) from err
+            try:
+                done = 0
+                while done < wanted:
+                    if readinto is not None:
+                        got = readinto(view[done:])
+                    else:
+                        data = fileobj.read(wanted - done)
+                        got = len(data)
+                        view[done:done + got] = data
+                    if not got:
+                        raise self._short_read(offset, wanted, done)
+                    done += got
+            except ProxyReadError:
+                raise
+            except (OSError, EOFError, ValueError) as err:
+                raise ProxyReadError(
+                    f"{self.name}: reading {wanted} bytes at offset {offset} failed: {err}",
+                    path=self.name, offset=offset, expected=wanted, found=0) from err
+            finally:
+                fileobj.seek(position)

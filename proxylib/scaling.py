@@ -1,0 +1,76 @@
+"""Output dtypes and in-place scaling.
+
+The rules, all decided before any byte is read:
+
+* no scaling (slope 1, inter 0): values come back in the storage dtype in
+  native byte order;
+* scaling: ``np.result_type(storage, slope, inter)`` on numpy scalars of the
+  slope and inter types (int16 with a float32 slope -> float32; with a
+  Python float -> float64);
+* a requested floating or complex dtype: values are converted to it and
+  scaled *in it* (float32 requested: no float64 intermediate array).
+
+Scaling multiplies and adds in place on the destination, so it never holds
+a second full-size array.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from .spec import ArraySpec, native
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How fetched storage values become returned values."""
+
+    fetch_dtype: np.dtype      # dtype the executor fills (storage order kept if only swapping)
+    compute_dtype: np.dtype    # dtype scaling runs in
+    result_dtype: np.dtype     # dtype handed back
+    slope: Any
+    inter: Any
+
+    @property
+    def scales(self) -> bool:
+        return bool(self.slope != 1 or self.inter != 0)
+
+
+def conversion_for(spec: ArraySpec, dtype: Optional[Any] = None,
+                   scaled: bool = True) -> Conversion:
+    """The conversion a read of ``spec`` needs to return ``dtype`` (or the default)."""
+    slope, inter = (spec.slope, spec.inter) if scaled else (1, 0)
+    default = spec.output_dtype if scaled else spec.native_storage_dtype
+    result = default if dtype is None else native(np.dtype(dtype))
+    compute = result if (result.kind in "fc" or not (slope != 1 or inter != 0)) else default
+    if compute == spec.native_storage_dtype and not (slope != 1 or inter != 0):
+        fetch = spec.storage_dtype
+    else:
+        fetch = compute
+    return Conversion(fetch, compute, result, slope, inter)
+
+
+def finish_values(values: np.ndarray, conversion: Conversion) -> np.ndarray:
+    """Byte-swap and scale ``values`` in place; cast last if still needed."""
+    if values.dtype != conversion.compute_dtype:
+        if values.dtype.newbyteorder("=") == conversion.compute_dtype or _same_struct(
+                values.dtype, conversion.compute_dtype):
+            values = values.byteswap(inplace=True).view(conversion.compute_dtype)
+        else:
+            values = values.astype(conversion.compute_dtype)
+    if conversion.scales:
+        scalar = conversion.compute_dtype.type
+        if conversion.slope != 1:
+            np.multiply(values, scalar(conversion.slope), out=values, casting="unsafe")
+        if conversion.inter != 0:
+            np.add(values, scalar(conversion.inter), out=values, casting="unsafe")
+    if values.dtype != conversion.result_dtype:
+        values = values.astype(conversion.result_dtype)
+    return values
+
+
+def _same_struct(a: np.dtype, b: np.dtype) -> bool:
+    return a.fields is not None and native(a) == b
