@@ -18,7 +18,7 @@ import numpy as np
 from .errors import SpecError
 from .execute import choose_mapping, fetch_by_mapping, fetch_by_reads
 from .indexing.normalize import BasicKey, is_basic, normalize_key
-from .indexing.plan import ReadPlan, plan_basic
+from .indexing.plan import CostModel, ReadPlan, plan_basic
 from .io.opening import PathOpener, make_opener
 from .io.sources import ByteSource
 from .scaling import Conversion, conversion_for, finish_values
@@ -93,17 +93,23 @@ class ArrayProxy:
     keep_file_open : {None, True, False}
         Keep one handle (and map) for the proxy's life, or open per access.
         None uses ``KEEP_FILE_OPEN_DEFAULT``. No effect for file objects.
+    cost : CostModel, optional
+        Overrides the byte source's cost model (gap threshold, block size);
+        for tuning and benchmarking read strategies.
     """
 
     _default_order = "F"
 
     def __init__(self, file_like: FileLike, spec: Any, *, mmap: Union[bool, str] = True,
-                 order: Optional[str] = None, keep_file_open: Optional[bool] = None) -> None:
+                 order: Optional[str] = None, keep_file_open: Optional[bool] = None,
+                 cost: Optional[CostModel] = None) -> None:
         self._mmap = _resolve_mmap(mmap)
-        order = self._default_order if order is None else order
+        if order is None:
+            order = spec.order if isinstance(spec, ArraySpec) else self._default_order
         if order not in ("F", "C"):
             raise ValueError(f"order must be 'F' or 'C', not {order!r}")
         self._keep_file_open = _resolve_keep_file_open(keep_file_open)
+        self._cost = cost
         self._spec = _spec_from(spec, order)
         self.file_like = file_like
         self._opener = make_opener(file_like, keep_open=self._keep_file_open,
@@ -178,7 +184,7 @@ class ArrayProxy:
     def _read(self, key: BasicKey, conversion: Conversion) -> Any:
         """Plan, fetch and finish one basic key."""
         with self._opener.source() as source:
-            plan = plan_basic(key, self._spec, source.cost)
+            plan = plan_basic(key, self._spec, self._cost or source.cost)
             fetched = np.empty(plan.fetch_shape, dtype=conversion.fetch_dtype)
             if not plan.is_empty:
                 self._fetch(plan, source, fetched)
@@ -192,7 +198,8 @@ class ArrayProxy:
         if mapping is not None:
             fetch_by_mapping(plan, mapping, dest, self.storage_dtype)
         else:
-            fetch_by_reads(plan, source, dest, self.storage_dtype)
+            block = (self._cost or source.cost).block_size
+            fetch_by_reads(plan, source, dest, self.storage_dtype, block)
 
     def _read_all(self, conversion: Conversion) -> np.ndarray:
         return self._read(normalize_key(Ellipsis, self.shape), conversion)
