@@ -113,7 +113,7 @@ class ArrayProxy:
         self._spec = _spec_from(spec, order)
         self.file_like = file_like
         self._opener = make_opener(file_like, keep_open=self._keep_file_open,
-                                   required_size=self._spec.end)
+                                   required_size=self._spec.end, use_mmap=bool(self._mmap))
 
     # -- description ------------------------------------------------------
     is_proxy = True
@@ -215,7 +215,7 @@ class ArrayProxy:
         with self._opener.opened() as opened:
             if not opened.can_map:
                 return None
-            with os.fdopen(os.dup(opened.fd), "rb") as handle:
+            with os.fdopen(opened.new_descriptor(), "rb") as handle:
                 return np.memmap(handle, dtype=self.storage_dtype, mode=self._mmap,
                                  offset=self.offset, shape=self.shape, order=self.order)
 

@@ -26,7 +26,7 @@ from typing import Any, Iterator, Optional
 
 from ..errors import (FileChangedError, ProxyReadError, TruncatedFileError,
                       describe_file)
-from .sources import ByteSource, DescriptorSource, FileObjectSource, Mapper
+from .sources import ByteSource, DescriptorSource, FileObjectSource, MappedSource, Mapper
 
 GZIP_MAGIC = b"\x1f\x8b"
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
@@ -78,11 +78,17 @@ def _open_descriptor(path: str) -> int:
 
 
 class OpenFile:
-    """One opened path: its descriptor, lazy memory map and byte source."""
+    """One opened path: its descriptor and/or memory map, and its byte source.
 
-    def __init__(self, path: str, required_size: Optional[int]) -> None:
+    With ``map_only`` (a kept handle that may be memory-mapped) the file is
+    mapped at once and its descriptor closed, so a kept proxy holds exactly
+    one descriptor (the one the map keeps) and serves every read from the map.
+    """
+
+    def __init__(self, path: str, required_size: Optional[int], map_only: bool = False) -> None:
         self.path = path
         self.pid = os.getpid()
+        self.closed = False
         self.fd = _open_descriptor(path)
         try:
             st = os.fstat(self.fd)
@@ -102,9 +108,16 @@ class OpenFile:
                         "is wrong", path=path, offset=0, expected=required_size,
                         found=st.st_size)
                 self._mapper = Mapper(self.fd, st.st_size)
-                self.source = DescriptorSource(self.fd, path, self._mapper)
+                if map_only and st.st_size > 0:
+                    self._mapper.get()
+                    os.close(self.fd)
+                    self.fd = -1
+                    self.source = MappedSource(self._mapper, path)
+                else:
+                    self.source = DescriptorSource(self.fd, path, self._mapper)
         except BaseException:
-            os.close(self.fd)
+            if self.fd >= 0:
+                os.close(self.fd)
             raise
         self.users = 0
         self.closing = False
@@ -114,21 +127,40 @@ class OpenFile:
         return self._mapper is not None
 
     def current_fingerprint(self) -> Fingerprint:
-        return Fingerprint.of(os.fstat(self.fd))
+        """The fingerprint of the open file now (of the path when only a map is held)."""
+        if self.fd >= 0:
+            return Fingerprint.of(os.fstat(self.fd))
+        try:
+            return Fingerprint.of(os.stat(self.path))
+        except OSError:
+            return Fingerprint(-1, -1, -1, -1)  # deleted or unreadable: a change
+
+    def new_descriptor(self) -> int:
+        """A fresh descriptor on the same file, for a caller that must own one."""
+        if self.fd >= 0:
+            return os.dup(self.fd)
+        fd = _open_descriptor(self.path)
+        if Fingerprint.of(os.fstat(fd)) != self.fingerprint:
+            os.close(fd)
+            raise FileChangedError(f"{self.path}: the file was replaced while open",
+                                   path=self.path)
+        return fd
 
     def close(self) -> None:
-        if self.fd < 0:
+        if self.closed:
             return
+        self.closed = True
         if self._mapper is not None:
             self._mapper.close()
         close = getattr(self.source, "close", None)
         if close is not None:
             close()
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
-        self.fd = -1
+        if self.fd >= 0:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = -1
 
 
 _live_openers: "weakref.WeakSet[PathOpener]" = weakref.WeakSet()
@@ -148,9 +180,11 @@ class PathOpener:
 
     def __init__(self, path: Any, *, keep_open: bool,
                  required_size: Optional[int] = None,
-                 fingerprint: Optional[Fingerprint] = None) -> None:
+                 fingerprint: Optional[Fingerprint] = None,
+                 use_mmap: bool = False) -> None:
         self.path = os.fsdecode(os.fspath(path))
         self.keep_open = keep_open
+        self.use_mmap = use_mmap
         self.required_size = required_size
         self.fingerprint = fingerprint
         self._lock = threading.Lock()
@@ -191,7 +225,7 @@ class PathOpener:
         with self._lock:
             kept = self._kept
             if kept is None or kept.pid != os.getpid():
-                kept = OpenFile(self.path, self.required_size)
+                kept = OpenFile(self.path, self.required_size, map_only=self.use_mmap)
                 self._check(kept, kept.fingerprint)
                 self._kept = kept
                 if self._finalizer is not None:
@@ -215,7 +249,7 @@ class PathOpener:
     @property
     def is_open(self) -> bool:
         kept = self._kept
-        return kept is not None and kept.fd >= 0
+        return kept is not None and not kept.closed
 
     def close(self) -> None:
         """Close the kept handle (and map) now, or as soon as readers finish."""
@@ -231,16 +265,17 @@ class PathOpener:
 
     # -- pickling: never carry a handle ------------------------------------
     def __getstate__(self) -> dict:
-        return {"path": self.path, "keep_open": self.keep_open,
+        return {"path": self.path, "keep_open": self.keep_open, "use_mmap": self.use_mmap,
                 "required_size": self.required_size, "fingerprint": self.fingerprint}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(state["path"], keep_open=state["keep_open"],
-                      required_size=state["required_size"], fingerprint=state["fingerprint"])
+                      required_size=state["required_size"], fingerprint=state["fingerprint"],
+                      use_mmap=state["use_mmap"])
 
     def clone(self) -> "PathOpener":
         """A new opener with the same policy and identity, sharing no handle."""
-        return PathOpener(self.path, keep_open=self.keep_open,
+        return PathOpener(self.path, keep_open=self.keep_open, use_mmap=self.use_mmap,
                           required_size=self.required_size, fingerprint=self.fingerprint)
 
 
@@ -308,10 +343,12 @@ class FileObjectOpener:
         return FileObjectOpener(self.fileobj, self.lock)
 
 
-def make_opener(file_like: Any, *, keep_open: bool, required_size: Optional[int]):
+def make_opener(file_like: Any, *, keep_open: bool, required_size: Optional[int],
+                use_mmap: bool = False):
     """The opener for a path or a file-like object."""
     if isinstance(file_like, (str, bytes, os.PathLike)):
-        opener = PathOpener(file_like, keep_open=keep_open, required_size=required_size)
+        opener = PathOpener(file_like, keep_open=keep_open, required_size=required_size,
+                            use_mmap=use_mmap)
         opener.remember_current_file()
         return opener
     return FileObjectOpener(file_like)

@@ -115,6 +115,26 @@ class Mapper:
                 self._map = None
 
 
+class MappedSource(ByteSource):
+    """Reads served by copying out of a read-only memory map."""
+
+    def __init__(self, mapper: Mapper, name: str) -> None:
+        self._mapper = mapper
+        self.name = name
+
+    def readinto(self, offset: int, buffer: memoryview) -> None:
+        view = _byte_view(buffer)
+        mapping = self._mapper.get()
+        available = max(0, min(len(view), len(mapping) - offset))
+        with memoryview(mapping) as whole, whole[offset:offset + available] as part:
+            view[:available] = part
+        if available < len(view):
+            raise self._short_read(offset, len(view), available)
+
+    def mapping(self) -> Optional[mmap.mmap]:
+        return self._mapper.get()
+
+
 class FileObjectSource(ByteSource):
     """Reads from any object with ``seek`` and ``read``/``readinto``.
 
