@@ -179,7 +179,14 @@ class ArrayProxy:
         if not is_basic(key):
             from .indexing.advanced import read_advanced
             return read_advanced(self, key)
-        return self._read(normalize_key(key, self.shape), conversion_for(self._spec))
+        return self._read(normalize_key(key, self.shape), self._default_conversion)
+
+    @property
+    def _default_conversion(self) -> Conversion:
+        conversion = self.__dict__.get("_conversion")
+        if conversion is None or conversion[0] is not self._spec:
+            conversion = self.__dict__["_conversion"] = (self._spec, conversion_for(self._spec))
+        return conversion[1]
 
     def _read(self, key: BasicKey, conversion: Conversion) -> Any:
         """Plan, fetch and finish one basic key."""
@@ -194,7 +201,8 @@ class ArrayProxy:
         return fetched[plan.finish_key]
 
     def _fetch(self, plan: ReadPlan, source: ByteSource, dest: np.ndarray) -> None:
-        mapping = source.mapping() if choose_mapping(plan, bool(self._mmap)) else None
+        use_map = choose_mapping(plan, bool(self._mmap), self._keep_file_open)
+        mapping = source.mapping() if use_map else None
         if mapping is not None:
             fetch_by_mapping(plan, mapping, dest, self.storage_dtype)
         else:

@@ -27,13 +27,28 @@ from .io.sources import ByteSource
 DIRECT_READ_MIN_RUN = 64 * 1024
 
 
-def choose_mapping(plan: ReadPlan, mapping_allowed: bool) -> bool:
-    """True when a memory-map copy is the cheaper way to serve ``plan``."""
+#: With a map made for this access only, sparse reads use it when pread would
+#: read at least this many times the wanted bytes (and at least WASTE_MIN_BYTES).
+WASTE_RATIO_FOR_FRESH_MAP = 4
+WASTE_MIN_BYTES = 1 << 20
+
+
+def choose_mapping(plan: ReadPlan, mapping_allowed: bool, mapping_kept: bool) -> bool:
+    """True when a memory-map copy is the cheaper way to serve ``plan``.
+
+    Dense runs of at least ``DIRECT_READ_MIN_RUN`` bytes are always read with
+    pread. A kept map (already made, pages already faulted in) serves every
+    other plan. A map made for one access costs its set-up and a page fault
+    per region touched, so it only pays when pread would read mostly gaps.
+    """
     if not mapping_allowed or plan.is_empty:
         return False
     if plan.is_dense and plan.run_length(plan.group) >= DIRECT_READ_MIN_RUN:
         return False
-    return True
+    if mapping_kept:
+        return True
+    read = plan.read_bytes
+    return read >= WASTE_MIN_BYTES and read >= WASTE_RATIO_FOR_FRESH_MAP * plan.selected_bytes
 
 
 def fetch_by_mapping(plan: ReadPlan, mapping: mmap.mmap, dest: np.ndarray,
@@ -68,6 +83,9 @@ def fetch_by_reads(plan: ReadPlan, source: ByteSource, dest: np.ndarray,
 
 def _read_rows_direct(plan: ReadPlan, source: ByteSource, rows: np.ndarray) -> None:
     row_bytes = rows.reshape(rows.shape[0], -1).view(np.uint8)
+    if rows.shape[0] == 1:
+        source.readinto(plan.base, memoryview(row_bytes[0]))
+        return
     for flat, offsets in plan.iter_runs():
         for index, offset in zip(flat.tolist(), offsets.tolist()):
             source.readinto(offset, memoryview(row_bytes[index]))

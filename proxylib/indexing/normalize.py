@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from typing import Any, Tuple, Union
+from typing import Any, NamedTuple, Tuple, Union
 
 import numpy as np
 
@@ -19,8 +19,7 @@ INVALID_INDEX_MESSAGE = (
     "and integer or boolean arrays are valid indices")
 
 
-@dataclass(frozen=True)
-class AxisRange:
+class AxisRange(NamedTuple):
     """Elements ``start + i * step`` for ``i in range(count)`` along one axis."""
 
     start: int
@@ -85,7 +84,13 @@ class BasicKey:
         return tuple(shape)
 
 
+#: Item types that are basic without further inspection (the common case).
+_PLAIN_BASIC_TYPES = frozenset({int, slice, type(None), type(Ellipsis)})
+
+
 def _is_integer_scalar(item: Any) -> bool:
+    if type(item) is int:
+        return True
     if isinstance(item, (bool, np.bool_)):
         return False
     if isinstance(item, np.ndarray):
@@ -110,19 +115,27 @@ def split_key(key: Any) -> Tuple[Any, ...]:
 
 def is_basic(key: Any) -> bool:
     """True when every item of ``key`` is an int, slice, Ellipsis or None."""
-    return not any(_is_advanced(item) for item in split_key(key))
+    items = split_key(key)
+    if all(type(item) in _PLAIN_BASIC_TYPES for item in items):
+        return True
+    return not any(_is_advanced(item) for item in items)
 
 
 def expand_ellipsis(items: Tuple[Any, ...], ndim: int) -> Tuple[Tuple[Any, ...], bool]:
     """Replace the Ellipsis (at most one) by full slices; count axes like numpy."""
-    n_ellipsis = sum(1 for item in items if item is Ellipsis)
+    n_ellipsis = 0
+    indexed = 0
+    for item in items:
+        if item is Ellipsis:
+            n_ellipsis += 1
+        elif item is None or isinstance(item, (bool, np.bool_)):
+            continue
+        elif isinstance(item, np.ndarray) and item.dtype == bool:
+            indexed += item.ndim
+        else:
+            indexed += 1
     if n_ellipsis > 1:
         raise ProxyIndexError("an index can only have a single ellipsis ('...')")
-    indexed = sum(1 for item in items if item is not None and item is not Ellipsis
-                  and not (isinstance(item, (bool, np.bool_))
-                           or (isinstance(item, np.ndarray) and item.dtype == bool)))
-    indexed += sum(np.ndim(item) if isinstance(item, np.ndarray) and item.dtype == bool
-                   else 0 for item in items)
     if indexed > ndim:
         raise ProxyIndexError(
             f"too many indices for array: array is {ndim}-dimensional, "
@@ -154,9 +167,7 @@ def normalize_key(key: Any, shape: Tuple[int, ...]) -> BasicKey:
     """
     items = split_key(key)
     for item in items:
-        if item is None or item is Ellipsis or isinstance(item, slice):
-            continue
-        if _is_integer_scalar(item):
+        if type(item) in _PLAIN_BASIC_TYPES or _is_integer_scalar(item):
             continue
         if _is_advanced(item):
             raise ProxyIndexError(

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterator, Tuple
+from functools import lru_cache
+from typing import Iterator, NamedTuple, Tuple
 
 import numpy as np
 
@@ -52,8 +53,7 @@ class CostModel:
 LOCAL_FILE_COST = CostModel()
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(NamedTuple):
     """One contiguous read and where its elements go."""
 
     offset: int          # absolute byte offset in the source
@@ -63,9 +63,12 @@ class Run:
     count: int           # indices on the grouped axis covered by this run
 
 
-@dataclass(frozen=True)
-class ReadPlan:
-    """Frozen description of one basic read; see the module docstring."""
+class ReadPlan(NamedTuple):
+    """Immutable description of one basic read; see the module docstring.
+
+    A named tuple rather than a frozen dataclass: one is built per read, and
+    its construction cost shows on small reads.
+    """
 
     fetch_shape: Tuple[int, ...]
     byte_steps: Tuple[int, ...]
@@ -163,8 +166,11 @@ class ReadPlan:
         cell); offsets are computed vectorised, ``batch`` at a time.
         """
         grid = self.grid_shape
-        steps = np.asarray(self.byte_steps[:self.grid_ndim], dtype=np.int64)
         total = math.prod(grid)
+        if total == 1:
+            yield np.zeros(1, dtype=np.int64), np.full(1, self.base, dtype=np.int64)
+            return
+        steps = np.asarray(self.byte_steps[:self.grid_ndim], dtype=np.int64)
         for start in range(0, total, batch):
             flat = np.arange(start, min(start + batch, total), dtype=np.int64)
             if grid:
@@ -194,6 +200,7 @@ def _span(shape: Tuple[int, ...], steps: Tuple[int, ...], itemsize: int) -> int:
     return sum((n - 1) * s for n, s in zip(shape, steps)) + itemsize
 
 
+@lru_cache(maxsize=256)
 def storage_strides(shape: Tuple[int, ...], itemsize: int) -> Tuple[int, ...]:
     """Byte strides of a C-contiguous array of ``shape`` (storage space)."""
     strides = []
@@ -245,30 +252,42 @@ def plan_basic(key: BasicKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST
     for item in key.items:
         if item is NEWAXIS:
             finish.append(None)
-            continue
-        if isinstance(item, AxisRange):
+        elif type(item) is AxisRange:
             first, count, step, flipped = item.ascending()
-            finish.append(slice(None, None, -1) if flipped else slice(None))
+            finish.append(_REVERSED if flipped else _ALL)
+            starts.append(first)
+            counts.append(count)
+            steps.append(step)
         else:
-            first, count, step = item, 1, 1
             finish.append(0)
-        starts.append(first)
-        counts.append(count)
-        steps.append(step)
+            starts.append(item)
+            counts.append(1)
+            steps.append(1)
     if key.had_ellipsis:
         finish.append(Ellipsis)
     shape = spec.shape
     transpose = spec.order == "F" and spec.ndim > 1
     if spec.order == "F":
-        shape, starts, counts, steps = (tuple(reversed(x)) for x in (shape, starts, counts, steps))
-    strides = storage_strides(tuple(shape), itemsize)
-    base = spec.offset + sum(s * st for s, st in zip(starts, strides))
-    byte_steps = tuple(step * st for step, st in zip(steps, strides))
+        shape = shape[::-1]
+        starts.reverse()
+        counts.reverse()
+        steps.reverse()
+    strides = storage_strides(shape, itemsize)
+    base = spec.offset
+    byte_steps = []
+    for first, step, stride in zip(starts, steps, strides):
+        base += first * stride
+        byte_steps.append(step * stride)
     fetch_shape = tuple(counts)
-    if math.prod(fetch_shape) == 0:
+    byte_steps = tuple(byte_steps)
+    if 0 in fetch_shape:
         grid_ndim, group = len(fetch_shape), 1
     else:
         grid_ndim, group = choose_runs(fetch_shape, byte_steps, itemsize, cost)
     return ReadPlan(fetch_shape=fetch_shape, byte_steps=byte_steps, base=base,
                     itemsize=itemsize, grid_ndim=grid_ndim, group=group,
                     transpose=transpose, finish_key=tuple(finish))
+
+
+_ALL = slice(None)
+_REVERSED = slice(None, None, -1)

@@ -21,8 +21,7 @@ import stat as stat_module
 import threading
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, NamedTuple, Optional
 
 from ..errors import (FileChangedError, ProxyReadError, TruncatedFileError,
                       describe_file)
@@ -40,8 +39,7 @@ class FileAccessError(ProxyReadError, PermissionError):
     """The file exists but may not be read (also a ``PermissionError``)."""
 
 
-@dataclass(frozen=True)
-class Fingerprint:
+class Fingerprint(NamedTuple):
     """What identifies one version of a file: size, inode, device, mtime."""
 
     size: int
@@ -211,22 +209,32 @@ class PathOpener:
                 "read the new content", path=self.path, offset=0,
                 expected=self.fingerprint.size, found=fingerprint.size)
 
-    @contextmanager
-    def opened(self) -> Iterator[OpenFile]:
-        """An open, checked file for the duration of one access."""
+    def opened(self) -> "_Access":
+        """Context manager: an open, checked file for the duration of one access."""
+        return _Access(self)
+
+    def source(self) -> "_Access":
+        """Context manager: the open file's byte source for one access."""
+        return _Access(self, want_source=True)
+
+    def _acquire(self) -> OpenFile:
         if not self.keep_open:
             opened = OpenFile(self.path, self.required_size)
             try:
                 self._check(opened, opened.fingerprint)
-                yield opened
-            finally:
+            except BaseException:
                 opened.close()
-            return
+                raise
+            return opened
         with self._lock:
             kept = self._kept
             if kept is None or kept.pid != os.getpid():
                 kept = OpenFile(self.path, self.required_size, map_only=self.use_mmap)
-                self._check(kept, kept.fingerprint)
+                try:
+                    self._check(kept, kept.fingerprint)
+                except BaseException:
+                    kept.close()
+                    raise
                 self._kept = kept
                 if self._finalizer is not None:
                     self._finalizer.detach()
@@ -234,17 +242,19 @@ class PathOpener:
             kept.users += 1
         try:
             self._check(kept, kept.current_fingerprint())
-            yield kept
-        finally:
-            with self._lock:
-                kept.users -= 1
-                if kept.closing and kept.users == 0:
-                    kept.close()
+        except BaseException:
+            self._release(kept)
+            raise
+        return kept
 
-    @contextmanager
-    def source(self) -> Iterator[ByteSource]:
-        with self.opened() as opened:
-            yield opened.source
+    def _release(self, opened: OpenFile) -> None:
+        if not self.keep_open:
+            opened.close()
+            return
+        with self._lock:
+            opened.users -= 1
+            if opened.closing and opened.users == 0:
+                opened.close()
 
     @property
     def is_open(self) -> bool:
@@ -277,6 +287,23 @@ class PathOpener:
         """A new opener with the same policy and identity, sharing no handle."""
         return PathOpener(self.path, keep_open=self.keep_open, use_mmap=self.use_mmap,
                           required_size=self.required_size, fingerprint=self.fingerprint)
+
+
+class _Access:
+    """One access through a :class:`PathOpener` (a plain class: it is on every read)."""
+
+    __slots__ = ("_opener", "_want_source", "_opened")
+
+    def __init__(self, opener: PathOpener, want_source: bool = False) -> None:
+        self._opener = opener
+        self._want_source = want_source
+
+    def __enter__(self):
+        self._opened = self._opener._acquire()
+        return self._opened.source if self._want_source else self._opened
+
+    def __exit__(self, *exc_info) -> None:
+        self._opener._release(self._opened)
 
 
 _file_locks: "weakref.WeakKeyDictionary[Any, threading.RLock]" = weakref.WeakKeyDictionary()
