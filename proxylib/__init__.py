@@ -14,3 +14,9 @@ __all__ = [
     "TruncatedFileError", "FileChangedError", "CorruptDataError", "UnseekableStreamError",
     "ExpiredDeprecationError",
 ]
+from . import deprecator
+from .images import DataobjImage, FileBasedImage, FileHolder
+from .formats import Nifti1Header, Nifti1Image, Nifti2Header, Nifti2Image
+from .loading import load, save
+__all__ += ["load", "save", "Nifti1Image", "Nifti2Image", "Nifti1Header", "Nifti2Header",
+            "FileHolder", "FileBasedImage", "DataobjImage", "deprecator"]

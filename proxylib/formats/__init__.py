@@ -1,0 +1,15 @@
+"""File formats whose readers embed :class:`~proxylib.ArrayProxy`.
+
+* :mod:`.fields` - NIfTI header layouts, datatype and transform codes;
+* :mod:`.affines` - quaternion and affine arithmetic shared by the headers;
+* :mod:`.extensions` - NIfTI header extensions (kept verbatim on round trip);
+* :mod:`.niftiheader` - the header object: parsing, validation, accessors;
+* :mod:`.niftiimage` - the image: loading from a file map and saving;
+* :mod:`.blocks` - streaming an array (or proxy) to a file in bounded blocks;
+* :mod:`.nifti1`, :mod:`.nifti2` - the two concrete formats.
+"""
+
+from .nifti1 import Nifti1Header, Nifti1Image
+from .nifti2 import Nifti2Header, Nifti2Image
+
+__all__ = ["Nifti1Header", "Nifti1Image", "Nifti2Header", "Nifti2Image"]

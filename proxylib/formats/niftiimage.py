@@ -1,0 +1,278 @@
+"""The NIfTI image: load a header and a proxy from a file map, save in blocks.
+
+One class serves single files and pairs: the file map has an ``'image'`` and
+a ``'header'`` holder, naming the same file for ``.nii`` / ``.nii.gz`` and two
+files for ``.hdr`` + ``.img`` (either gzipped).
+
+Loading reads only the header (and its extensions), checks it against the
+size of the data file, then embeds an :class:`~proxylib.ArrayProxy`; no data
+is read. Saving writes the header in native byte order, keeps extensions,
+and streams the data in bounded blocks. A proxy image keeps its stored
+dtype and scale factors (the stored values are copied unscaled), so a
+load/save round trip is lossless.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Optional, Tuple, Union
+
+import numpy as np
+
+from ..arrayproxy import ArrayProxy, is_proxy
+from ..errors import HeaderError
+from ..images import DataobjImage, FileHolder, FileMap, ImageFileError, split_filename
+from ..io.opening import GZIP_MAGIC
+from ..spec import ArraySpec, native
+from .affines import check_affine
+from .blocks import write_blocks
+from .extensions import extensions_bytes, parse_extensions
+from .fields import EXTENSION_FLAG_SIZE, WIDENED, datatype_code
+
+#: Upper bound of deflate's compression ratio (zlib's documented limit is 1032:1).
+MAX_DEFLATE_RATIO = 1032
+
+
+class NiftiImage(DataobjImage):
+    """Shared behaviour of :class:`Nifti1Image` and :class:`Nifti2Image`.
+
+    Parameters
+    ----------
+    dataobj : array-like or proxy
+        The data; a proxy is read only when asked.
+    affine : (4, 4) array-like or None
+        Voxel to world transform; None keeps the header's transforms.
+    header : NIfTI header, optional
+        Copied; shape, data type and (if ``affine`` differs from it) the
+        transforms are updated from ``dataobj`` and ``affine``.
+    """
+
+    files_types = (("image", ".nii"), ("header", ".nii"))
+    valid_exts = (".nii", ".hdr", ".img")
+
+    def __init__(self, dataobj: Any, affine: Any, header: Any = None,
+                 extra: Optional[Mapping] = None, file_map: Optional[FileMap] = None) -> None:
+        if not is_proxy(dataobj) and not hasattr(dataobj, "shape"):
+            dataobj = np.asanyarray(dataobj)
+        super().__init__(dataobj, header=header, extra=extra, file_map=file_map)
+        self._affine = None if affine is None else check_affine(affine)
+        self.update_header()
+
+    @classmethod
+    def _wider_class(cls) -> Optional[type]:
+        """The format to save as when a dimension does not fit this one."""
+        return None
+
+    # -- geometry ---------------------------------------------------------------
+    @property
+    def affine(self) -> Optional[np.ndarray]:
+        """4x4 float64 voxel-to-world transform (sform, else qform, else pixdim)."""
+        return self._affine
+
+    def update_header(self) -> None:
+        """Put the data's shape and dtype, and the affine, into the header."""
+        header = self._header
+        if self._fits_header():
+            header.set_data_shape(self.shape)
+        dtype, slope, inter, _ = _stored_layout(self._dataobj, header)
+        header.set_data_dtype(dtype)
+        try:
+            current = header.get_slope_inter()
+        except HeaderError:
+            current = (None, None)
+        if (current[0] or 1.0, current[1] or 0.0) != (slope, inter):
+            header.set_slope_inter(slope, inter)
+        if self._affine is None:
+            return
+        try:
+            current = header.get_best_affine()
+        except HeaderError:
+            current = None
+        if current is not None and np.allclose(current, self._affine, rtol=1e-6, atol=1e-6):
+            return
+        header.set_sform(self._affine)
+        header.set_qform(self._affine, code=int(header["qform_code"]))
+
+    def _fits_header(self) -> bool:
+        limit = np.iinfo(self._header["dim"].dtype).max
+        return all(n <= limit for n in self.shape)
+
+    def get_zooms(self) -> Tuple[float, ...]:
+        return self._header.get_zooms()
+
+    # -- file names -------------------------------------------------------------
+    @classmethod
+    def filespec_to_file_map(cls, filespec: Any) -> FileMap:
+        """``x.nii[.gz]``: one file for both; ``x.hdr``/``x.img`` [.gz]: a pair."""
+        base, ext, suffix = split_filename(filespec)
+        if ext == ".nii":
+            name = base + ext + suffix
+            return {"image": FileHolder(name), "header": FileHolder(name)}
+        if ext in (".hdr", ".img"):
+            return {"image": FileHolder(base + ".img" + suffix),
+                    "header": FileHolder(base + ".hdr" + suffix)}
+        raise ImageFileError(
+            f"{os.fsdecode(os.fspath(filespec))}: NIfTI file names end in .nii, .hdr or "
+            ".img (optionally followed by .gz)")
+
+    # -- loading ------------------------------------------------------------------
+    @classmethod
+    def from_file_map(cls, file_map: FileMap, *, mmap: Union[bool, str] = True,
+                      keep_file_open: Optional[bool] = None) -> "NiftiImage":
+        """Read the header (no data) and wrap the data file in an ArrayProxy."""
+        from ..images import check_load_options
+        check_load_options(mmap, keep_file_open)
+        header_holder, image_holder = file_map["header"], file_map["image"]
+        header = read_header(cls.header_class, header_holder)
+        available, upper_bound = data_file_size(image_holder)
+        if available is not None:
+            header.check_data_size(available - image_holder.pos, at_least=upper_bound,
+                                   path=_describe(image_holder))
+        slope, inter = header.get_slope_inter()
+        spec = ArraySpec(header.get_data_shape(), header.get_data_dtype(),
+                         offset=image_holder.pos + header.get_data_offset(), order="F",
+                         slope=slope, inter=inter)
+        proxy = ArrayProxy(image_holder.file_like, spec, mmap=mmap,
+                           keep_file_open=keep_file_open)
+        image = cls(proxy, header.get_best_affine(), header=header, file_map=file_map)
+        return image
+
+    # -- saving ----------------------------------------------------------------------
+    def to_file_map(self, file_map: Optional[FileMap] = None) -> None:
+        """Write header, extensions and data (streamed in blocks) to ``file_map``."""
+        file_map = self.file_map if file_map is None else file_map
+        if not self._fits_header():
+            wider = self._wider_class()
+            if wider is None:
+                raise HeaderError(f"shape {self.shape} does not fit a "
+                                  f"{type(self).__name__}", field="dim", value=self.shape)
+            converted = wider(self._dataobj, self._affine,
+                              wider.header_class.from_header(self._header), extra=self.extra)
+            converted.to_file_map(file_map)
+            self.file_map = file_map
+            return
+        single = file_map["header"].same_file_as(file_map["image"])
+        header, source, dtype = self._prepare_save(single)
+        extensions = extensions_bytes(header.extensions)
+        flag = (b"\x01" if extensions else b"\x00") + b"\x00" * (EXTENSION_FLAG_SIZE - 1)
+        header.set_data_offset(header.single_vox_offset + len(extensions) if single else 0)
+        header.validate()
+        prefix = header.binaryblock + flag + extensions
+        if single:
+            with file_map["image"].open_for_write() as out:
+                out.write(prefix)
+                write_blocks(out, source, dtype)
+        else:
+            with file_map["header"].open_for_write() as out:
+                out.write(prefix)
+            with file_map["image"].open_for_write() as out:
+                write_blocks(out, source, dtype)
+        self.file_map = file_map
+
+    def _prepare_save(self, single: bool) -> Tuple[Any, Any, np.dtype]:
+        """The header to write, the object to slice for data, and the dtype to store."""
+        header = self._header.as_byteorder("=")
+        header.set_data_shape(self.shape)
+        header["magic"] = header.single_magic if single else header.pair_magic
+        source, dtype, slope, inter = _stored_form(self._dataobj, header)
+        header.set_data_dtype(dtype)
+        header.set_slope_inter(slope, inter)
+        return header, source, native(header.get_data_dtype())
+
+    def __repr__(self) -> str:
+        kind = "proxy" if is_proxy(self._dataobj) else "array"
+        return (f"{type(self).__name__}(shape={self.shape}, {kind} data, "
+                f"file={self.get_filename()!r})")
+
+
+def _storage_dtype(dataobj: Any) -> np.dtype:
+    dtype = getattr(dataobj, "storage_dtype", None)
+    dtype = np.dtype(dataobj.dtype if dtype is None else dtype)
+    return WIDENED.get(native(dtype), dtype)
+
+
+def _stored_layout(dataobj: Any, header: Any) -> Tuple[np.dtype, float, float,
+                                                        Optional[ArraySpec]]:
+    """How ``dataobj`` is stored: (dtype, scl_slope, scl_inter, unscaled spec or None).
+
+    An ArrayProxy whose stored dtype NIfTI knows and whose scale factors the
+    header holds exactly keeps them (its stored values are copied unscaled,
+    described by the returned spec); anything else is stored as the values
+    it returns, unscaled.
+    """
+    if isinstance(dataobj, ArrayProxy):
+        spec = dataobj.spec
+        factor_type = header["scl_slope"].dtype.type
+        exact = all(isinstance(v, (int, float, np.integer, np.floating))
+                    and float(factor_type(v)) == float(v) for v in (spec.slope, spec.inter))
+        if datatype_code(spec.storage_dtype) is not None and exact:
+            unscaled = ArraySpec(spec.shape, spec.storage_dtype, spec.offset, spec.order)
+            return spec.storage_dtype, float(spec.slope), float(spec.inter), unscaled
+        return WIDENED.get(dataobj.dtype, dataobj.dtype), 1.0, 0.0, None
+    return _storage_dtype(dataobj), 1.0, 0.0, None
+
+
+def _stored_form(dataobj: Any, header: Any) -> Tuple[Any, np.dtype, float, float]:
+    """What to write: (sliceable source, dtype, scl_slope, scl_inter)."""
+    dtype, slope, inter, unscaled = _stored_layout(dataobj, header)
+    if unscaled is not None:
+        source = ArrayProxy(dataobj.file_like, unscaled, mmap=dataobj.mmap,
+                            keep_file_open=dataobj.keep_file_open)
+    else:
+        source = dataobj if is_proxy(dataobj) else np.asanyarray(dataobj)
+    return source, dtype, slope, inter
+
+
+def _describe(holder: FileHolder) -> str:
+    if holder.fileobj is not None:
+        return getattr(holder.fileobj, "name", None) or repr(holder.fileobj)
+    return holder.filename or "<no file>"
+
+
+def read_header(header_class: Any, holder: FileHolder) -> Any:
+    """Parse and validate the header in ``holder``, with its extensions."""
+    name = _describe(holder)
+    size = header_class.sizeof_hdr
+    with holder.open_for_read() as stream:
+        block = stream.read(size + EXTENSION_FLAG_SIZE)
+        header = header_class.from_bytes(block, path=name)
+        flag = block[size:size + EXTENSION_FLAG_SIZE]
+        if len(flag) == EXTENSION_FLAG_SIZE and flag[0] != 0:
+            start = size + EXTENSION_FLAG_SIZE
+            if header.is_single:
+                raw = stream.read(max(0, header.get_data_offset() - start))
+            else:
+                raw = stream.read()
+            order = header.endianness
+            header.extensions = parse_extensions(raw, order, name)
+    return header
+
+
+def data_file_size(holder: FileHolder) -> Tuple[Optional[int], bool]:
+    """(bytes the data file holds or at most holds, whether that is only an upper bound).
+
+    ``(None, False)`` when the size cannot be known without reading it all
+    (an open compressed stream); the proxy then checks each read instead.
+    """
+    if holder.fileobj is not None:
+        fileobj = holder.fileobj
+        if type(fileobj).__module__.split(".")[0] in ("gzip", "indexed_gzip"):
+            return None, False
+        try:
+            position = fileobj.tell()
+            end = fileobj.seek(0, os.SEEK_END)
+            fileobj.seek(position)
+        except (OSError, AttributeError, ValueError):
+            return None, False
+        return end, False
+    try:
+        size = os.stat(holder.filename).st_size
+        with open(holder.filename, "rb") as raw:
+            compressed = raw.read(2) == GZIP_MAGIC
+    except FileNotFoundError as err:
+        raise FileNotFoundError(
+            f"{holder.filename}: the image data file does not exist (a .hdr needs its "
+            ".img next to it)") from err
+    if compressed:
+        return size * MAX_DEFLATE_RATIO, True
+    return size, False

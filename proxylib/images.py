@@ -1,0 +1,325 @@
+"""The image facade: where files are (:class:`FileHolder`), which files make an
+image (:class:`FileBasedImage`) and what ``get_fdata`` caches (:class:`DataobjImage`).
+
+Reading, slicing and scaling belong to the proxy in ``img.dataobj``; this
+module decides only caching and float conversion:
+
+* ``img.get_fdata()`` (``caching='fill'``) reads the proxy once, keeps the
+  array, and returns that same object to every later call with the same
+  dtype, so changes the caller makes to it show up in later calls;
+* a call with another dtype reads again (and, with ``'fill'``, replaces the
+  cache); ``caching='unchanged'`` never fills an empty cache;
+* ``img.uncache()`` drops the cache of a proxy image (the next call reads the
+  file again) and does nothing to an array image;
+* values are scaled in the requested dtype (``np.asarray(proxy, dtype=...)``),
+  so ``get_fdata(dtype=np.float32)`` never holds a float64 copy.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import tempfile
+from contextlib import contextmanager
+from typing import Any, Dict, IO, Iterator, Mapping, Optional, Tuple, Union
+
+import numpy as np
+
+from .arrayproxy import is_proxy
+from .errors import ExpiredDeprecationError, ProxyError
+from .io.opening import GZIP_MAGIC
+
+FileSpec = Union[str, os.PathLike, bytes]
+COMPRESSED_SUFFIXES = (".gz",)
+#: zlib level for ``.gz`` files proxylib writes (1: fast, most of the size gain).
+GZIP_COMPRESSLEVEL = 1
+
+
+class ImageFileError(ProxyError, ValueError):
+    """A file name does not fit the image type (wrong or missing extension)."""
+
+
+class FileHolder:
+    """Where one file of an image lives: a file name, an open file object, or both.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike, optional
+    fileobj : file-like, optional
+        Used instead of ``filename`` when given.
+    pos : int
+        Byte position in ``fileobj`` where the file's content starts.
+    """
+
+    def __init__(self, filename: Optional[FileSpec] = None, fileobj: Any = None,
+                 pos: int = 0) -> None:
+        self.filename = None if filename is None else os.fsdecode(os.fspath(filename))
+        self.fileobj = fileobj
+        self.pos = pos
+
+    @property
+    def file_like(self) -> Any:
+        """The file object if there is one, else the file name."""
+        return self.fileobj if self.fileobj is not None else self.filename
+
+    def same_file_as(self, other: "FileHolder") -> bool:
+        """True when both holders name the same file name and file object."""
+        return self.filename == other.filename and self.fileobj is other.fileobj
+
+    def __repr__(self) -> str:
+        return f"FileHolder(filename={self.filename!r}, fileobj={self.fileobj!r}, pos={self.pos})"
+
+    def _require(self) -> None:
+        if self.fileobj is None and self.filename is None:
+            raise ImageFileError("this FileHolder names no file and holds no file object; "
+                                 "set a file name first (img.set_filename(...))")
+
+    @contextmanager
+    def open_for_read(self) -> Iterator[IO[bytes]]:
+        """A binary reader positioned at the content; gzip files are decompressed."""
+        self._require()
+        if self.fileobj is not None:
+            self.fileobj.seek(self.pos)
+            yield self.fileobj
+            return
+        with open(self.filename, "rb") as raw:
+            if raw.read(2) == GZIP_MAGIC:
+                raw.seek(0)
+                with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                    yield unzipped
+            else:
+                raw.seek(0)
+                yield raw
+
+    @contextmanager
+    def open_for_write(self) -> Iterator[IO[bytes]]:
+        """A binary writer; ``.gz`` names are compressed.
+
+        A named file is written to a temporary file in the same folder and
+        moved into place only when writing succeeded, so a failed save never
+        leaves half a file, and saving over the file being read is safe.
+        """
+        self._require()
+        if self.fileobj is not None:
+            self.fileobj.seek(self.pos)
+            yield self.fileobj
+            return
+        folder = os.path.dirname(os.path.abspath(self.filename))
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".proxylib-",
+                                             suffix=os.path.basename(self.filename))
+        try:
+            with os.fdopen(handle, "wb") as raw:
+                if self.filename.endswith(COMPRESSED_SUFFIXES):
+                    with gzip.GzipFile(fileobj=raw, mode="wb", filename="",
+                                       compresslevel=GZIP_COMPRESSLEVEL, mtime=0) as zipped:
+                        yield zipped
+                else:
+                    yield raw
+            _copy_permissions(self.filename, temporary)
+            os.replace(temporary, self.filename)
+        except BaseException:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+            raise
+
+
+def _copy_permissions(existing: str, temporary: str) -> None:
+    """Give the new file the mode a plain ``open(name, 'wb')`` would have given it."""
+    try:
+        mode = os.stat(existing).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.chmod(temporary, mode)
+
+
+FileMap = Dict[str, FileHolder]
+
+
+def split_filename(filespec: FileSpec) -> Tuple[str, str, str]:
+    """``(base, extension, compression suffix)`` of a file name, extension lower-cased."""
+    name = os.fsdecode(os.fspath(filespec))
+    suffix = ""
+    lowered = name.lower()
+    for candidate in COMPRESSED_SUFFIXES:
+        if lowered.endswith(candidate):
+            suffix = name[-len(candidate):]
+            name = name[:-len(candidate)]
+            break
+    base, ext = os.path.splitext(name)
+    return base, ext.lower(), suffix
+
+
+class FileBasedImage:
+    """An image made of one or more files, described by a header.
+
+    Subclasses set ``header_class``, ``files_types`` (pairs of file type and
+    extension, the first one naming the image) and ``valid_exts``, and
+    implement :meth:`from_file_map` and :meth:`to_file_map`.
+    """
+
+    header_class: Any = None
+    files_types: Tuple[Tuple[str, str], ...] = (("image", ""),)
+    valid_exts: Tuple[str, ...] = ()
+
+    def __init__(self, header: Any = None, extra: Optional[Mapping] = None,
+                 file_map: Optional[FileMap] = None) -> None:
+        if self.header_class is not None:
+            header = self.header_class.from_header(header)
+        self._header = header
+        self.extra = dict(extra) if extra is not None else {}
+        self.file_map = file_map if file_map is not None else self.make_file_map()
+
+    @property
+    def header(self) -> Any:
+        return self._header
+
+    # -- file names -------------------------------------------------------------
+    def get_filename(self) -> Optional[str]:
+        """The name of the file that identifies the image (its first file type)."""
+        return self.file_map[self.files_types[0][0]].filename
+
+    def set_filename(self, filename: FileSpec) -> None:
+        """Point every file of the image at names derived from ``filename``."""
+        self.file_map = self.filespec_to_file_map(filename)
+
+    @classmethod
+    def make_file_map(cls, mapping: Optional[Mapping[str, Any]] = None) -> FileMap:
+        """One :class:`FileHolder` per file type; ``mapping`` gives names or file objects."""
+        mapping = mapping or {}
+        file_map = {}
+        for kind, _ in cls.files_types:
+            value = mapping.get(kind)
+            if value is None or isinstance(value, (str, bytes, os.PathLike)):
+                file_map[kind] = FileHolder(filename=value)
+            else:
+                file_map[kind] = FileHolder(fileobj=value)
+        return file_map
+
+    @classmethod
+    def filespec_to_file_map(cls, filespec: FileSpec) -> FileMap:
+        """File holders for every file type, named after ``filespec``'s base name."""
+        base, ext, suffix = split_filename(filespec)
+        known = [e for _, e in cls.files_types]
+        if ext not in known:
+            raise ImageFileError(
+                f"{os.fsdecode(os.fspath(filespec))}: a {cls.__name__} needs one of the "
+                f"extensions {sorted(set(cls.valid_exts))} (optionally + .gz)")
+        return {kind: FileHolder(filename=base + e + suffix) for kind, e in cls.files_types}
+
+    # -- loading and saving ---------------------------------------------------------
+    @classmethod
+    def from_file_map(cls, file_map: FileMap, **kwargs: Any) -> "FileBasedImage":
+        raise NotImplementedError(f"{cls.__name__} cannot read files")
+
+    @classmethod
+    def from_filename(cls, filename: FileSpec, **kwargs: Any) -> "FileBasedImage":
+        return cls.from_file_map(cls.filespec_to_file_map(filename), **kwargs)
+
+    @classmethod
+    def load(cls, filename: FileSpec, **kwargs: Any) -> "FileBasedImage":
+        """Same as :meth:`from_filename`."""
+        return cls.from_filename(filename, **kwargs)
+
+    def to_file_map(self, file_map: Optional[FileMap] = None) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot write files")
+
+    def to_filename(self, filename: FileSpec) -> None:
+        """Write the image to ``filename`` (and its sibling files) and remember the names."""
+        self.to_file_map(self.filespec_to_file_map(filename))
+
+
+_MMAP_VALUES = (True, False, "c", "r")
+
+
+def check_load_options(mmap: Any, keep_file_open: Any) -> None:
+    """Raise ``ValueError`` for an ``mmap`` or ``keep_file_open`` the proxy does not know."""
+    if not (isinstance(mmap, (bool, str)) and mmap in _MMAP_VALUES):
+        raise ValueError(f"mmap must be one of True, False, 'c' or 'r', not {mmap!r}")
+    if not (keep_file_open is None or isinstance(keep_file_open, bool)):
+        raise ValueError(f"keep_file_open must be None, True or False, not {keep_file_open!r}")
+
+
+class DataobjImage(FileBasedImage):
+    """An image whose data is ``dataobj``: an array, or a proxy read on demand."""
+
+    def __init__(self, dataobj: Any, header: Any = None, extra: Optional[Mapping] = None,
+                 file_map: Optional[FileMap] = None) -> None:
+        super().__init__(header=header, extra=extra, file_map=file_map)
+        self._dataobj = dataobj
+        self._fdata_cache: Optional[np.ndarray] = None
+
+    @property
+    def dataobj(self) -> Any:
+        """The array or proxy holding the data (read-only attribute)."""
+        return self._dataobj
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return tuple(self._dataobj.shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self._dataobj.shape)
+
+    @property
+    def in_memory(self) -> bool:
+        """True for an array image, or for a proxy image whose cache is filled."""
+        return not is_proxy(self._dataobj) or self._fdata_cache is not None
+
+    def get_fdata(self, caching: str = "fill", dtype: Any = np.float64) -> np.ndarray:
+        """The data as a floating-point (or complex) array, cached as ``caching`` says.
+
+        Parameters
+        ----------
+        caching : {'fill', 'unchanged'}
+            'fill' keeps what is read for later calls; 'unchanged' returns the
+            cache when it holds ``dtype`` and otherwise reads without keeping.
+        dtype : floating or complex dtype
+            The dtype returned; scaling is computed in it.
+        """
+        if caching not in ("fill", "unchanged"):
+            raise ValueError(f"caching must be 'fill' or 'unchanged', not {caching!r}")
+        dtype = np.dtype(dtype)
+        if not issubclass(dtype.type, np.inexact):
+            raise ValueError(f"dtype must be a floating-point or complex type, not {dtype}")
+        if self._fdata_cache is not None and self._fdata_cache.dtype == dtype:
+            return self._fdata_cache
+        source_dtype = getattr(self._dataobj, "dtype", None)
+        if source_dtype is not None and np.dtype(source_dtype).fields is not None:
+            raise ValueError(
+                f"data of structured dtype {source_dtype} (e.g. RGB) has no floating-point "
+                "form; read it with np.asarray(img.dataobj)")
+        data = np.asanyarray(self._dataobj, dtype=dtype)
+        if caching == "fill":
+            self._fdata_cache = data
+        return data
+
+    def uncache(self) -> None:
+        """Drop the cached data of a proxy image; no effect on an array image."""
+        if is_proxy(self._dataobj):
+            self._fdata_cache = None
+
+    def get_data(self, *args: Any, **kwargs: Any) -> None:
+        """Removed: raises :class:`~proxylib.ExpiredDeprecationError`."""
+        raise ExpiredDeprecationError(
+            "get_data() was removed; use img.get_fdata() for floating-point data, or "
+            "np.asanyarray(img.dataobj) for the values in their stored type")
+
+    @classmethod
+    def from_file_map(cls, file_map: FileMap, *, mmap: Union[bool, str] = True,
+                      keep_file_open: Optional[bool] = None) -> "DataobjImage":
+        raise NotImplementedError(f"{cls.__name__} cannot read files")
+
+    @classmethod
+    def from_filename(cls, filename: FileSpec, *, mmap: Union[bool, str] = True,
+                      keep_file_open: Optional[bool] = None) -> "DataobjImage":
+        """Load ``filename``; ``mmap`` and ``keep_file_open`` go to the proxy."""
+        check_load_options(mmap, keep_file_open)
+        return cls.from_file_map(cls.filespec_to_file_map(filename), mmap=mmap,
+                                 keep_file_open=keep_file_open)
+
+    load = from_filename

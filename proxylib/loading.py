@@ -1,0 +1,124 @@
+"""``proxylib.load`` and ``proxylib.save``: format detection from the file's own bytes.
+
+The format is decided by the header bytes, not the file name: a gzip
+signature means "decompress first"; ``sizeof_hdr`` 348 (NIfTI-1) or 540
+(NIfTI-2) in either byte order picks the version; the magic says single
+file (``n+1``/``n+2``) or pair (``ni1``/``ni2``, data in the sibling
+``.img``). The extension only locates a pair's other file.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional, Type, Union
+
+from .errors import HeaderError
+from .formats.nifti1 import Nifti1Header, Nifti1Image
+from .formats.nifti2 import Nifti2Header, Nifti2Image
+from .formats.niftiimage import NiftiImage
+from .images import COMPRESSED_SUFFIXES, FileHolder, check_load_options, split_filename
+
+_IMAGE_CLASSES = ((Nifti1Header, Nifti1Image), (Nifti2Header, Nifti2Image))
+#: Enough bytes to tell every supported header apart.
+SNIFF_BYTES = max(header.sizeof_hdr for header, _ in _IMAGE_CLASSES)
+
+
+def _fspath(filename: Any) -> str:
+    try:
+        return os.fsdecode(os.fspath(filename))
+    except TypeError:
+        raise TypeError(f"filename must be a str or os.PathLike, not "
+                        f"{type(filename).__name__}") from None
+
+
+def _header_file(path: str) -> str:
+    """The file holding the header: the ``.hdr`` sibling of an ``.img``, else ``path``."""
+    base, ext, suffix = split_filename(path)
+    if ext != ".img":
+        return path
+    for candidate in _with_suffixes(base + ".hdr", suffix):
+        if os.path.exists(candidate):
+            return candidate
+    raise FileNotFoundError(f"{path}: an .img file needs its header {base}.hdr{suffix} "
+                            "next to it, which does not exist")
+
+
+def _with_suffixes(stem: str, preferred: str) -> list:
+    """``stem`` with the preferred compression suffix first, then the others."""
+    suffixes = [preferred] + [s for s in ("",) + COMPRESSED_SUFFIXES if s != preferred]
+    return [stem + s for s in suffixes]
+
+
+def _image_file(header_path: str) -> str:
+    """The ``.img`` that goes with the pair header at ``header_path``."""
+    base, ext, suffix = split_filename(header_path)
+    stem = base + (".img" if ext == ".hdr" else ext + ".img")
+    candidates = _with_suffixes(stem, suffix)
+    for candidate in candidates:
+        if os.path.exists(candidate):
+            return candidate
+    raise FileNotFoundError(f"{header_path}: the header says the data is in a separate .img "
+                            f"file, but none of {candidates} exists")
+
+
+def sniff_class(block: bytes, path: str) -> Type[NiftiImage]:
+    """The image class for a file whose (decompressed) first bytes are ``block``."""
+    for header_class, image_class in _IMAGE_CLASSES:
+        if header_class.byteorder_of(block) is not None:
+            return image_class
+    if len(block) < 4:
+        raise HeaderError(f"{path}: the file holds {len(block)} bytes, too few for any image "
+                          "header", path=path, field="sizeof_hdr", value=len(block))
+    value = int.from_bytes(block[:4], "little", signed=True)
+    raise HeaderError(f"{path}: sizeof_hdr = {value}: not a NIfTI-1 (348) or NIfTI-2 (540) "
+                      "header in either byte order", path=path, field="sizeof_hdr",
+                      value=value)
+
+
+def load(filename: Union[str, os.PathLike], *, mmap: Union[bool, str] = True,
+         keep_file_open: Optional[bool] = None) -> NiftiImage:
+    """Open a NIfTI-1 or NIfTI-2 image without reading its data.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        ``.nii``, ``.nii.gz``, or either file of a ``.hdr``/``.img`` pair
+        (each optionally gzipped).
+    mmap, keep_file_open
+        Passed to the image's :class:`~proxylib.ArrayProxy`.
+
+    Returns
+    -------
+    Nifti1Image or Nifti2Image
+        ``img.dataobj`` is an ArrayProxy; ``img.get_fdata()`` reads and caches.
+
+    Raises
+    ------
+    HeaderError
+        The header is not NIfTI or describes data the file cannot hold.
+    FileNotFoundError
+        The file (or a pair's other file) does not exist.
+    """
+    check_load_options(mmap, keep_file_open)
+    path = _fspath(filename)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    header_path = _header_file(path)
+    with FileHolder(header_path).open_for_read() as stream:
+        block = stream.read(SNIFF_BYTES)
+    image_class = sniff_class(block, header_path)
+    header = image_class.header_class.from_bytes(block, path=header_path)
+    image_path = header_path if header.is_single else _image_file(header_path)
+    file_map = {"header": FileHolder(header_path), "image": FileHolder(image_path)}
+    return image_class.from_file_map(file_map, mmap=mmap, keep_file_open=keep_file_open)
+
+
+def save(img: NiftiImage, filename: Union[str, os.PathLike]) -> None:
+    """Write ``img`` to ``filename`` (``.nii``, ``.nii.gz`` or a ``.hdr``/``.img`` pair).
+
+    Proxy data is streamed in bounded blocks. A Nifti1Image with a dimension
+    over 32767 is written as NIfTI-2.
+    """
+    if not isinstance(img, NiftiImage):
+        raise TypeError(f"proxylib.save writes NIfTI images, not {type(img).__name__}")
+    img.to_filename(_fspath(filename))
