@@ -93,11 +93,19 @@ class OpenFile:
             if not stat_module.S_ISREG(st.st_mode):
                 raise ProxyReadError(f"{path}: not a regular file", path=path)
             self.fingerprint = Fingerprint.of(st)
-            self.compressed = st.st_size >= 2 and os.pread(self.fd, 2, 0) == GZIP_MAGIC
+            head = os.pread(self.fd, 4, 0) if st.st_size >= 2 else b""
+            self.compressed = head[:2] == GZIP_MAGIC
             self._mapper: Optional[Mapper] = None
-            if self.compressed:
+            sequential = None
+            if not self.compressed and head:
+                from .compressed import open_compressed_source
+                sequential = open_compressed_source(self.fd, path, head)
+                self.compressed = sequential is not None
+            if sequential is not None:
+                self.source: ByteSource = sequential
+            elif self.compressed:
                 from .gzip import open_gzip_source
-                self.source: ByteSource = open_gzip_source(self.fd, path)
+                self.source = open_gzip_source(self.fd, path)
             else:
                 if required_size is not None and st.st_size < required_size:
                     raise TruncatedFileError(
