@@ -7,7 +7,7 @@ block, so an image larger than memory can be saved.
 from __future__ import annotations
 
 import math
-from typing import Any, BinaryIO, Iterator, Tuple
+from typing import Any, BinaryIO, Iterator, Optional, Tuple
 
 import numpy as np
 
@@ -16,7 +16,7 @@ BLOCK_BYTES = 16 * 2**20
 
 
 def block_keys(shape: Tuple[int, ...], itemsize: int,
-               block_bytes: int = BLOCK_BYTES) -> Iterator[Tuple[Any, ...]]:
+               block_bytes: Optional[int] = None) -> Iterator[Tuple[Any, ...]]:
     """Basic keys covering a Fortran-ordered array in file order.
 
     Whole leading axes are taken while they fit in ``block_bytes``; the next
@@ -27,6 +27,7 @@ def block_keys(shape: Tuple[int, ...], itemsize: int,
     """
     if math.prod(shape) == 0:
         return
+    block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
     whole = 0
     inner = itemsize
     while whole < len(shape) and inner * shape[whole] <= block_bytes:
@@ -45,7 +46,7 @@ def block_keys(shape: Tuple[int, ...], itemsize: int,
 
 
 def write_blocks(fileobj: BinaryIO, source: Any, dtype: np.dtype,
-                 block_bytes: int = BLOCK_BYTES) -> int:
+                 block_bytes: Optional[int] = None) -> int:
     """Write ``source`` (array or proxy) as ``dtype`` in Fortran order; return bytes written."""
     dtype = np.dtype(dtype)
     shape = tuple(source.shape)

@@ -158,6 +158,7 @@ class NiftiImage(DataobjImage):
         header.set_data_offset(header.single_vox_offset + len(extensions) if single else 0)
         header.validate()
         prefix = header.binaryblock + flag + extensions
+        overwritten = _reads_from(self._dataobj, file_map)
         if single:
             with file_map["image"].open_for_write() as out:
                 out.write(prefix)
@@ -168,6 +169,24 @@ class NiftiImage(DataobjImage):
             with file_map["image"].open_for_write() as out:
                 write_blocks(out, source, dtype)
         self.file_map = file_map
+        if overwritten:
+            self._reopen(header, file_map["image"])
+
+    def _reopen(self, header: Any, holder: FileHolder) -> None:
+        """Point the proxy at the file just written over the one it read.
+
+        The new file holds the same stored values and scale factors, so the
+        image's values do not change; the old proxy would only report that
+        its file changed.
+        """
+        old = self._dataobj
+        slope, inter = header.get_slope_inter()
+        spec = ArraySpec(header.get_data_shape(), header.get_data_dtype(),
+                         offset=holder.pos + header.get_data_offset(), order="F",
+                         slope=slope, inter=inter)
+        self._dataobj = ArrayProxy(holder.file_like, spec, mmap=old.mmap,
+                                   keep_file_open=old.keep_file_open)
+        old.close()
 
     def _prepare_save(self, single: bool) -> Tuple[Any, Any, np.dtype]:
         """The header to write, the object to slice for data, and the dtype to store."""
@@ -221,6 +240,17 @@ def _stored_form(dataobj: Any, header: Any) -> Tuple[Any, np.dtype, float, float
     else:
         source = dataobj if is_proxy(dataobj) else np.asanyarray(dataobj)
     return source, dtype, slope, inter
+
+
+def _reads_from(dataobj: Any, file_map: FileMap) -> bool:
+    """True when ``dataobj`` is an ArrayProxy reading a file ``file_map`` will replace."""
+    if not isinstance(dataobj, ArrayProxy) or not isinstance(dataobj.file_like,
+                                                             (str, bytes, os.PathLike)):
+        return False
+    source = os.path.realpath(os.fsdecode(os.fspath(dataobj.file_like)))
+    return any(holder.fileobj is None and holder.filename is not None
+               and os.path.realpath(holder.filename) == source
+               for holder in file_map.values())
 
 
 def _describe(holder: FileHolder) -> str:
