@@ -188,6 +188,16 @@ class ArrayProxy:
             conversion = self.__dict__["_conversion"] = (self._spec, conversion_for(self._spec))
         return conversion[1]
 
+    @property
+    def oindex(self) -> Any:
+        """Orthogonal (outer) selection, as zarr defines it: ``proxy.oindex[[0, 2], :, mask]``.
+
+        One int, slice, 1-d integer array or 1-d boolean array per axis, each
+        applied to its own axis (see :class:`~proxylib.indexing.advanced.OrthogonalIndexer`).
+        """
+        from .indexing.advanced import OrthogonalIndexer
+        return OrthogonalIndexer(self)
+
     def _read(self, key: BasicKey, conversion: Conversion) -> Any:
         """Plan, fetch and finish one basic key."""
         with self._opener.source() as source:

@@ -1,0 +1,133 @@
+"""Execute a :class:`~proxylib.indexing.plan_points.PointPlan`: fancy reads.
+
+Three ways to fill the fetched array (distinct rows x inner box), all in
+increasing file order:
+
+* rows of at least ``LARGE_ROW_BYTES``: each row is a basic read, handed to
+  ``fetch_box`` (the proxy's own basic fetch: pread or map, block-split);
+* short rows, memory map allowed: one vectorized gather from the map;
+* short rows, reads: coalesced runs are read into one bounded buffer
+  (several runs per fill) and the rows gathered from it with numpy.
+
+Gathers are vectorized and cut into batches of ``GATHER_ELEMENTS``, so no
+Python loop runs per element and index arrays stay bounded.
+:func:`read_fancy` wires plan, fetch and finish for one key.
+"""
+
+from __future__ import annotations
+
+import mmap
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from .indexing.plan_points import PointPlan, plan_points
+from .indexing.selection import FancyKey
+from .io.sources import ByteSource
+from .scaling import conversion_for, finish_values
+
+#: Most elements gathered (and index entries held) per vectorized step.
+GATHER_ELEMENTS = 1 << 20
+
+FetchBox = Callable[[Any, ByteSource, np.ndarray], None]
+
+
+def read_fancy(proxy: Any, key: FancyKey) -> np.ndarray:
+    """Plan, fetch and finish one fancy key on ``proxy`` (an ArrayProxy)."""
+    conversion = conversion_for(proxy.spec)
+    with proxy._opener.source() as source:
+        cost = proxy._cost or source.cost
+        plan = plan_points(key, proxy.spec, cost)
+        fetched = np.empty(plan.fetch_shape, dtype=conversion.fetch_dtype)
+        if not plan.is_empty:
+            mapping = source.mapping() if proxy._mmap and plan.run_starts is not None else None
+            fetch_points(plan, source, fetched, proxy.storage_dtype, mapping=mapping,
+                         fetch_box=proxy._fetch, block_size=cost.block_size)
+    return plan.placement.apply(finish_values(fetched, conversion))
+
+
+def fetch_points(plan: PointPlan, source: ByteSource, dest: np.ndarray, storage_dtype: np.dtype,
+                 *, mapping: Optional[mmap.mmap], fetch_box: FetchBox,
+                 block_size: int) -> None:
+    """Fill ``dest`` (C-contiguous, ``plan.fetch_shape``) with the selected elements."""
+    if plan.is_empty:
+        return
+    rows = dest.reshape((plan.row_count,) + plan.inner_shape)
+    if plan.run_starts is None:
+        _read_rows(plan, source, rows, fetch_box)
+    elif mapping is not None:
+        _gather_from_mapping(plan, mapping, rows, storage_dtype)
+    else:
+        _gather_from_reads(plan, source, rows, storage_dtype, block_size)
+
+
+def _destinations(plan: PointPlan, start: int, stop: int) -> Any:
+    """Where sorted rows ``start:stop`` go in the fetched rows."""
+    if plan.read_order is None:
+        return slice(start, stop)
+    return plan.read_order[start:stop]
+
+
+def _read_rows(plan: PointPlan, source: ByteSource, rows: np.ndarray,
+               fetch_box: FetchBox) -> None:
+    row = plan.row_plan
+    order = range(plan.row_count) if plan.read_order is None else plan.read_order.tolist()
+    for position, offset in zip(order, plan.sorted_offsets.tolist()):
+        box = type(row)(fetch_shape=row.fetch_shape, byte_steps=row.byte_steps, base=offset,
+                        itemsize=row.itemsize, grid_ndim=row.grid_ndim, group=row.group,
+                        transpose=False, finish_key=())
+        fetch_box(box, source, rows[position])
+
+
+def _gather(plan: PointPlan, elements: np.ndarray, first_elements: np.ndarray, start: int,
+            rows: np.ndarray) -> None:
+    """Copy sorted rows ``start:start + len(first_elements)`` out of ``elements``.
+
+    ``first_elements`` gives each row's first element as an index into the
+    1-d array ``elements``.
+    """
+    inner = plan.inner_element_offsets()
+    per_step = max(1, GATHER_ELEMENTS // inner.size)
+    shape = plan.inner_shape
+    for begin in range(0, len(first_elements), per_step):
+        firsts = first_elements[begin:begin + per_step]
+        index = firsts if inner.size == 1 else firsts[:, None] + inner[None, :]
+        values = elements[index].reshape((len(firsts),) + shape)
+        rows[_destinations(plan, start + begin, start + begin + len(firsts))] = values
+
+
+def _gather_from_mapping(plan: PointPlan, mapping: mmap.mmap, rows: np.ndarray,
+                         storage_dtype: np.dtype) -> None:
+    elements = np.frombuffer(mapping, dtype=storage_dtype, count=plan.data_count,
+                             offset=plan.data_offset)
+    try:
+        firsts = (plan.sorted_offsets - plan.data_offset) // plan.itemsize
+        _gather(plan, elements, firsts, 0, rows)
+    finally:
+        del elements
+
+
+def _gather_from_reads(plan: PointPlan, source: ByteSource, rows: np.ndarray,
+                       storage_dtype: np.dtype, block_size: int) -> None:
+    itemsize = plan.itemsize
+    starts = plan.run_starts
+    offsets, lengths = plan.run_offsets, plan.run_lengths
+    capacity = max(block_size, int(lengths.max()))
+    buffer = np.empty(-(-capacity // itemsize), dtype=storage_dtype)
+    raw = memoryview(buffer.view(np.uint8))
+    ends = np.cumsum(lengths)
+    run = 0
+    while run < len(lengths):
+        done = int(ends[run - 1]) if run else 0
+        stop = max(int(np.searchsorted(ends, done + capacity, side="right")), run + 1)
+        # one pread per run; the runs of this fill sit back to back in the buffer
+        position = 0
+        for offset, length in zip(offsets[run:stop].tolist(), lengths[run:stop].tolist()):
+            source.readinto(offset, raw[position:position + length])
+            position += length
+        first_row, stop_row = int(starts[run]), int(starts[stop])
+        run_position = (ends[run:stop] - lengths[run:stop]) - done - offsets[run:stop]
+        byte_positions = (np.repeat(run_position, np.diff(starts[run:stop + 1]))
+                          + plan.sorted_offsets[first_row:stop_row])
+        _gather(plan, buffer, byte_positions // itemsize, first_row, rows)
+        run = stop

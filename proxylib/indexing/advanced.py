@@ -1,0 +1,237 @@
+"""Normalize fancy keys once, with numpy's rules and wording.
+
+Two kinds of keys become a :class:`~proxylib.indexing.selection.FancyKey`:
+
+* **vectorized** (``proxy[key]`` with any array, list or boolean item), as
+  numpy defines advanced indexing: integer arrays of any shape (negative,
+  repeated, unsorted), boolean arrays covering one or more axes (replaced by
+  their ``nonzero()``), 0-d booleans (a new length-1 or length-0 axis),
+  mixed with ints, slices, Ellipsis and newaxis. Integer scalars then count
+  as advanced indices. The broadcast dims go where the first advanced index
+  stands if all advanced indices are adjacent in the key, else first;
+* **orthogonal** (``proxy.oindex[key]``), as zarr defines it: per axis an
+  int, a slice, a 1-d integer array or a 1-d boolean array of the axis'
+  length, each applied to its own axis.
+
+Errors follow numpy's order and words: invalid items and integer scalars
+first (in key order, booleans checked against the axes they cover), then
+broadcasting, then out-of-range array entries (array by array).
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Tuple
+
+import numpy as np
+
+from ..errors import ProxyIndexError
+from .normalize import (INVALID_INDEX_MESSAGE, NEWAXIS, AxisRange, _is_integer_scalar,
+                        expand_ellipsis, resolve_integer, split_key)
+from .selection import POINTS, AxisIndices, FancyKey
+
+NON_INTEGER_ARRAY_MESSAGE = "arrays used as indices must be of integer (or boolean) type"
+
+
+def _as_index_array(item: Any) -> Any:
+    """``item`` with every array-like turned into an integer or boolean ndarray."""
+    if item is None or item is Ellipsis or isinstance(item, slice):
+        return item
+    if isinstance(item, (bool, np.bool_)):
+        return np.asarray(item)
+    if isinstance(item, np.ndarray):
+        if item.dtype.kind not in "biu":
+            raise ProxyIndexError(NON_INTEGER_ARRAY_MESSAGE)
+        return item
+    if _is_integer_scalar(item):
+        return item
+    if isinstance(item, (list, tuple)) or hasattr(item, "__array__") or hasattr(
+            item, "__array_interface__"):
+        array = np.asarray(item)
+        if array.size == 0 and array.dtype.kind not in "biu":
+            return array.astype(np.intp)
+        if array.dtype.kind not in "biu":
+            if isinstance(item, (list, tuple)):
+                raise ProxyIndexError(INVALID_INDEX_MESSAGE)
+            raise ProxyIndexError(NON_INTEGER_ARRAY_MESSAGE)
+        return array
+    raise ProxyIndexError(INVALID_INDEX_MESSAGE)
+
+
+def _is_array(item: Any) -> bool:
+    return isinstance(item, np.ndarray) and not _is_integer_scalar(item)
+
+
+def _check_boolean(mask: np.ndarray, first_axis: int, shape: Tuple[int, ...]) -> None:
+    for offset, size in enumerate(mask.shape):
+        axis = first_axis + offset
+        if size != shape[axis] and size != 0:  # numpy lets an empty boolean axis pass
+            raise ProxyIndexError(
+                f"boolean index did not match indexed array along axis {axis}; size of axis "
+                f"is {shape[axis]} but size of corresponding boolean axis is {size}")
+
+
+def _resolve_array(indices: np.ndarray, axis: int, size: int) -> np.ndarray:
+    """Integer indices bounds-checked with numpy's message, made non-negative int64."""
+    if indices.size == 0:
+        return indices.astype(np.int64)
+    bad = (indices >= size) if indices.dtype.kind == "u" else ((indices < -size)
+                                                               | (indices >= size))
+    if bad.any():
+        value = indices.reshape(-1)[int(np.argmax(bad.reshape(-1)))]
+        raise ProxyIndexError(f"index {value} is out of bounds for axis {axis} with size {size}")
+    resolved = indices.astype(np.int64)
+    if indices.dtype.kind == "i":
+        resolved[resolved < 0] += size
+    return resolved
+
+
+def _format_shape(shape: Tuple[int, ...]) -> str:
+    return "(" + ",".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+#: An Ellipsis that stands for no axis still separates advanced indices (numpy).
+_GAP = object()
+
+
+def _expand_keeping_gap(items: Tuple[Any, ...], ndim: int) -> Tuple[Any, ...]:
+    """:func:`expand_ellipsis`, but an Ellipsis filling no axis leaves a ``_GAP``."""
+    expanded, had_ellipsis = expand_ellipsis(items, ndim)
+    if not had_ellipsis or len(expanded) != len(items) - 1:
+        return expanded
+    where = next(i for i, item in enumerate(items) if item is Ellipsis)
+    return expanded[:where] + (_GAP,) + expanded[where:]
+
+
+def normalize_vectorized(key: Any, shape: Tuple[int, ...]) -> Any:
+    """Resolve a numpy advanced key against ``shape``.
+
+    Returns a :class:`FancyKey`, or the converted key itself when nothing in it
+    is advanced after conversion (e.g. a 0-d integer array), for the basic path.
+    """
+    items = tuple(_as_index_array(item) for item in split_key(key))
+    if not any(_is_array(item) for item in items):
+        return items
+    per_axis: List[Any] = [None] * len(shape)
+    records: List[Any] = []      # per key position: axis kept, NEWAXIS, POINTS or _GAP
+    arrays: List[Tuple[Any, np.ndarray]] = []   # (axis or None, indices), in key order
+    axis = 0
+    for item in _expand_keeping_gap(items, len(shape)):
+        if item is _GAP:
+            records.append(_GAP)
+        elif item is None:
+            records.append(NEWAXIS)
+        elif isinstance(item, slice):
+            per_axis[axis] = AxisRange.from_slice(item, shape[axis])
+            records.append(axis)
+            axis += 1
+        elif not _is_array(item):
+            per_axis[axis] = resolve_integer(item, axis, shape[axis])
+            records.append(POINTS)
+            axis += 1
+        elif item.dtype == bool:
+            _check_boolean(item, axis, shape)
+            if item.ndim == 0:
+                arrays.append((None, np.zeros(int(bool(item)), dtype=np.int64)))
+            for offset, indices in enumerate(np.nonzero(item) if item.ndim else ()):
+                arrays.append((axis + offset, indices))
+                per_axis[axis + offset] = POINTS
+            records.append(POINTS)
+            axis += item.ndim
+        else:
+            arrays.append((axis, item))
+            per_axis[axis] = POINTS
+            records.append(POINTS)
+            axis += 1
+    try:
+        broadcast = np.broadcast_shapes(*(indices.shape for _, indices in arrays))
+    except ValueError:
+        shapes = " ".join(_format_shape(indices.shape) for _, indices in arrays)
+        raise ProxyIndexError("shape mismatch: indexing arrays could not be broadcast "
+                              f"together with shapes {shapes} ") from None
+    coords = []
+    empty = 0 in broadcast  # numpy checks no entry when there is nothing to select
+    for axis_of, indices in arrays:
+        if axis_of is not None:
+            resolved = (np.zeros(broadcast, dtype=np.int64) if empty
+                        else _resolve_array(indices, axis_of, shape[axis_of]))
+            coords.append((axis_of, np.broadcast_to(resolved, broadcast)))
+    coords.sort(key=lambda pair: pair[0])
+    advanced = [position for position, record in enumerate(records) if record is POINTS]
+    adjacent = advanced == list(range(advanced[0], advanced[-1] + 1))
+    if adjacent:
+        layout = [record for position, record in enumerate(records)
+                  if record is not _GAP and (record is not POINTS or position == advanced[0])]
+    else:
+        layout = [POINTS] + [record for record in records
+                             if record is not POINTS and record is not _GAP]
+    return FancyKey(per_axis=tuple(per_axis), coords=tuple(c for _, c in coords),
+                    broadcast_shape=tuple(broadcast), layout=tuple(layout))
+
+
+def normalize_orthogonal(key: Any, shape: Tuple[int, ...]) -> Any:
+    """Resolve an orthogonal (outer) key, zarr's ``oindex``, against ``shape``.
+
+    Returns a :class:`FancyKey`, or the converted key when it holds no array
+    (then it is a basic key and means the same in numpy).
+    """
+    items = tuple(_as_index_array(item) for item in split_key(key))
+    for position, item in enumerate(items):
+        if item is None:
+            raise ProxyIndexError(
+                "orthogonal indexing does not support newaxis (None); add axes to the result "
+                "instead")
+        if _is_array(item) and item.ndim != 1:
+            raise ProxyIndexError(
+                f"orthogonal indexing takes one 1-d integer or boolean array per axis; item "
+                f"{position} of the key is a {item.ndim}-d {item.dtype} array; use proxy[...] "
+                "for numpy's vectorized indexing")
+    if not any(_is_array(item) for item in items):
+        return items
+    expanded, _ = expand_ellipsis(items, len(shape))
+    per_axis: List[Any] = []
+    for axis, (item, size) in enumerate(zip(expanded, shape)):
+        if isinstance(item, slice):
+            per_axis.append(AxisRange.from_slice(item, size))
+        elif not _is_array(item):
+            per_axis.append(resolve_integer(item, axis, size))
+        elif item.dtype == bool:
+            _check_boolean(item, axis, shape)
+            per_axis.append(AxisIndices.of(np.flatnonzero(item)))
+        else:
+            per_axis.append(AxisIndices.of(_resolve_array(item, axis, size)))
+    layout = tuple(axis for axis, item in enumerate(per_axis) if not isinstance(item, int))
+    return FancyKey(per_axis=tuple(per_axis), layout=layout)
+
+
+def read_advanced(proxy: Any, key: Any) -> Any:
+    """``proxy[key]`` for a key with array, list or boolean items."""
+    from ..execute_points import read_fancy
+    fancy = normalize_vectorized(key, proxy.shape)
+    if not isinstance(fancy, FancyKey):
+        return proxy[fancy]
+    return read_fancy(proxy, fancy)
+
+
+class OrthogonalIndexer:
+    """``proxy.oindex``: orthogonal (outer) selection, as zarr defines it.
+
+    ``proxy.oindex[[0, 2], :, mask_z, 5]`` selects indices 0 and 2 on axis 0,
+    everything on axis 1, the True entries of the 1-d ``mask_z`` on axis 2
+    and index 5 on axis 3 (dropped): the result has shape ``(2, n1, mask_z.sum())``.
+    Unlike numpy's vectorized indexing, every array applies to its own axis.
+    """
+
+    __slots__ = ("_proxy",)
+
+    def __init__(self, proxy: Any) -> None:
+        self._proxy = proxy
+
+    def __getitem__(self, key: Any) -> Any:
+        from ..execute_points import read_fancy
+        fancy = normalize_orthogonal(key, self._proxy.shape)
+        if not isinstance(fancy, FancyKey):
+            return self._proxy[fancy]
+        return read_fancy(self._proxy, fancy)
+
+    def __repr__(self) -> str:
+        return f"{type(self._proxy).__name__}.oindex of {self._proxy!r}"

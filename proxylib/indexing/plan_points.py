@@ -1,0 +1,322 @@
+"""Pure read planning for fancy keys: (:class:`FancyKey`, layout, cost) -> :class:`PointPlan`.
+
+Nothing here touches a file. Like :mod:`~proxylib.indexing.plan`, the plan
+works in storage space (user axes reversed for F order). The selection is
+cut into
+
+* an **inner box**: the longest run of fastest-varying storage axes that are
+  regular (ints, slices, evenly spaced index sets). One *row* is one such
+  box, read like a basic key (:class:`~proxylib.indexing.plan.ReadPlan`);
+* **rows**: the outer product of the other storage axes' sorted, distinct
+  byte offsets. Jointly indexed (``POINTS``) axes form a single factor: the
+  distinct points, by byte offset. Offsets are computed with numpy, never a
+  Python loop per element.
+
+Rows are read in increasing file order (one forward pass, which a gzip
+source needs). Short rows are coalesced into runs across gaps up to the cost
+model's ``gap_threshold`` and cut at ``block_size``; rows of at least
+:data:`LARGE_ROW_BYTES` are read one by one as basic reads (which split them
+into blocks themselves). A :class:`Placement` then turns the fetched array
+(distinct rows x inner box) into numpy's result: reversed slices, dropped
+integer axes, repeats and order of the requested indices, axis placement and
+new axes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, List, Optional, Tuple
+
+import numpy as np
+
+from ..spec import ArraySpec
+from .normalize import NEWAXIS, AxisRange
+from .plan import LOCAL_FILE_COST, CostModel, ReadPlan, choose_runs, storage_strides
+from .selection import POINTS, AxisIndices, FancyKey
+
+#: Rows (inner boxes) at least this long are read one by one as basic reads,
+#: not coalesced with their neighbours: one call per row is then cheap
+#: against the bytes it moves, and dense rows go straight into the result.
+LARGE_ROW_BYTES = 64 * 1024
+
+_ALL = slice(None)
+_REVERSED = slice(None, None, -1)
+
+
+@dataclass(frozen=True, eq=False)
+class Placement:
+    """The in-memory steps from the fetched array to numpy's result.
+
+    Applied in order: ``basic`` (reverse flipped slices, drop integer axes),
+    ``takes`` (``np.take(values, inverse, axis)``: repeats, request order and,
+    for points, the broadcast shape), ``transpose``, then ``expand`` (new axes).
+    """
+
+    basic: Tuple[Any, ...]
+    takes: Tuple[Tuple[int, np.ndarray], ...]
+    transpose: Tuple[int, ...]
+    expand: Optional[Tuple[Any, ...]]
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        values = values[self.basic]
+        for axis, inverse in self.takes:
+            values = np.take(values, inverse, axis=axis)
+        if self.transpose != tuple(range(values.ndim)):
+            values = values.transpose(self.transpose)
+        if self.expand is not None:
+            values = values[self.expand]
+        return values
+
+
+@dataclass(frozen=True, eq=False)
+class PointPlan:
+    """Frozen description of one fancy read; see the module docstring.
+
+    ``fetch_shape`` is ``outer_shape + row_plan.fetch_shape``: one row per
+    combination of the outer factors, in C order. ``row_offsets`` holds the
+    absolute byte offset of every row's first element in that order;
+    ``read_order`` (None when the C order already is file order) the
+    permutation that sorts them, and ``sorted_offsets`` the sorted offsets.
+    ``run_starts`` splits the sorted rows into coalesced runs (run ``k`` is
+    rows ``run_starts[k]:run_starts[k + 1]``); None means every row is read on
+    its own with ``row_plan`` at its offset.
+    """
+
+    fetch_shape: Tuple[int, ...]
+    outer_shape: Tuple[int, ...]
+    row_offsets: np.ndarray
+    read_order: Optional[np.ndarray]
+    sorted_offsets: np.ndarray
+    row_plan: ReadPlan
+    row_span: int
+    run_starts: Optional[np.ndarray]
+    data_offset: int
+    data_count: int
+    placement: Placement
+
+    @property
+    def itemsize(self) -> int:
+        return self.row_plan.itemsize
+
+    @property
+    def inner_shape(self) -> Tuple[int, ...]:
+        return self.row_plan.fetch_shape
+
+    @property
+    def row_count(self) -> int:
+        return len(self.row_offsets)
+
+    @property
+    def is_empty(self) -> bool:
+        return math.prod(self.fetch_shape) == 0
+
+    @property
+    def selected_bytes(self) -> int:
+        return math.prod(self.fetch_shape) * self.itemsize
+
+    @property
+    def run_offsets(self) -> np.ndarray:
+        """Byte offset of every coalesced run (file order)."""
+        return self.sorted_offsets[self.run_starts[:-1]]
+
+    @property
+    def run_lengths(self) -> np.ndarray:
+        """Bytes of every coalesced run, gaps included."""
+        last = self.sorted_offsets[self.run_starts[1:] - 1]
+        return last + self.row_span - self.run_offsets
+
+    @property
+    def read_bytes(self) -> int:
+        """Bytes the plan reads, gaps included."""
+        if self.is_empty:
+            return 0
+        if self.run_starts is None:
+            return self.row_count * self.row_span
+        return int(self.run_lengths.sum())
+
+    def inner_element_offsets(self) -> np.ndarray:
+        """Element offsets (not bytes) of one row's elements from its first, C order."""
+        offsets = np.zeros(1, dtype=np.int64)
+        for count, step in zip(self.row_plan.fetch_shape, self.row_plan.byte_steps):
+            along = np.arange(count, dtype=np.int64) * (step // self.itemsize)
+            offsets = (offsets[:, None] + along[None, :]).reshape(-1)
+        return offsets
+
+
+def _regular(selection: Any) -> Optional[AxisRange]:
+    """The selection as an AxisRange when it can be part of the inner box."""
+    if isinstance(selection, AxisRange):
+        return selection
+    if isinstance(selection, AxisIndices):
+        return selection.as_range()
+    if selection is POINTS:
+        return None
+    return AxisRange(selection, 1, 1)
+
+
+def coalesce_runs(sorted_offsets: np.ndarray, span: int, cost: CostModel) -> np.ndarray:
+    """Split sorted row offsets into runs; return the ``run_starts`` boundaries.
+
+    Consecutive rows join a run while the gap between them is at most
+    ``cost.gap_threshold``; a run longer than ``cost.block_size`` is then cut
+    greedily (a single row longer than a block stays a run of its own). The
+    loop runs once per run cut, never per row.
+    """
+    count = len(sorted_offsets)
+    if count == 0:
+        return np.zeros(1, dtype=np.int64)
+    gaps = sorted_offsets[1:] - sorted_offsets[:-1] - span
+    bounds = np.concatenate(([0], np.flatnonzero(gaps > cost.gap_threshold) + 1, [count]))
+    ends = sorted_offsets + span
+    lengths = ends[bounds[1:] - 1] - sorted_offsets[bounds[:-1]]
+    cuts: List[int] = []
+    for segment in np.flatnonzero(lengths > cost.block_size).tolist():
+        row, stop = int(bounds[segment]), int(bounds[segment + 1])
+        while True:
+            limit = int(sorted_offsets[row]) + cost.block_size
+            after = int(np.searchsorted(ends[row:stop], limit, side="right")) + row
+            row = max(after, row + 1)
+            if row >= stop:
+                break
+            cuts.append(row)
+    if cuts:
+        bounds = np.union1d(bounds, np.asarray(cuts, dtype=np.int64))
+    return bounds.astype(np.int64)
+
+
+def plan_points(key: FancyKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST) -> PointPlan:
+    """Plan the reads for a normalized fancy key on the array ``spec``."""
+    itemsize = spec.storage_dtype.itemsize
+    ndim = spec.ndim
+    user_axis = (lambda s: ndim - 1 - s) if spec.order == "F" else (lambda s: s)
+    selections = [key.per_axis[user_axis(s)] for s in range(ndim)]
+    storage_shape = tuple(spec.shape[user_axis(s)] for s in range(ndim))
+    strides = storage_strides(storage_shape, itemsize)
+
+    # The inner box: the longest suffix of regular storage axes.
+    split = ndim
+    while split > 0 and _regular(selections[split - 1]) is not None:
+        split -= 1
+    inner_ranges = [_regular(selections[s]).ascending() for s in range(split, ndim)]
+    inner_shape = tuple(r[1] for r in inner_ranges)
+    inner_steps = tuple(r[2] * strides[s] for r, s in zip(inner_ranges, range(split, ndim)))
+    base = spec.offset + sum(r[0] * strides[s] for r, s in zip(inner_ranges, range(split, ndim)))
+
+    # The outer factors (storage order) and the label of every fetched dim.
+    factors: List[np.ndarray] = []
+    labels: List[Any] = []       # storage axis, or POINTS
+    flipped: List[bool] = []
+    points: Optional[AxisIndices] = None
+    if key.has_points and not any(selections[s] is POINTS for s in range(split)):
+        points = _point_offsets(key, spec, strides, user_axis)
+        factors.append(points.unique)
+        labels.append(POINTS)
+        flipped.append(False)
+    for s in range(split):
+        selection = selections[s]
+        if selection is POINTS:
+            if points is None:
+                points = _point_offsets(key, spec, strides, user_axis)
+                factors.append(points.unique)
+                labels.append(POINTS)
+                flipped.append(False)
+            continue
+        if isinstance(selection, AxisIndices):
+            factors.append(selection.unique * strides[s])
+            flipped.append(False)
+        else:
+            first, count, step, flip = _regular(selection).ascending()
+            factors.append((first + np.arange(count, dtype=np.int64) * step) * strides[s])
+            flipped.append(flip)
+        labels.append(s)
+    labels.extend(range(split, ndim))
+    flipped.extend(r[3] for r in inner_ranges)
+
+    outer_shape = tuple(len(f) for f in factors)
+    row_offsets = np.full(outer_shape, base, dtype=np.int64)
+    for axis, factor in enumerate(factors):
+        row_offsets += factor.reshape((-1,) + (1,) * (len(factors) - axis - 1))
+    row_offsets = row_offsets.reshape(-1)
+    read_order = None
+    sorted_offsets = row_offsets
+    if row_offsets.size > 1 and not bool(np.all(row_offsets[1:] > row_offsets[:-1])):
+        read_order = np.argsort(row_offsets, kind="stable")
+        sorted_offsets = row_offsets[read_order]
+
+    row_plan, span = _row_plan(inner_shape, inner_steps, itemsize, cost)
+    run_starts = None
+    if span < LARGE_ROW_BYTES:
+        run_starts = coalesce_runs(sorted_offsets, span, cost)
+    placement = _placement(key, selections, labels, flipped, points, user_axis)
+    return PointPlan(fetch_shape=outer_shape + inner_shape, outer_shape=outer_shape,
+                     row_offsets=row_offsets, read_order=read_order,
+                     sorted_offsets=sorted_offsets, row_plan=row_plan, row_span=span,
+                     run_starts=run_starts, data_offset=spec.offset, data_count=spec.size,
+                     placement=placement)
+
+
+def _point_offsets(key: FancyKey, spec: ArraySpec, strides: Tuple[int, ...],
+                   user_axis: Any) -> AxisIndices:
+    """Distinct byte offsets (from the inner box's origin) of the selected points."""
+    storage_of = {user_axis(s): s for s in range(spec.ndim)}
+    offsets = np.zeros(key.broadcast_shape, dtype=np.int64)
+    for axis, coord in zip(key.point_axes, key.coords):
+        offsets += coord * np.int64(strides[storage_of[axis]])
+    return AxisIndices.of(offsets)
+
+
+def _row_plan(shape: Tuple[int, ...], steps: Tuple[int, ...], itemsize: int,
+              cost: CostModel) -> Tuple[ReadPlan, int]:
+    """The basic plan of one row (base 0) and its byte span."""
+    if math.prod(shape) == 0:
+        grid_ndim, group = len(shape), 1
+    else:
+        grid_ndim, group = choose_runs(shape, steps, itemsize, cost)
+    plan = ReadPlan(fetch_shape=shape, byte_steps=steps, base=0, itemsize=itemsize,
+                    grid_ndim=grid_ndim, group=group, transpose=False, finish_key=())
+    first, stop = plan.extent
+    return plan, max(stop - first, itemsize)
+
+
+def _placement(key: FancyKey, selections: List[Any], labels: List[Any], flipped: List[bool],
+               points: Optional[AxisIndices], user_axis: Any) -> Placement:
+    basic: List[Any] = []
+    kept: List[Any] = []
+    for label, flip in zip(labels, flipped):
+        if label is not POINTS and isinstance(selections[label], (int, np.integer)):
+            basic.append(0)
+            continue
+        basic.append(_REVERSED if flip else _ALL)
+        kept.append(POINTS if label is POINTS else user_axis(label))
+    takes = []
+    for dim, label in enumerate(kept):
+        selection = key.per_axis[label] if label is not POINTS else None
+        if isinstance(selection, AxisIndices) and not (
+                selection.sorted_request and selection.inverse.ndim == 1):
+            takes.append((dim, selection.inverse))
+    if points is not None:
+        dim = kept.index(POINTS)
+        if not (points.sorted_request and len(key.broadcast_shape) == 1):
+            takes.append((dim, points.inverse))
+        kept[dim:dim + 1] = [("broadcast", i) for i in range(len(key.broadcast_shape))]
+    targets = []
+    for item in key.layout:
+        if item is POINTS:
+            targets.extend(("broadcast", i) for i in range(len(key.broadcast_shape)))
+        elif item is not NEWAXIS:
+            targets.append(item)
+    transpose = tuple(kept.index(target) for target in targets)
+    expand = None
+    if any(item is NEWAXIS for item in key.layout):
+        expand = []
+        for item in key.layout:
+            if item is NEWAXIS:
+                expand.append(None)
+            elif item is POINTS:
+                expand.extend([_ALL] * len(key.broadcast_shape))
+            else:
+                expand.append(_ALL)
+        expand = tuple(expand)
+    return Placement(basic=tuple(basic), takes=tuple(takes), transpose=transpose,
+                     expand=expand)
