@@ -291,6 +291,16 @@ class ArrayProxy:
             raise ValueError(f"cannot reshape array of size {self.size} into shape {shape}")
         return self._derive(spec)
 
+    # -- dask -----------------------------------------------------------------
+    def to_dask(self, chunks: Any = None, **kwargs: Any) -> Any:
+        """A dask array reading this proxy chunk by chunk (see :func:`proxylib.daskarray.to_dask`)."""
+        from .daskarray import to_dask
+        return to_dask(self, chunks, **kwargs)
+
+    def __dask_tokenize__(self) -> Any:
+        from .daskarray import proxy_token
+        return proxy_token(self)
+
     # -- handle lifetime ----------------------------------------------------
     def close(self) -> None:
         """Close a kept file handle (it is re-opened if the proxy is read again)."""

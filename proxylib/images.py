@@ -303,6 +303,11 @@ class DataobjImage(FileBasedImage):
         if is_proxy(self._dataobj):
             self._fdata_cache = None
 
+    def to_dask(self, chunks: Any = None, **kwargs: Any) -> Any:
+        """``img.dataobj`` as a dask array (see :func:`proxylib.daskarray.to_dask`)."""
+        from .daskarray import to_dask
+        return to_dask(self, chunks, **kwargs)
+
     def get_data(self, *args: Any, **kwargs: Any) -> None:
         """Removed: raises :class:`~proxylib.ExpiredDeprecationError`."""
         raise ExpiredDeprecationError(

@@ -1,0 +1,199 @@
+"""Dask arrays over proxies: ``proxylib.daskarray.to_dask(proxy_or_image, chunks)``.
+
+The dask graph holds the proxy itself (a path or URL plus its spec and
+policy; proxies pickle without handles), never data. Each task reads its own
+chunk with ``proxy[slices]``, so a task touches only the bytes of its chunk.
+
+* **dtype** is the proxy's output dtype, known before reading; it is passed
+  to dask as ``meta``, so building the array reads nothing.
+* **default chunks** follow the file layout: whole extents of the fastest
+  varying axes (the first axes of an F-order file, the last of a C-order
+  one) and as many steps of the next axis as fit in ``limit`` bytes of
+  output. A 4D F-order file is cut into runs of whole volumes, and every
+  chunk is one contiguous byte range of the file.
+* **no lock**: plain files are read with positional reads (``os.preadv``)
+  that need none; gzip sources and open file objects serialize their own
+  access internally, so dask never adds a global lock.
+* **deterministic names**: :func:`proxy_token` describes what the proxy
+  reads (file identity, spec, policy), so the same proxy gives the same keys,
+  and a file changed on disk gives new ones.
+
+dask is an optional dependency (``pip install 'proxylib[dask]'``); it is
+imported only when a dask array is built.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .arrayproxy import is_proxy
+
+#: Default upper bound of one chunk's output bytes when dask's configuration
+#: does not say otherwise (dask's own default ``array.chunk-size``).
+DEFAULT_CHUNK_BYTES = 128 * 1024 * 1024
+
+Chunks = Union[None, str, int, Sequence[Any], dict]
+
+
+def _require_dask() -> Any:
+    try:
+        import dask.array as da
+    except ImportError as err:  # pragma: no cover - exercised only without dask
+        raise ImportError(
+            "proxylib.to_dask needs dask: pip install 'proxylib[dask]' "
+            "(or pip install 'dask[array]')") from err
+    return da
+
+
+def _chunk_limit(limit: Optional[Union[int, str]]) -> int:
+    """Bytes per chunk: ``limit``, else dask's ``array.chunk-size``, else 128 MiB."""
+    if limit is None:
+        try:
+            import dask
+            limit = dask.config.get("array.chunk-size", DEFAULT_CHUNK_BYTES)
+        except ImportError:  # pragma: no cover
+            limit = DEFAULT_CHUNK_BYTES
+    if isinstance(limit, str):
+        from dask.utils import parse_bytes
+        limit = parse_bytes(limit)
+    limit = int(limit)
+    if limit <= 0:
+        raise ValueError(f"limit must be a positive number of bytes, not {limit}")
+    return limit
+
+
+def layout_chunks(shape: Tuple[int, ...], itemsize: int, order: str,
+                  limit: int) -> Tuple[Tuple[int, ...], ...]:
+    """Chunks that follow the storage layout of an array, within ``limit`` bytes.
+
+    The axes are walked from the fastest varying (the first for ``order='F'``,
+    the last for ``'C'``): each is taken whole while the chunk stays within
+    ``limit``; the first that does not fit is cut into the largest equal
+    steps that do (at least 1); slower axes get steps of 1. Every chunk is
+    then one contiguous byte range of the file (or a part of one).
+
+    >>> layout_chunks((100, 100, 100, 100), 2, "F", 64 * 2 ** 20)
+    ((100,), (100,), (100,), (33, 33, 33, 1))
+    """
+    ndim = len(shape)
+    axes = range(ndim) if order == "F" else range(ndim - 1, -1, -1)
+    steps = [1] * ndim
+    inner = max(1, itemsize)
+    cut = False
+    for axis in axes:
+        n = shape[axis]
+        if cut:
+            steps[axis] = 1
+        elif inner * max(n, 1) <= limit:
+            steps[axis] = max(n, 1)
+            inner *= max(n, 1)
+        else:
+            steps[axis] = max(1, limit // inner)
+            cut = True
+    return tuple(_split(n, step) for n, step in zip(shape, steps))
+
+
+def _split(n: int, step: int) -> Tuple[int, ...]:
+    if n == 0:
+        return (0,)
+    full, rest = divmod(n, step)
+    return (step,) * full + ((rest,) if rest else ())
+
+
+def proxy_token(proxy: Any) -> Tuple[Any, ...]:
+    """What determines the values a proxy reads, as plain data (for dask's tokenize).
+
+    A path is described by its absolute path and the fingerprint (size,
+    inode, device, mtime) the proxy recorded, so a file replaced on disk
+    gives a new token; other file objects describe themselves (a remote file
+    by URL, ETag and size) or are left to dask's own tokenization.
+    """
+    from .io.opening import PathOpener
+    opener = proxy._opener
+    if isinstance(opener, PathOpener):
+        where: Any = ("path", os.path.abspath(opener.path),
+                      None if opener.fingerprint is None else tuple(opener.fingerprint))
+    else:
+        describe = getattr(opener, "identity", None)
+        where = describe() if callable(describe) else ("fileobj", proxy.file_like)
+    spec = proxy.spec
+    return ("proxylib.ArrayProxy", type(proxy).__qualname__, where,
+            spec.shape, spec.storage_dtype.str, spec.offset, spec.order,
+            repr(spec.slope), repr(spec.inter), str(proxy.dtype), proxy.mmap)
+
+
+def _proxy_of(obj: Any) -> Any:
+    if is_proxy(obj):
+        return obj
+    dataobj = getattr(obj, "dataobj", None)
+    if dataobj is not None:
+        return dataobj
+    raise TypeError(f"to_dask needs an ArrayProxy or an image with a dataobj, not "
+                    f"{type(obj).__name__}")
+
+
+def to_dask(obj: Any, chunks: Chunks = None, *, limit: Optional[Union[int, str]] = None,
+            name: Optional[str] = None) -> Any:
+    """A dask array reading ``obj`` chunk by chunk, without reading anything now.
+
+    Parameters
+    ----------
+    obj : ArrayProxy or image
+        A proxy, or an image (``img.dataobj`` is used: a proxy, or an array
+        already in memory).
+    chunks : None or anything ``dask.array.from_array`` accepts
+        None follows the file layout (see :func:`layout_chunks`); ``'auto'``,
+        an int, a tuple or a dict are normalized by dask with ``limit``.
+    limit : int or str, optional
+        Largest chunk in output bytes (``'64MiB'`` or a number); default
+        dask's ``array.chunk-size`` (128 MiB unless configured).
+    name : str, optional
+        Graph name; default ``'proxylib-' + tokenize(proxy, chunks)``, the same
+        for the same proxy and chunks.
+
+    Returns
+    -------
+    dask.array.Array
+        With ``dtype == proxy.dtype`` and numpy chunks.
+    """
+    da = _require_dask()
+    from dask.array.core import normalize_chunks
+    from dask.base import tokenize
+
+    source = _proxy_of(obj)
+    if not is_proxy(source):
+        return da.from_array(np.asanyarray(source), chunks="auto" if chunks is None else chunks)
+    dtype = np.dtype(source.dtype)
+    shape = tuple(source.shape)
+    nbytes = _chunk_limit(limit)
+    if chunks is None:
+        chunks = layout_chunks(shape, dtype.itemsize, source.order, nbytes)
+    else:
+        chunks = normalize_chunks(chunks, shape, limit=nbytes, dtype=dtype)
+    if name is None:
+        name = "proxylib-" + tokenize(source, chunks)
+    meta = np.empty((0,) * len(shape), dtype=dtype)
+    return da.from_array(source, chunks=chunks, name=name, meta=meta, lock=False,
+                         asarray=False, fancy=False, inline_array=False)
+
+
+def _register_tokenizer() -> None:
+    """Let ``dask.base.tokenize`` describe proxies (ArrayProxy also says so itself)."""
+    try:
+        from dask.base import normalize_token
+    except ImportError:  # pragma: no cover
+        return
+    from .arrayproxy import ArrayProxy
+
+    @normalize_token.register(ArrayProxy)
+    def _normalize_proxy(proxy: Any) -> Any:
+        return normalize_token(proxy_token(proxy))
+
+
+_register_tokenizer()
+
+__all__ = ["to_dask", "layout_chunks", "proxy_token", "DEFAULT_CHUNK_BYTES"]
