@@ -1,0 +1,104 @@
+"""Turn measurements into a table, a recommendation, JSON and a chart."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from typing import Dict, List, Optional, Sequence
+
+from .runner import Measurement
+
+
+def _by_workload(results: Sequence[Measurement]) -> Dict[str, List[Measurement]]:
+    grouped: Dict[str, List[Measurement]] = defaultdict(list)
+    for result in results:
+        grouped[result.workload].append(result)
+    return grouped
+
+
+def recommend(results: Sequence[Measurement]) -> Optional[Measurement]:
+    """The proxylib strategy with the best geometric-mean ratio to the fastest per workload."""
+    best = {w: min((r.median_seconds for r in rs if r.median_seconds), default=None)
+            for w, rs in _by_workload(results).items()}
+    scores: Dict[str, List[float]] = defaultdict(list)
+    first: Dict[str, Measurement] = {}
+    for result in results:
+        if result.family != "proxylib":
+            continue
+        first.setdefault(result.strategy, result)
+        if result.median_seconds is None or not best.get(result.workload):
+            scores[result.strategy].append(math.inf)
+        else:
+            scores[result.strategy].append(result.median_seconds / best[result.workload])
+    if not scores:
+        return None
+    def geometric_mean(values):
+        return math.exp(sum(math.log(v) for v in values) / len(values))
+    winner = min(scores, key=lambda name: geometric_mean(scores[name]))
+    return first[winner]
+
+
+def render_table(results: Sequence[Measurement], path: str) -> str:
+    lines = [f"proxylib bench: {path}", ""]
+    for workload, rows in _by_workload(results).items():
+        timed = [r for r in rows if r.median_seconds]
+        best = min((r.median_seconds for r in timed), default=None)
+        nibabel = min((r.median_seconds for r in timed if r.family == "nibabel"), default=None)
+        lines.append(f"{workload}")
+        lines.append(f"  {'strategy':44s} {'median ms':>10s} {'x best':>8s} {'x nibabel':>10s} "
+                     f"{'peak MiB':>9s}")
+        for row in sorted(rows, key=lambda r: r.median_seconds or math.inf):
+            if row.median_seconds is None:
+                lines.append(f"  {row.strategy:44s} {'failed: ' + (row.error or '')[:60]}")
+                continue
+            ratio_best = row.median_seconds / best if best else math.nan
+            ratio_nib = f"{row.median_seconds / nibabel:10.3f}" if nibabel else f"{'-':>10s}"
+            peak = f"{row.peak_bytes / 2**20:9.1f}" if row.peak_bytes is not None else f"{'-':>9s}"
+            lines.append(f"  {row.strategy:44s} {row.median_seconds * 1e3:10.3f} "
+                         f"{ratio_best:8.2f} {ratio_nib} {peak}")
+        lines.append("")
+    choice = recommend(results)
+    if choice is not None:
+        settings = ", ".join(f"{k}={v!r}" for k, v in (choice.settings or {}).items())
+        lines.append(f"recommended for this file: {settings} ({choice.strategy}; best "
+                     "geometric-mean ratio to the fastest strategy over all workloads)")
+    return "\n".join(lines)
+
+
+def to_json(results: Sequence[Measurement], path: str) -> str:
+    choice = recommend(results)
+    return json.dumps({
+        "file": path,
+        "results": [r.to_dict() for r in results],
+        "recommended": None if choice is None else choice.settings,
+    }, indent=2)
+
+
+def plot(results: Sequence[Measurement], out: str) -> None:
+    """A grouped bar chart of medians (log scale), one group per workload."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise RuntimeError("--plot needs matplotlib: pip install 'proxylib[plot]'") from err
+    grouped = _by_workload(results)
+    names = sorted({r.strategy for r in results})
+    fig, ax = plt.subplots(figsize=(max(8, len(grouped) * 2.5), 5))
+    width = 0.8 / max(len(names), 1)
+    for i, name in enumerate(names):
+        xs, ys = [], []
+        for j, (workload, rows) in enumerate(grouped.items()):
+            row = next((r for r in rows if r.strategy == name and r.median_seconds), None)
+            if row is not None:
+                xs.append(j + i * width)
+                ys.append(row.median_seconds * 1e3)
+        ax.bar(xs, ys, width, label=name)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(grouped))], list(grouped))
+    ax.set_yscale("log")
+    ax.set_ylabel("median time (ms, log scale)")
+    ax.legend(fontsize="x-small", ncol=2)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)

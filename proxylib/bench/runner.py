@@ -1,0 +1,107 @@
+"""Time workloads over strategies: medians, peak allocations, errors kept per cell."""
+
+from __future__ import annotations
+
+import statistics
+import time
+import tracemalloc
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from typing import Callable, List, Optional, Sequence
+
+from .strategies import Strategy, gzip_cache, is_gzip, peer_strategies, proxylib_strategies
+from .workloads import Workload, select, standard_workloads
+
+#: A cell whose first round takes longer than this gets fewer rounds.
+CELL_BUDGET_SECONDS = 3.0
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class Measurement:
+    strategy: str
+    family: str
+    workload: str
+    median_seconds: Optional[float]
+    rounds: int
+    peak_bytes: Optional[int]
+    error: Optional[str] = None
+    settings: Optional[dict] = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _peak_allocation(fn: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def measure(strategy: Strategy, workload: Workload, repeat: int,
+            memory: bool = True) -> Measurement:
+    """Median of ``repeat`` timed rounds (after one warm-up), and one traced round."""
+    target = None
+    try:
+        target = strategy.open()
+
+        def one_round() -> float:
+            strategy.reset()
+            start = time.perf_counter()
+            target.read(workload)
+            return time.perf_counter() - start
+
+        first = one_round()
+        rounds = max(1, min(repeat, int(CELL_BUDGET_SECONDS / max(first, 1e-9))))
+        times = [one_round() for _ in range(rounds)]
+        peak = None
+        if memory:
+            strategy.reset()
+            peak = _peak_allocation(lambda: target.read(workload))
+        return Measurement(strategy.name, strategy.family, workload.name,
+                           statistics.median(times), rounds, peak, settings=strategy.settings)
+    except Exception as err:  # a strategy that cannot do a workload is reported, not fatal
+        return Measurement(strategy.name, strategy.family, workload.name, None, 0, None,
+                           error=f"{type(err).__name__}: {err}", settings=strategy.settings)
+    finally:
+        if target is not None:
+            target.close()
+
+
+def run_benchmark(path: str, *, workload_names: Sequence[str] = (), repeat: int = 5,
+                  memory: bool = True, progress: Optional[Progress] = None,
+                  include_peers: bool = True) -> List[Measurement]:
+    """Measure every applicable strategy on every selected workload for one file."""
+    from ..loading import load
+    shape = load(path).shape
+    workloads = select(standard_workloads(shape), workload_names)
+    compressed = is_gzip(path)
+    results: List[Measurement] = []
+    with ExitStack() as stack:
+        if compressed:
+            strategies: List[Strategy] = []
+            for saved in (False, True):
+                reset = stack.enter_context(gzip_cache(path, saved))
+                label = " gz saved-index" if saved else " gz no-index"
+                strategies += [s for s in proxylib_strategies(path, reset, label)
+                               if s.settings["mmap"] == "c"]
+        else:
+            strategies = proxylib_strategies(path)
+        if include_peers:
+            strategies += peer_strategies(path, compressed)
+        total = len(strategies) * len(workloads)
+        done = 0
+        for strategy in strategies:
+            for workload in workloads:
+                if progress is not None:
+                    progress(done, total, f"{strategy.name}: {workload.name}")
+                results.append(measure(strategy, workload, repeat, memory))
+                done += 1
+        if progress is not None:
+            progress(total, total, "done")
+    return results

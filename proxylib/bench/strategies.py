@@ -1,0 +1,160 @@
+"""Every way of reading a file that the benchmark compares.
+
+A :class:`Strategy` opens a *target* (something indexable with the
+workloads' keys) and may reset state between rounds (to simulate a fresh
+process for gzip index strategies). Peers are included when they apply:
+``numpy.memmap`` for uncompressed files, nibabel when it is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, List
+
+import numpy as np
+
+from ..io.opening import GZIP_MAGIC
+
+
+@dataclass
+class Strategy:
+    name: str
+    family: str                      # "proxylib", "numpy.memmap" or "nibabel"
+    open: Callable[[], Any]          # returns a target
+    reset: Callable[[], None] = field(default=lambda: None)
+    settings: dict = field(default_factory=dict)
+
+
+class ProxyTarget:
+    """proxylib: slicing through ``img.dataobj``; full read as float32."""
+
+    def __init__(self, image):
+        self.image = image
+
+    def read(self, workload):
+        if workload.kind == "full":
+            return np.asarray(self.image.dataobj, dtype=np.float32)
+        return self.image.dataobj[workload.key]
+
+    def close(self):
+        close = getattr(self.image.dataobj, "close", None)
+        if close is not None:
+            close()
+
+
+class MemmapTarget:
+    """numpy.memmap: one kept map, or a fresh map per access."""
+
+    def __init__(self, path, shape, dtype, offset, scaling, kept):
+        self.args = (path, dtype, "r", offset, shape)
+        self.scaling = scaling
+        self.kept = np.memmap(*self.args, order="F") if kept else None
+
+    def _map(self):
+        return self.kept if self.kept is not None else np.memmap(*self.args, order="F")
+
+    def read(self, workload):
+        mapped = self._map()
+        if workload.kind == "full":
+            values = np.array(mapped, dtype=np.float32)
+        else:
+            values = np.array(mapped[workload.key])
+        slope, inter = self.scaling
+        return values if (slope, inter) == (1, 0) else values * slope + inter
+
+    def close(self):
+        self.kept = None
+
+
+class NibabelTarget:
+    """nibabel: ``dataobj[key]`` for basic keys, its only way for a mask, get_fdata for full."""
+
+    def __init__(self, path, keep_file_open):
+        import nibabel
+        self.image = nibabel.load(path, keep_file_open=keep_file_open)
+
+    def read(self, workload):
+        if workload.kind == "full":
+            return self.image.get_fdata(dtype=np.float32, caching="unchanged")
+        if isinstance(workload.key, np.ndarray):
+            return self.image.get_fdata(dtype=np.float32, caching="unchanged")[workload.key]
+        return self.image.dataobj[workload.key]
+
+    def close(self):
+        pass
+
+
+def is_gzip(path: str) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
+
+
+@contextmanager
+def gzip_cache(path: str, saved: bool) -> Iterator[Callable[[], None]]:
+    """A private index cache; yields the reset to run before each round.
+
+    ``saved``: the index is built and saved once, and each round starts like
+    a fresh process that finds it. Otherwise each round starts with no index.
+    """
+    from ..io import gzip as gzip_module
+    from ..io.index_cache import build_index
+    directory = tempfile.mkdtemp(prefix="proxylib-bench-cache-")
+    previous = os.environ.get("PROXYLIB_CACHE_DIR")
+    os.environ["PROXYLIB_CACHE_DIR"] = directory
+    try:
+        if saved:
+            build_index(path)
+
+        def reset():
+            gzip_module.STATES.clear()
+            if not saved:
+                shutil.rmtree(directory, ignore_errors=True)
+                os.makedirs(directory, exist_ok=True)
+        yield reset
+    finally:
+        if previous is None:
+            os.environ.pop("PROXYLIB_CACHE_DIR", None)
+        else:
+            os.environ["PROXYLIB_CACHE_DIR"] = previous
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def proxylib_strategies(path: str, reset: Callable[[], None] = lambda: None,
+                        label: str = "") -> List[Strategy]:
+    from ..loading import load
+    out = []
+    for mmap in ("c", "r", False):
+        for keep in (True, False):
+            name = f"proxylib{label} mmap={mmap!r} keep={keep}"
+            out.append(Strategy(
+                name, "proxylib",
+                lambda mmap=mmap, keep=keep: ProxyTarget(load(path, mmap=mmap, keep_file_open=keep)),
+                reset, {"mmap": mmap, "keep_file_open": keep}))
+    return out
+
+
+def peer_strategies(path: str, compressed: bool) -> List[Strategy]:
+    out = []
+    if not compressed:
+        from ..loading import load
+        image = load(path)
+        proxy = image.dataobj
+        spec = proxy.spec
+        if spec.storage_dtype.isnative and proxy.order == "F":
+            for kept in (True, False):
+                out.append(Strategy(
+                    f"numpy.memmap {'kept' if kept else 'fresh'}", "numpy.memmap",
+                    lambda kept=kept: MemmapTarget(path, spec.shape, spec.storage_dtype,
+                                                   spec.offset, (spec.slope, spec.inter), kept)))
+    try:
+        import nibabel  # noqa: F401
+    except ImportError:
+        return out
+    for keep in (True, False):
+        out.append(Strategy(f"nibabel keep={keep}", "nibabel",
+                            lambda keep=keep: NibabelTarget(path, keep)))
+    return out

@@ -1,0 +1,35 @@
+"""The default benchmark volume: a 4D float32 NIfTI, plain and gzipped."""
+
+from __future__ import annotations
+
+import os
+from typing import Tuple
+
+import numpy as np
+
+DEFAULT_SHAPE = (64, 64, 32, 100)
+#: Share of voxels that are non-zero, like a masked brain (and like the gzip
+#: benchmark of the issue tracker), so the gzipped copy compresses realistically.
+NONZERO_FRACTION = 0.10
+
+
+def default_data(shape: Tuple[int, ...] = DEFAULT_SHAPE, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    data = np.zeros(shape, dtype=np.float32, order="F")
+    spatial = shape[:3]
+    inside = rng.random(spatial) < NONZERO_FRACTION
+    count = int(inside.sum())
+    data[inside] = rng.standard_normal((count,) + tuple(shape[3:]), dtype=np.float32) * 100
+    return data
+
+
+def make_default_volume(directory: str, shape: Tuple[int, ...] = DEFAULT_SHAPE) -> Tuple[str, str]:
+    """Write ``volume.nii`` and ``volume.nii.gz`` in ``directory``; return their paths."""
+    from ..formats.nifti1 import Nifti1Image
+    from ..loading import save
+    image = Nifti1Image(default_data(shape), np.diag([2.0, 2.0, 2.0, 1.0]))
+    plain = os.path.join(directory, "volume.nii")
+    gzipped = os.path.join(directory, "volume.nii.gz")
+    save(image, plain)
+    save(image, gzipped)
+    return plain, gzipped

@@ -1,0 +1,123 @@
+"""``proxylib ls FILE...``: one line per image; ``-s`` statistics, ``-v`` header and affine."""
+
+from __future__ import annotations
+
+import os
+from typing import Tuple
+
+import numpy as np
+
+from .progress import Progress
+
+#: Bytes of output values one statistics block may hold.
+STATS_BLOCK_BYTES = 64 << 20
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "ls", help="describe images",
+        description="One line per image: shape, storage and output dtype, zooms, scaling, "
+                    "compression and whether a saved gzip index exists.")
+    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument("-s", "--stats", action="store_true",
+                        help="add min/max/mean, computed in bounded blocks")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print the header fields and the affine")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..loading import load
+    progress = Progress(quiet=args.quiet)
+    for path in args.files:
+        image = load(path)
+        print(describe(path, image))
+        if args.stats:
+            low, high, mean = block_stats(image.dataobj, progress)
+            print(f"  min={low:.6g} max={high:.6g} mean={mean:.6g}")
+        if args.verbose:
+            for name in image.header.keys():
+                print(f"  {name:16s} {_format(image.header[name])}")
+            print("  affine:")
+            for row in np.asarray(image.affine):
+                print("    " + " ".join(f"{v:10.4f}" for v in row))
+    return 0
+
+
+def describe(path: str, image) -> str:
+    proxy = image.dataobj
+    spec = proxy.spec
+    zooms = "x".join(f"{z:g}" for z in image.header.get_zooms())
+    scaling = f"slope={spec.slope:g} inter={spec.inter:g}" if spec.has_scaling else "no scaling"
+    compression = _compression(path)
+    index = ""
+    if compression == "gzip":
+        index = ", saved index" if _has_saved_index(path) else ", no saved index"
+    return (f"{path}: {type(image).__name__} shape={spec.shape} "
+            f"storage={spec.storage_dtype} output={proxy.dtype} zooms={zooms} {scaling} "
+            f"{compression}{index}")
+
+
+def _compression(path: str) -> str:
+    data_path = path
+    if path.endswith((".hdr", ".hdr.gz")):
+        base = path[:-4] if path.endswith(".hdr") else path[:-7]
+        for candidate in (base + ".img", base + ".img.gz"):
+            if os.path.exists(candidate):
+                data_path = candidate
+    with open(data_path, "rb") as handle:
+        magic = handle.read(4)
+    if magic[:2] == b"\x1f\x8b":
+        return "gzip"
+    if magic[:3] == b"BZh":
+        return "bzip2"
+    if magic == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    return "uncompressed"
+
+
+def _has_saved_index(path: str) -> bool:
+    from ..io.index_cache import FileIdentity, load_index
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return load_index(FileIdentity.of_descriptor(fd)) is not None
+    finally:
+        os.close(fd)
+
+
+def block_stats(proxy, progress=None) -> Tuple[float, float, float]:
+    """min, max and mean of the scaled values, reading one block of the slowest axis at a time."""
+    shape = proxy.shape
+    if proxy.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    slow_axis = len(shape) - 1 if proxy.order == "F" else 0
+    per_index = proxy.size // shape[slow_axis] * proxy.dtype.itemsize
+    step = max(1, STATS_BLOCK_BYTES // max(per_index, 1))
+    low, high, total, count = np.inf, -np.inf, 0.0, 0
+    for start in range(0, shape[slow_axis], step):
+        if progress is not None:
+            progress(start, shape[slow_axis], "statistics")
+        key = [slice(None)] * len(shape)
+        key[slow_axis] = slice(start, start + step)
+        block = np.asarray(proxy[tuple(key)])
+        if block.dtype.kind == "c":
+            block = np.abs(block)
+        finite = block[np.isfinite(block)] if block.dtype.kind == "f" else block
+        if finite.size:
+            low = min(low, float(finite.min()))
+            high = max(high, float(finite.max()))
+            total += float(finite.sum(dtype=np.float64))
+            count += finite.size
+    if progress is not None:
+        progress(shape[slow_axis], shape[slow_axis], "statistics")
+    return low, high, (total / count if count else float("nan"))
+
+
+def _format(value) -> str:
+    array = np.asarray(value)
+    if array.dtype.kind == "S":
+        return repr(array.item())
+    if array.ndim == 0:
+        return str(array.item())
+    return np.array2string(array, max_line_width=120, separator=" ")
