@@ -27,6 +27,16 @@ class Strategy:
     open: Callable[[], Any]          # returns a target
     reset: Callable[[], None] = field(default=lambda: None)
     settings: dict = field(default_factory=dict)
+    #: Open a new target before every round, like a fresh process (gzip files:
+    #: what a saved index is for). Opening is not timed; the read is.
+    fresh_each_round: bool = False
+
+
+def materialize(values: Any) -> np.ndarray:
+    """An in-memory array: full reads that come back memory-mapped are copied,
+    so every strategy's "full read" ends with the data in memory."""
+    array = np.asanyarray(values)
+    return array if array.flags.owndata else np.array(array, copy=True)
 
 
 class ProxyTarget:
@@ -37,7 +47,7 @@ class ProxyTarget:
 
     def read(self, workload):
         if workload.kind == "full":
-            return np.asarray(self.image.dataobj, dtype=np.float32)
+            return materialize(np.asarray(self.image.dataobj, dtype=np.float32))
         return self.image.dataobj[workload.key]
 
     def close(self):
@@ -79,7 +89,7 @@ class NibabelTarget:
 
     def read(self, workload):
         if workload.kind == "full":
-            return self.image.get_fdata(dtype=np.float32, caching="unchanged")
+            return materialize(self.image.get_fdata(dtype=np.float32, caching="unchanged"))
         if isinstance(workload.key, np.ndarray):
             return self.image.get_fdata(dtype=np.float32, caching="unchanged")[workload.key]
         return self.image.dataobj[workload.key]
@@ -124,7 +134,7 @@ def gzip_cache(path: str, saved: bool) -> Iterator[Callable[[], None]]:
 
 
 def proxylib_strategies(path: str, reset: Callable[[], None] = lambda: None,
-                        label: str = "") -> List[Strategy]:
+                        label: str = "", fresh_each_round: bool = False) -> List[Strategy]:
     from ..loading import load
     out = []
     for mmap in ("c", "r", False):
@@ -133,7 +143,7 @@ def proxylib_strategies(path: str, reset: Callable[[], None] = lambda: None,
             out.append(Strategy(
                 name, "proxylib",
                 lambda mmap=mmap, keep=keep: ProxyTarget(load(path, mmap=mmap, keep_file_open=keep)),
-                reset, {"mmap": mmap, "keep_file_open": keep}))
+                reset, {"mmap": mmap, "keep_file_open": keep}, fresh_each_round))
     return out
 
 
@@ -156,5 +166,6 @@ def peer_strategies(path: str, compressed: bool) -> List[Strategy]:
         return out
     for keep in (True, False):
         out.append(Strategy(f"nibabel keep={keep}", "nibabel",
-                            lambda keep=keep: NibabelTarget(path, keep)))
+                            lambda keep=keep: NibabelTarget(path, keep),
+                            fresh_each_round=compressed))
     return out
