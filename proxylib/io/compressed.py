@@ -34,6 +34,12 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 #: Reading through any gap is cheaper than restarting a stream from its start.
 SEQUENTIAL_COST = CostModel(gap_threshold=1 << 62)
 
+#: A read that leaves at most this many compressed bytes unread is followed by
+#: a one-byte probe, so a read that ends at the end of the data also checks
+#: the stream's trailing checksums (bz2 and gzip verify them only there).
+_SETTLE_WITHIN = 1 << 20
+#: Most decompressed bytes such a probe reads ahead (and holds for later reads).
+_SETTLE_HOLD = 8 << 20
 #: Bytes of decompressed data skipped per call when a read jumps forwards.
 _SKIP_CHUNK = 1 << 20
 
@@ -162,14 +168,14 @@ class StreamCursor:
         self.reader: Any = None
         self.position = 0
         self._scratch: Optional[bytearray] = None
-        self._peeked = b""
+        self._peeked = memoryview(b"")
 
     def _restart(self) -> None:
         self.close()
         self.file.pos = 0
         self.reader = self.codec.factory(self.file)
         self.position = 0
-        self._peeked = b""
+        self._peeked = memoryview(b"")
 
     def close(self) -> None:
         reader, self.reader = self.reader, None
@@ -210,9 +216,10 @@ class StreamCursor:
 
     def _read(self, view: memoryview) -> int:
         if self._peeked:
-            view[:1] = self._peeked
-            self._peeked = b""
-            return 1
+            count = min(len(view), len(self._peeked))
+            view[:count] = self._peeked[:count]
+            self._peeked = self._peeked[count:]
+            return count
         return self.reader.readinto(view)
 
     def _settle(self) -> None:
@@ -221,8 +228,17 @@ class StreamCursor:
         This makes the decompressor check the last member's CRC and length
         (raising on a mismatch) before a read that ends there returns.
         """
-        if self.file.size is not None and self.file.pos >= self.file.size and not self._peeked:
-            self._peeked = self.reader.read(1)
+        if (self.file.size is None or self.file.size - self.file.pos > _SETTLE_WITHIN
+                or self._peeked):
+            return
+        chunks, total = [], 0
+        while total < _SETTLE_HOLD:     # held for the next reads, so no work is lost
+            chunk = self.reader.read(min(1 << 20, _SETTLE_HOLD - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        self._peeked = memoryview(b"".join(chunks))
 
     def _skip(self, count: int) -> None:
         if self._scratch is None:

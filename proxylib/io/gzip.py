@@ -31,6 +31,8 @@ import threading
 import weakref
 from typing import Any, Dict, Optional
 
+import indexed_gzip  # noqa: F401  # a hard dependency; imported with this module, not in a read
+
 from ..errors import CorruptDataError, ProxyReadError, TruncatedFileError
 from ..indexing.plan import CostModel
 from . import index_cache
