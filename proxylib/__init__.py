@@ -20,3 +20,5 @@ from .formats import Nifti1Header, Nifti1Image, Nifti2Header, Nifti2Image
 from .loading import load, save
 __all__ += ["load", "save", "Nifti1Image", "Nifti2Image", "Nifti1Header", "Nifti2Header",
             "FileHolder", "FileBasedImage", "DataobjImage", "deprecator"]
+from .io.index_cache import build_index, build_indexes  # gzip seek indexes (proxylib index)
+__all__ += ["build_index", "build_indexes"]
