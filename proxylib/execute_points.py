@@ -40,7 +40,7 @@ def read_fancy(proxy: Any, key: FancyKey) -> np.ndarray:
         plan = plan_points(key, proxy.spec, cost)
         fetched = np.empty(plan.fetch_shape, dtype=conversion.fetch_dtype)
         if not plan.is_empty:
-            mapping = source.mapping() if proxy._mmap and plan.run_starts is not None else None
+            mapping = source.mapping() if proxy._mmap and plan.coalesce else None
             fetch_points(plan, source, fetched, proxy.storage_dtype, mapping=mapping,
                          fetch_box=proxy._fetch, block_size=cost.block_size)
     return plan.placement.apply(finish_values(fetched, conversion))
@@ -53,7 +53,7 @@ def fetch_points(plan: PointPlan, source: ByteSource, dest: np.ndarray, storage_
     if plan.is_empty:
         return
     rows = dest.reshape((plan.row_count,) + plan.inner_shape)
-    if plan.run_starts is None:
+    if not plan.coalesce:
         _read_rows(plan, source, rows, fetch_box)
     elif mapping is not None:
         _gather_from_mapping(plan, mapping, rows, storage_dtype)

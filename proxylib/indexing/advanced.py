@@ -61,13 +61,21 @@ def _is_array(item: Any) -> bool:
     return isinstance(item, np.ndarray) and not _is_integer_scalar(item)
 
 
-def _check_boolean(mask: np.ndarray, first_axis: int, shape: Tuple[int, ...]) -> None:
+def _check_boolean(mask: np.ndarray, first_axis: int, shape: Tuple[int, ...],
+                   strict: bool = False) -> None:
+    """Mask axes must match the array's (numpy lets an empty one pass unless ``strict``)."""
     for offset, size in enumerate(mask.shape):
         axis = first_axis + offset
-        if size != shape[axis] and size != 0:  # numpy lets an empty boolean axis pass
+        if size != shape[axis] and (strict or size != 0):
             raise ProxyIndexError(
                 f"boolean index did not match indexed array along axis {axis}; size of axis "
                 f"is {shape[axis]} but size of corresponding boolean axis is {size}")
+
+
+def _nonzero(mask: np.ndarray) -> Tuple[np.ndarray, ...]:
+    """``np.nonzero(mask)`` (same order), several times faster for n-d masks."""
+    flat = np.flatnonzero(mask)
+    return np.unravel_index(flat, mask.shape) if mask.ndim > 1 else (flat,)
 
 
 def _resolve_array(indices: np.ndarray, axis: int, size: int) -> np.ndarray:
@@ -132,7 +140,7 @@ def normalize_vectorized(key: Any, shape: Tuple[int, ...]) -> Any:
             _check_boolean(item, axis, shape)
             if item.ndim == 0:
                 arrays.append((None, np.zeros(int(bool(item)), dtype=np.int64)))
-            for offset, indices in enumerate(np.nonzero(item) if item.ndim else ()):
+            for offset, indices in enumerate(_nonzero(item) if item.ndim else ()):
                 arrays.append((axis + offset, indices))
                 per_axis[axis + offset] = POINTS
             records.append(POINTS)
@@ -195,7 +203,7 @@ def normalize_orthogonal(key: Any, shape: Tuple[int, ...]) -> Any:
         elif not _is_array(item):
             per_axis.append(resolve_integer(item, axis, size))
         elif item.dtype == bool:
-            _check_boolean(item, axis, shape)
+            _check_boolean(item, axis, shape, strict=True)
             per_axis.append(AxisIndices.of(np.flatnonzero(item)))
         else:
             per_axis.append(AxisIndices.of(_resolve_array(item, axis, size)))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, List, Optional, Tuple
 
 import numpy as np
@@ -40,6 +41,7 @@ from .selection import POINTS, AxisIndices, FancyKey
 #: against the bytes it moves, and dense rows go straight into the result.
 LARGE_ROW_BYTES = 64 * 1024
 
+_NO_BLOCK_LIMIT = 1 << 62
 _ALL = slice(None)
 _REVERSED = slice(None, None, -1)
 
@@ -78,9 +80,10 @@ class PointPlan:
     absolute byte offset of every row's first element in that order;
     ``read_order`` (None when the C order already is file order) the
     permutation that sorts them, and ``sorted_offsets`` the sorted offsets.
-    ``run_starts`` splits the sorted rows into coalesced runs (run ``k`` is
-    rows ``run_starts[k]:run_starts[k + 1]``); None means every row is read on
-    its own with ``row_plan`` at its offset.
+    ``coalesce`` says whether short rows are coalesced into runs (else every
+    row is read on its own with ``row_plan`` at its offset); ``run_starts``
+    (computed on first use: a gather from a map needs no runs) splits the
+    sorted rows into runs, run ``k`` being rows ``run_starts[k]:run_starts[k + 1]``.
     """
 
     fetch_shape: Tuple[int, ...]
@@ -90,10 +93,15 @@ class PointPlan:
     sorted_offsets: np.ndarray
     row_plan: ReadPlan
     row_span: int
-    run_starts: Optional[np.ndarray]
+    coalesce: bool
+    cost: CostModel
     data_offset: int
     data_count: int
     placement: Placement
+
+    @cached_property
+    def run_starts(self) -> np.ndarray:
+        return coalesce_runs(self.sorted_offsets, self.row_span, self.cost)
 
     @property
     def itemsize(self) -> int:
@@ -131,7 +139,7 @@ class PointPlan:
         """Bytes the plan reads, gaps included."""
         if self.is_empty:
             return 0
-        if self.run_starts is None:
+        if not self.coalesce:
             return self.row_count * self.row_span
         return int(self.run_lengths.sum())
 
@@ -194,10 +202,13 @@ def plan_points(key: FancyKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COS
     storage_shape = tuple(spec.shape[user_axis(s)] for s in range(ndim))
     strides = storage_strides(storage_shape, itemsize)
 
-    # The inner box: the longest suffix of regular storage axes.
+    # The inner box: of the longest suffix of regular storage axes, the part
+    # whose gaps the cost model reads through (as for a basic key).
     split = ndim
     while split > 0 and _regular(selections[split - 1]) is not None:
         split -= 1
+    split += _unmerged_axes([_regular(selections[s]) for s in range(split, ndim)],
+                            strides[split:], itemsize, cost)
     inner_ranges = [_regular(selections[s]).ascending() for s in range(split, ndim)]
     inner_shape = tuple(r[1] for r in inner_ranges)
     inner_steps = tuple(r[2] * strides[s] for r, s in zip(inner_ranges, range(split, ndim)))
@@ -245,15 +256,23 @@ def plan_points(key: FancyKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COS
         sorted_offsets = row_offsets[read_order]
 
     row_plan, span = _row_plan(inner_shape, inner_steps, itemsize, cost)
-    run_starts = None
-    if span < LARGE_ROW_BYTES:
-        run_starts = coalesce_runs(sorted_offsets, span, cost)
     placement = _placement(key, selections, labels, flipped, points, user_axis)
     return PointPlan(fetch_shape=outer_shape + inner_shape, outer_shape=outer_shape,
                      row_offsets=row_offsets, read_order=read_order,
                      sorted_offsets=sorted_offsets, row_plan=row_plan, row_span=span,
-                     run_starts=run_starts, data_offset=spec.offset, data_count=spec.size,
+                     coalesce=span < LARGE_ROW_BYTES, cost=cost, data_offset=spec.offset, data_count=spec.size,
                      placement=placement)
+
+
+def _unmerged_axes(ranges: List[AxisRange], strides: Tuple[int, ...], itemsize: int,
+                   cost: CostModel) -> int:
+    """How many leading axes of a regular box are too sparse to read through."""
+    shape = tuple(r.count for r in ranges)
+    if not shape or math.prod(shape) == 0:
+        return 0
+    steps = tuple(abs(r.step) * stride for r, stride in zip(ranges, strides))
+    unbounded = CostModel(gap_threshold=cost.gap_threshold, block_size=_NO_BLOCK_LIMIT)
+    return choose_runs(shape, steps, itemsize, unbounded)[0]
 
 
 def _point_offsets(key: FancyKey, spec: ArraySpec, strides: Tuple[int, ...],
