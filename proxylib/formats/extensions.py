@@ -16,7 +16,13 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Extension:
-    """One header extension: its code and its raw content (padding included)."""
+    """One header extension: its code and its raw content.
+
+    Content read from a file includes the zero padding that rounds each
+    extension to 16 bytes, so a loaded extension compares equal to itself
+    after any number of round trips (content is written padded, never
+    re-padded).
+    """
 
     code: int
     content: bytes

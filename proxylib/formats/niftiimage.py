@@ -21,7 +21,8 @@ import numpy as np
 
 from ..arrayproxy import ArrayProxy, is_proxy
 from ..errors import HeaderError
-from ..images import DataobjImage, FileHolder, FileMap, ImageFileError, split_filename
+from ..images import (DataobjImage, FileHolder, FileMap, ImageFileError, check_load_options,
+                      split_filename)
 from ..io.opening import GZIP_MAGIC
 from ..spec import ArraySpec, native
 from .affines import check_affine
@@ -120,7 +121,6 @@ class NiftiImage(DataobjImage):
     def from_file_map(cls, file_map: FileMap, *, mmap: Union[bool, str] = True,
                       keep_file_open: Optional[bool] = None) -> "NiftiImage":
         """Read the header (no data) and wrap the data file in an ArrayProxy."""
-        from ..images import check_load_options
         check_load_options(mmap, keep_file_open)
         header_holder, image_holder = file_map["header"], file_map["image"]
         header = read_header(cls.header_class, header_holder)
