@@ -2,8 +2,8 @@
 
 from .arrayproxy import ArrayProxy, is_proxy
 from .errors import (CorruptDataError, ExpiredDeprecationError, FileChangedError,
-                     HeaderError, ProxyError, ProxyIndexError, ProxyReadError, SpecError,
-                     TruncatedFileError, UnseekableStreamError)
+                     HeaderError, ProxyError, ProxyIndexError, ProxyReadError,
+                     ResultTooLargeError, SpecError, TruncatedFileError, UnseekableStreamError)
 from .spec import ArraySpec
 
 __version__ = "0.1.0"
@@ -12,7 +12,7 @@ __all__ = [
     "ArrayProxy", "ArraySpec", "is_proxy",
     "ProxyError", "ProxyReadError", "ProxyIndexError", "HeaderError", "SpecError",
     "TruncatedFileError", "FileChangedError", "CorruptDataError", "UnseekableStreamError",
-    "ExpiredDeprecationError",
+    "ExpiredDeprecationError", "ResultTooLargeError",
 ]
 from . import deprecator
 from .images import DataobjImage, FileBasedImage, FileHolder

@@ -15,6 +15,7 @@ from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
+from .allocation import allocate
 from .errors import SpecError
 from .execute import choose_mapping, fetch_by_mapping, fetch_by_reads
 from .indexing.normalize import BasicKey, is_basic, normalize_key
@@ -202,7 +203,7 @@ class ArrayProxy:
         """Plan, fetch and finish one basic key."""
         with self._opener.source() as source:
             plan = plan_basic(key, self._spec, self._cost or source.cost)
-            fetched = np.empty(plan.fetch_shape, dtype=conversion.fetch_dtype)
+            fetched = allocate(plan.fetch_shape, conversion.fetch_dtype, source.name)
             if not plan.is_empty:
                 self._fetch(plan, source, fetched)
         fetched = finish_values(fetched, conversion)

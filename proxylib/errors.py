@@ -99,6 +99,10 @@ class UnseekableStreamError(ProxyReadError):
     """A stream cannot seek and the read would need unbounded buffering."""
 
 
+class ResultTooLargeError(ProxyError, MemoryError):
+    """A read would return more bytes than the machine's memory."""
+
+
 class ExpiredDeprecationError(ProxyError, RuntimeError):
     """A removed API was called; the message says what replaces it."""
 
