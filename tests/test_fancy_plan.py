@@ -155,3 +155,29 @@ def test_mask_read_memory_is_the_result_plus_a_block(tmp_path, mmap):
     assert peak < file_size / 8
     mm = np.memmap(path, np.float32, "r", shape=shape, order="F")
     np.testing.assert_array_equal(result, mm[mask])
+
+
+LONG_ROW_KEYS = [
+    (Ellipsis, [5, 0, 3]),                     # distinct, unsorted: fetched in request order
+    (Ellipsis, [[5, 0], [3, 1]]),              # ... with a 2-d broadcast shape
+    (Ellipsis, [5, 0, 5, 3]),                  # repeats: sorted, then taken
+    ([4, 1, 0], Ellipsis),
+    ([4, 1], slice(None), slice(None), [5, 0]),   # non-adjacent points
+]
+
+
+@pytest.mark.parametrize("order", ["F", "C"])
+@pytest.mark.parametrize("key", LONG_ROW_KEYS, ids=range(len(LONG_ROW_KEYS)))
+def test_long_rows_in_request_order(tmp_path, order, key):
+    shape = (5, 8, 8, 6)
+    values = np.random.default_rng(3).integers(-99, 99, shape).astype(">i2")
+    path = tmp_path / "a.bin"
+    path.write_bytes(values.tobytes(order=order))
+    for mmap in (True, False):
+        proxy = proxylib.ArrayProxy(str(path), (shape, ">i2"), order=order, mmap=mmap)
+        np.testing.assert_array_equal(proxy[key], values[key])
+        assert proxy[key].shape == values[key].shape
+        if isinstance(key[0], list) and key[-1] is Ellipsis:
+            expected = values[key[0]]
+            np.testing.assert_array_equal(proxy.oindex[key[0], :, [7, 0, 1], ::-1],
+                                          expected[:, :, [7, 0, 1], ::-1])

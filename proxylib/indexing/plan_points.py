@@ -41,6 +41,10 @@ from .selection import POINTS, AxisIndices, FancyKey
 #: against the bytes it moves, and dense rows go straight into the result.
 LARGE_ROW_BYTES = 64 * 1024
 
+#: Rows of at least this many elements are fetched in the requested order
+#: (when no index repeats) instead of sorted and permuted after the read.
+REQUEST_ORDER_MIN_ROW = 64
+
 _NO_BLOCK_LIMIT = 1 << 62
 _ALL = slice(None)
 _REVERSED = slice(None, None, -1)
@@ -52,11 +56,14 @@ class Placement:
 
     Applied in order: ``basic`` (reverse flipped slices, drop integer axes),
     ``takes`` (``np.take(values, inverse, axis)``: repeats, request order and,
-    for points, the broadcast shape), ``transpose``, then ``expand`` (new axes).
+    for points, the broadcast shape), ``split_points`` (``(axis, shape)``: the
+    broadcast shape of points fetched in request order), ``transpose``, then
+    ``expand`` (new axes).
     """
 
     basic: Tuple[Any, ...]
     takes: Tuple[Tuple[int, np.ndarray], ...]
+    split_points: Optional[Tuple[int, Tuple[int, ...]]]
     transpose: Tuple[int, ...]
     expand: Optional[Tuple[Any, ...]]
 
@@ -64,6 +71,9 @@ class Placement:
         values = values[self.basic]
         for axis, inverse in self.takes:
             values = np.take(values, inverse, axis=axis)
+        if self.split_points is not None:
+            axis, shape = self.split_points
+            values = values.reshape(values.shape[:axis] + shape + values.shape[axis + 1:])
         if self.transpose != tuple(range(values.ndim)):
             values = values.transpose(self.transpose)
         if self.expand is not None:
@@ -219,27 +229,36 @@ def plan_points(key: FancyKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COS
     labels: List[Any] = []       # storage axis, or POINTS
     flipped: List[bool] = []
     points: Optional[AxisIndices] = None
+    reordered = set()            # labels whose rows are fetched in request order
+    # Long rows are fetched straight into request order (distinct indices only):
+    # sorting a few rows beats permuting a large fetched array afterwards.
+    keep_request_order = math.prod(inner_shape) >= REQUEST_ORDER_MIN_ROW
+
+    def add_indices(indices: AxisIndices, scale: int, label: Any) -> None:
+        if keep_request_order and indices.distinct and not indices.sorted_request:
+            factors.append(indices.unique[indices.inverse.reshape(-1)] * scale)
+            reordered.add(label)
+        else:
+            factors.append(indices.unique * scale)
+        labels.append(label)
+        flipped.append(False)
+
     if key.has_points and not any(selections[s] is POINTS for s in range(split)):
         points = _point_offsets(key, spec, strides, user_axis)
-        factors.append(points.unique)
-        labels.append(POINTS)
-        flipped.append(False)
+        add_indices(points, 1, POINTS)
     for s in range(split):
         selection = selections[s]
         if selection is POINTS:
             if points is None:
                 points = _point_offsets(key, spec, strides, user_axis)
-                factors.append(points.unique)
-                labels.append(POINTS)
-                flipped.append(False)
+                add_indices(points, 1, POINTS)
             continue
         if isinstance(selection, AxisIndices):
-            factors.append(selection.unique * strides[s])
-            flipped.append(False)
-        else:
-            first, count, step, flip = _regular(selection).ascending()
-            factors.append((first + np.arange(count, dtype=np.int64) * step) * strides[s])
-            flipped.append(flip)
+            add_indices(selection, strides[s], s)
+            continue
+        first, count, step, flip = _regular(selection).ascending()
+        factors.append((first + np.arange(count, dtype=np.int64) * step) * strides[s])
+        flipped.append(flip)
         labels.append(s)
     labels.extend(range(split, ndim))
     flipped.extend(r[3] for r in inner_ranges)
@@ -256,7 +275,7 @@ def plan_points(key: FancyKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COS
         sorted_offsets = row_offsets[read_order]
 
     row_plan, span = _row_plan(inner_shape, inner_steps, itemsize, cost)
-    placement = _placement(key, selections, labels, flipped, points, user_axis)
+    placement = _placement(key, selections, labels, flipped, points, user_axis, reordered)
     return PointPlan(fetch_shape=outer_shape + inner_shape, outer_shape=outer_shape,
                      row_offsets=row_offsets, read_order=read_order,
                      sorted_offsets=sorted_offsets, row_plan=row_plan, row_span=span,
@@ -299,24 +318,29 @@ def _row_plan(shape: Tuple[int, ...], steps: Tuple[int, ...], itemsize: int,
 
 
 def _placement(key: FancyKey, selections: List[Any], labels: List[Any], flipped: List[bool],
-               points: Optional[AxisIndices], user_axis: Any) -> Placement:
+               points: Optional[AxisIndices], user_axis: Any, reordered: set) -> Placement:
     basic: List[Any] = []
     kept: List[Any] = []
+    in_order = []
     for label, flip in zip(labels, flipped):
         if label is not POINTS and isinstance(selections[label], (int, np.integer)):
             basic.append(0)
             continue
         basic.append(_REVERSED if flip else _ALL)
         kept.append(POINTS if label is POINTS else user_axis(label))
+        in_order.append(label in reordered)
     takes = []
-    for dim, label in enumerate(kept):
+    for dim, (label, ordered) in enumerate(zip(kept, in_order)):
         selection = key.per_axis[label] if label is not POINTS else None
-        if isinstance(selection, AxisIndices) and not (
-                selection.sorted_request and selection.inverse.ndim == 1):
+        if isinstance(selection, AxisIndices) and not (selection.sorted_request or ordered):
             takes.append((dim, selection.inverse))
+    split_points = None
     if points is not None:
         dim = kept.index(POINTS)
-        if not (points.sorted_request and len(key.broadcast_shape) == 1):
+        if points.sorted_request or POINTS in reordered:
+            if len(key.broadcast_shape) != 1:
+                split_points = (dim, key.broadcast_shape)
+        else:
             takes.append((dim, points.inverse))
         kept[dim:dim + 1] = [("broadcast", i) for i in range(len(key.broadcast_shape))]
     targets = []
@@ -337,5 +361,5 @@ def _placement(key: FancyKey, selections: List[Any], labels: List[Any], flipped:
             else:
                 expand.append(_ALL)
         expand = tuple(expand)
-    return Placement(basic=tuple(basic), takes=tuple(takes), transpose=transpose,
-                     expand=expand)
+    return Placement(basic=tuple(basic), takes=tuple(takes), split_points=split_points,
+                     transpose=transpose, expand=expand)

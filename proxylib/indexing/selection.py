@@ -61,6 +61,11 @@ class AxisIndices:
     def __len__(self) -> int:
         return len(self.unique)
 
+    @property
+    def distinct(self) -> bool:
+        """True when no index is requested twice."""
+        return self.unique.size == self.inverse.size
+
     def as_range(self) -> Optional[AxisRange]:
         """The unique indices as an :class:`AxisRange` if evenly spaced, else None."""
         unique = self.unique
