@@ -83,7 +83,8 @@ def load(filename: Union[str, os.PathLike], *, mmap: Union[bool, str] = True,
     ----------
     filename : str or os.PathLike
         ``.nii``, ``.nii.gz``, or either file of a ``.hdr``/``.img`` pair
-        (each optionally gzipped).
+        (each optionally gzipped); or a URL (``https://...``, any fsspec URL)
+        or open fsspec file, read by byte range (:mod:`proxylib.io.remote`).
     mmap, keep_file_open
         Passed to the image's :class:`~proxylib.ArrayProxy`.
 
@@ -100,6 +101,10 @@ def load(filename: Union[str, os.PathLike], *, mmap: Union[bool, str] = True,
         The file (or a pair's other file) does not exist.
     """
     check_load_options(mmap, keep_file_open)
+    from .io.remote import is_fsspec_file, is_url
+    if is_url(filename) or is_fsspec_file(filename):  # read by byte range (proxylib[remote])
+        from .io.remote import load_url
+        return load_url(filename, mmap=mmap, keep_file_open=keep_file_open)
     path = _fspath(filename)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file")
