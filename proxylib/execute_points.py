@@ -21,6 +21,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from .allocation import allocate
 from .indexing.plan_points import PointPlan, plan_points
 from .indexing.selection import FancyKey
 from .io.sources import ByteSource
@@ -38,7 +39,7 @@ def read_fancy(proxy: Any, key: FancyKey) -> np.ndarray:
     with proxy._opener.source() as source:
         cost = proxy._cost or source.cost
         plan = plan_points(key, proxy.spec, cost)
-        fetched = np.empty(plan.fetch_shape, dtype=conversion.fetch_dtype)
+        fetched = allocate(plan.fetch_shape, conversion.fetch_dtype, source.name)
         if not plan.is_empty:
             mapping = source.mapping() if proxy._mmap and plan.coalesce else None
             fetch_points(plan, source, fetched, proxy.storage_dtype, mapping=mapping,
