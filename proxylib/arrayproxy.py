@@ -9,6 +9,7 @@ spec (:class:`~proxylib.spec.ArraySpec`) and a handle policy
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import replace
 from typing import Any, Optional, Tuple, Union
@@ -16,7 +17,7 @@ from typing import Any, Optional, Tuple, Union
 import numpy as np
 
 from .allocation import allocate
-from .errors import SpecError
+from .errors import ResultTooLargeError, SpecError
 from .execute import choose_mapping, fetch_by_mapping, fetch_by_reads
 from .indexing.normalize import BasicKey, is_basic, normalize_key
 from .indexing.plan import CostModel, ReadPlan, plan_basic
@@ -235,8 +236,17 @@ class ArrayProxy:
             if not opened.can_map:
                 return None
             with os.fdopen(opened.new_descriptor(), "rb") as handle:
-                return np.memmap(handle, dtype=self.storage_dtype, mode=self._mmap,
-                                 offset=self.offset, shape=self.shape, order=self.order)
+                try:
+                    return np.memmap(handle, dtype=self.storage_dtype, mode=self._mmap,
+                                     offset=self.offset, shape=self.shape, order=self.order)
+                except OSError as err:
+                    if err.errno != errno.ENOMEM:
+                        raise
+                    raise ResultTooLargeError(
+                        f"{opened.path}: cannot map {self._spec.nbytes / 2**30:.1f} GiB "
+                        f"with mmap={self._mmap!r} ({err.strerror}); a copy-on-write map "
+                        "is charged against memory, so use mmap='r' for a read-only map "
+                        "or read slices") from err
 
     def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
         conversion = conversion_for(self._spec, dtype)
