@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-import tracemalloc
 from collections import defaultdict
 
 import numpy as np
 import pytest
+
+from proxylib.bench.runner import peak_allocation
 
 NIFTI1_OFFSET = 352
 DEFAULT_SHAPE = (100, 100, 100, 100)
@@ -80,17 +81,6 @@ def record(benchmark):
             _memory[group][name] = peak_allocation(fn)
         return result
     return run
-
-
-def peak_allocation(fn):
-    """Peak bytes allocated (as tracemalloc sees numpy and Python) while ``fn`` runs."""
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 BASELINES = ("raw preadv", "numpy.memmap kept", "numpy.memmap fresh", "nibabel")

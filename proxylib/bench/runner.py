@@ -33,7 +33,8 @@ class Measurement:
         return asdict(self)
 
 
-def _peak_allocation(fn: Callable[[], object]) -> int:
+def peak_allocation(fn: Callable[[], object]) -> int:
+    """Peak bytes allocated (as tracemalloc sees numpy and Python) while ``fn`` runs."""
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
@@ -67,7 +68,7 @@ def measure(strategy: Strategy, workload: Workload, repeat: int,
         peak = None
         if memory:
             target = prepared()
-            peak = _peak_allocation(lambda: target.read(workload))
+            peak = peak_allocation(lambda: target.read(workload))
         return Measurement(strategy.name, strategy.family, workload.name,
                            statistics.median(times), rounds, peak, settings=strategy.settings)
     except Exception as err:  # a strategy that cannot do a workload is reported, not fatal
