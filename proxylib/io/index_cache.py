@@ -57,7 +57,26 @@ class FileIdentity:
 
     @classmethod
     def of_descriptor(cls, fd: int) -> "FileIdentity":
+        """The identity of the open file, hashed once per (device, inode, size, mtime).
+
+        A reader with keep_file_open=False opens the file on every access;
+        hashing 128 KiB each time would cost more than many reads.
+        """
         st = os.fstat(fd)
+        stat_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        with _IDENTITY_GUARD:
+            known = _IDENTITIES.get(stat_key)
+        if known is not None:
+            return known
+        identity = cls._hashed(fd, st)
+        with _IDENTITY_GUARD:
+            _IDENTITIES[stat_key] = identity
+            while len(_IDENTITIES) > _IDENTITY_LIMIT:
+                _IDENTITIES.pop(next(iter(_IDENTITIES)))
+        return identity
+
+    @classmethod
+    def _hashed(cls, fd: int, st: os.stat_result) -> "FileIdentity":
         digest = hashlib.sha256()
         digest.update(os.pread(fd, min(EDGE_BYTES, st.st_size), 0))
         tail_start = max(0, st.st_size - EDGE_BYTES)
@@ -68,6 +87,20 @@ class FileIdentity:
     def key(self) -> str:
         text = f"{self.size}:{self.mtime_ns}:{self.edges_sha256}"
         return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+_IDENTITIES: "dict[tuple, FileIdentity]" = {}
+_IDENTITY_GUARD = threading.Lock()
+_IDENTITY_LIMIT = 256
+
+
+def _new_identity_guard() -> None:
+    global _IDENTITY_GUARD
+    _IDENTITY_GUARD = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_identity_guard)
 
 
 def cache_dir() -> Path:
