@@ -62,30 +62,26 @@ def fetch_points(plan: PointPlan, source: ByteSource, dest: np.ndarray, storage_
         _gather_from_reads(plan, source, rows, storage_dtype, block_size)
 
 
-def _destinations(plan: PointPlan, start: int, stop: int) -> Any:
-    """Where sorted rows ``start:stop`` go in the fetched rows."""
-    if plan.read_order is None:
-        return slice(start, stop)
-    return plan.read_order[start:stop]
-
-
 def _read_rows(plan: PointPlan, source: ByteSource, rows: np.ndarray,
                fetch_box: FetchBox) -> None:
     row = plan.row_plan
-    order = range(plan.row_count) if plan.read_order is None else plan.read_order.tolist()
-    for position, offset in zip(order, plan.sorted_offsets.tolist()):
-        box = type(row)(fetch_shape=row.fetch_shape, byte_steps=row.byte_steps, base=offset,
-                        itemsize=row.itemsize, grid_ndim=row.grid_ndim, group=row.group,
-                        transpose=False, finish_key=())
-        fetch_box(box, source, rows[position])
+    for chunk in plan.chunks():
+        destination = chunk.destination
+        positions = (range(destination.start, destination.stop)
+                     if isinstance(destination, slice) else destination.tolist())
+        for position, offset in zip(positions, chunk.offsets.tolist()):
+            box = type(row)(fetch_shape=row.fetch_shape, byte_steps=row.byte_steps,
+                            base=offset, itemsize=row.itemsize, grid_ndim=row.grid_ndim,
+                            group=row.group, transpose=False, finish_key=())
+            fetch_box(box, source, rows[position])
 
 
-def _gather(plan: PointPlan, elements: np.ndarray, first_elements: np.ndarray, start: int,
-            rows: np.ndarray) -> None:
-    """Copy sorted rows ``start:start + len(first_elements)`` out of ``elements``.
+def _gather(plan: PointPlan, elements: np.ndarray, first_elements: np.ndarray,
+            destination: Any, rows: np.ndarray) -> None:
+    """Copy rows out of the 1-d array ``elements`` into ``rows[destination]``.
 
-    ``first_elements`` gives each row's first element as an index into the
-    1-d array ``elements``.
+    ``first_elements`` gives each row's first element as an index into
+    ``elements``; ``destination`` (a slice or an index array) where they go.
     """
     inner = plan.inner_element_offsets()
     per_step = max(1, GATHER_ELEMENTS // inner.size)
@@ -94,7 +90,11 @@ def _gather(plan: PointPlan, elements: np.ndarray, first_elements: np.ndarray, s
         firsts = first_elements[begin:begin + per_step]
         index = firsts if inner.size == 1 else firsts[:, None] + inner[None, :]
         values = elements[index].reshape((len(firsts),) + shape)
-        rows[_destinations(plan, start + begin, start + begin + len(firsts))] = values
+        if isinstance(destination, slice):
+            start = destination.start + begin
+            rows[start:start + len(firsts)] = values
+        else:
+            rows[destination[begin:begin + len(firsts)]] = values
 
 
 def _gather_from_mapping(plan: PointPlan, mapping: mmap.mmap, rows: np.ndarray,
@@ -102,33 +102,45 @@ def _gather_from_mapping(plan: PointPlan, mapping: mmap.mmap, rows: np.ndarray,
     elements = np.frombuffer(mapping, dtype=storage_dtype, count=plan.data_count,
                              offset=plan.data_offset)
     try:
-        firsts = (plan.sorted_offsets - plan.data_offset) // plan.itemsize
-        _gather(plan, elements, firsts, 0, rows)
+        for chunk in plan.chunks():
+            firsts = (chunk.offsets - plan.data_offset) // plan.itemsize
+            _gather(plan, elements, firsts, chunk.destination, rows)
     finally:
         del elements
 
 
 def _gather_from_reads(plan: PointPlan, source: ByteSource, rows: np.ndarray,
                        storage_dtype: np.dtype, block_size: int) -> None:
-    itemsize = plan.itemsize
-    starts = plan.run_starts
-    offsets, lengths = plan.run_offsets, plan.run_lengths
-    capacity = max(block_size, int(lengths.max()))
-    buffer = np.empty(-(-capacity // itemsize), dtype=storage_dtype)
-    raw = memoryview(buffer.view(np.uint8))
+    buffer = raw = None
+    for chunk in plan.chunks():
+        starts = plan.runs(chunk.offsets)
+        offsets, lengths = plan.run_extents(chunk.offsets, starts)
+        capacity = max(block_size, int(lengths.max()))
+        if buffer is None or buffer.nbytes < capacity:
+            buffer = np.empty(-(-capacity // plan.itemsize), dtype=storage_dtype)
+            raw = memoryview(buffer.view(np.uint8))
+        _read_chunk(plan, source, rows, chunk, starts, offsets, lengths, buffer, raw)
+
+
+def _read_chunk(plan: PointPlan, source: ByteSource, rows: np.ndarray, chunk: Any,
+                starts: np.ndarray, offsets: np.ndarray, lengths: np.ndarray,
+                buffer: np.ndarray, raw: memoryview) -> None:
+    """Read one chunk's runs, as many per buffer fill as fit, and gather its rows."""
     ends = np.cumsum(lengths)
     run = 0
     while run < len(lengths):
         done = int(ends[run - 1]) if run else 0
-        stop = max(int(np.searchsorted(ends, done + capacity, side="right")), run + 1)
-        # one pread per run; the runs of this fill sit back to back in the buffer
-        position = 0
+        stop = max(int(np.searchsorted(ends, done + buffer.nbytes, side="right")), run + 1)
+        position = 0  # one read per run; this fill's runs sit back to back in the buffer
         for offset, length in zip(offsets[run:stop].tolist(), lengths[run:stop].tolist()):
             source.readinto(offset, raw[position:position + length])
             position += length
         first_row, stop_row = int(starts[run]), int(starts[stop])
         run_position = (ends[run:stop] - lengths[run:stop]) - done - offsets[run:stop]
         byte_positions = (np.repeat(run_position, np.diff(starts[run:stop + 1]))
-                          + plan.sorted_offsets[first_row:stop_row])
-        _gather(plan, buffer, byte_positions // itemsize, first_row, rows)
+                          + chunk.offsets[first_row:stop_row])
+        destination = chunk.destination
+        destination = (slice(destination.start + first_row, destination.start + stop_row)
+                       if isinstance(destination, slice) else destination[first_row:stop_row])
+        _gather(plan, buffer, byte_positions // plan.itemsize, destination, rows)
         run = stop

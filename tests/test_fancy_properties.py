@@ -9,12 +9,14 @@ coalescing, block cuts and row-by-row reads).
 import gzip
 import os
 import tempfile
+from unittest import mock
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 import proxylib
+from proxylib.indexing import plan_points
 from proxylib.testing.conformance import check_position_kept, check_read, file_bytes, open_case_proxy
 from proxylib.testing.fancy_strategies import fancy_cases, fancy_keys, orthogonal_oracle
 from proxylib.testing.oracle import assert_same, expected_values
@@ -26,9 +28,10 @@ def _open(case, directory):
                            keep_file_open=case.keep_file_open, cost=case.cost)
 
 
-@given(case=fancy_cases())
-def test_fancy_key_matches_numpy(case):
-    with tempfile.TemporaryDirectory() as directory, _open(case, directory) as proxy:
+@given(case=fancy_cases(), rows_per_chunk=st.sampled_from([1, 3, plan_points.ROWS_PER_CHUNK]))
+def test_fancy_key_matches_numpy(case, rows_per_chunk):
+    with tempfile.TemporaryDirectory() as directory, _open(case, directory) as proxy, \
+            mock.patch.object(plan_points, "ROWS_PER_CHUNK", rows_per_chunk):
         check_read(proxy, case.stored, case.key)
         check_read(proxy, case.stored, case.key)  # again: kept handle / cached map
 

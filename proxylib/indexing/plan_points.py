@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Any, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -44,6 +43,10 @@ LARGE_ROW_BYTES = 64 * 1024
 #: Rows of at least this many elements are fetched in the requested order
 #: (when no index repeats) instead of sorted and permuted after the read.
 REQUEST_ORDER_MIN_ROW = 64
+
+#: Rows whose offsets are made (and gathered, and coalesced) in one step:
+#: bounds the plan's memory to a few MiB however many rows there are.
+ROWS_PER_CHUNK = 1 << 18
 
 _NO_BLOCK_LIMIT = 1 << 62
 _ALL = slice(None)
@@ -82,25 +85,36 @@ class Placement:
 
 
 @dataclass(frozen=True, eq=False)
+class RowChunk:
+    """Rows ``first:first + len(offsets)`` in file order: their byte offsets and
+    where they go in the fetched rows (a slice, or an index array)."""
+
+    first: int
+    offsets: np.ndarray
+    destination: Any
+
+
+@dataclass(frozen=True, eq=False)
 class PointPlan:
     """Frozen description of one fancy read; see the module docstring.
 
     ``fetch_shape`` is ``outer_shape + row_plan.fetch_shape``: one row per
-    combination of the outer factors, in C order. ``row_offsets`` holds the
-    absolute byte offset of every row's first element in that order;
-    ``read_order`` (None when the C order already is file order) the
-    permutation that sorts them, and ``sorted_offsets`` the sorted offsets.
-    ``coalesce`` says whether short rows are coalesced into runs (else every
-    row is read on its own with ``row_plan`` at its offset); ``run_starts``
-    (computed on first use: a gather from a map needs no runs) splits the
-    sorted rows into runs, run ``k`` being rows ``run_starts[k]:run_starts[k + 1]``.
+    combination of the outer ``factors`` (byte offsets, one array per outer
+    dim), in C order; row ``i`` starts at ``base + sum(factor[k][i_k])``.
+    When the factors are ``nested`` (each one's steps exceed the extent of
+    everything inside it), C order is file order and row offsets are made
+    chunk by chunk, never all at once. Otherwise they are made once and
+    sorted (``read_order``). ``coalesce`` says whether short rows are
+    coalesced into runs (else every row is read on its own with ``row_plan``
+    at its offset).
     """
 
     fetch_shape: Tuple[int, ...]
     outer_shape: Tuple[int, ...]
-    row_offsets: np.ndarray
+    factors: Tuple[np.ndarray, ...]
+    base: int
     read_order: Optional[np.ndarray]
-    sorted_offsets: np.ndarray
+    sorted_offsets: Optional[np.ndarray]
     row_plan: ReadPlan
     row_span: int
     coalesce: bool
@@ -108,10 +122,6 @@ class PointPlan:
     data_offset: int
     data_count: int
     placement: Placement
-
-    @cached_property
-    def run_starts(self) -> np.ndarray:
-        return coalesce_runs(self.sorted_offsets, self.row_span, self.cost)
 
     @property
     def itemsize(self) -> int:
@@ -123,7 +133,7 @@ class PointPlan:
 
     @property
     def row_count(self) -> int:
-        return len(self.row_offsets)
+        return math.prod(self.outer_shape)
 
     @property
     def is_empty(self) -> bool:
@@ -133,25 +143,58 @@ class PointPlan:
     def selected_bytes(self) -> int:
         return math.prod(self.fetch_shape) * self.itemsize
 
-    @property
-    def run_offsets(self) -> np.ndarray:
-        """Byte offset of every coalesced run (file order)."""
-        return self.sorted_offsets[self.run_starts[:-1]]
+    def chunks(self, rows: Optional[int] = None) -> Iterator[RowChunk]:
+        """The rows in file order, about ``rows`` (default ``ROWS_PER_CHUNK``) at a time."""
+        rows = rows or ROWS_PER_CHUNK
+        if self.sorted_offsets is not None:
+            for first in range(0, self.row_count, rows):
+                stop = min(first + rows, self.row_count)
+                destination = (slice(first, stop) if self.read_order is None
+                               else self.read_order[first:stop])
+                yield RowChunk(first, self.sorted_offsets[first:stop], destination)
+            return
+        if not self.factors:
+            yield RowChunk(0, np.full(1, self.base, dtype=np.int64), slice(0, 1))
+            return
+        # whole runs of the innermost factor per chunk (or slices of one run)
+        last = self.factors[-1]
+        length, lead_shape = len(last), self.outer_shape[:-1]
+        leads = math.prod(lead_shape)
+        per_chunk = max(1, rows // max(length, 1))
+        for lead in range(0, leads if length else 0, per_chunk):
+            lead_stop = min(lead + per_chunk, leads)
+            lead_offsets = np.full(lead_stop - lead, self.base, dtype=np.int64)
+            if lead_shape:
+                coords = np.unravel_index(np.arange(lead, lead_stop), lead_shape)
+                for factor, coord in zip(self.factors, coords):
+                    lead_offsets += factor[coord]
+            if length <= rows:
+                offsets = (lead_offsets[:, None] + last[None, :]).reshape(-1)
+                yield RowChunk(lead * length, offsets, slice(lead * length, lead_stop * length))
+                continue
+            for begin in range(0, length, rows):  # per_chunk == 1 here
+                first = lead * length + begin
+                part = last[begin:begin + rows]
+                yield RowChunk(first, lead_offsets[0] + part, slice(first, first + len(part)))
 
-    @property
-    def run_lengths(self) -> np.ndarray:
-        """Bytes of every coalesced run, gaps included."""
-        last = self.sorted_offsets[self.run_starts[1:] - 1]
-        return last + self.row_span - self.run_offsets
+    def runs(self, offsets: np.ndarray) -> np.ndarray:
+        """``run_starts`` of one chunk's sorted offsets (see :func:`coalesce_runs`)."""
+        return coalesce_runs(offsets, self.row_span, self.cost)
+
+    def run_extents(self, offsets: np.ndarray, starts: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """``(offsets, lengths)`` in bytes of the runs ``starts`` cuts ``offsets`` into."""
+        first = offsets[starts[:-1]]
+        return first, offsets[starts[1:] - 1] + self.row_span - first
 
     @property
     def read_bytes(self) -> int:
-        """Bytes the plan reads, gaps included."""
+        """Bytes the plan reads, gaps included (computes the runs)."""
         if self.is_empty:
             return 0
         if not self.coalesce:
             return self.row_count * self.row_span
-        return int(self.run_lengths.sum())
+        return sum(int(self.run_extents(chunk.offsets, self.runs(chunk.offsets))[1].sum())
+                   for chunk in self.chunks())
 
     def inner_element_offsets(self) -> np.ndarray:
         """Element offsets (not bytes) of one row's elements from its first, C order."""
@@ -264,23 +307,31 @@ def plan_points(key: FancyKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COS
     flipped.extend(r[3] for r in inner_ranges)
 
     outer_shape = tuple(len(f) for f in factors)
-    row_offsets = np.full(outer_shape, base, dtype=np.int64)
-    for axis, factor in enumerate(factors):
-        row_offsets += factor.reshape((-1,) + (1,) * (len(factors) - axis - 1))
-    row_offsets = row_offsets.reshape(-1)
-    read_order = None
-    sorted_offsets = row_offsets
-    if row_offsets.size > 1 and not bool(np.all(row_offsets[1:] > row_offsets[:-1])):
-        read_order = np.argsort(row_offsets, kind="stable")
-        sorted_offsets = row_offsets[read_order]
-
     row_plan, span = _row_plan(inner_shape, inner_steps, itemsize, cost)
+    read_order = sorted_offsets = None
+    if not _nested(factors, span):
+        row_offsets = np.full(outer_shape, base, dtype=np.int64)
+        for axis, factor in enumerate(factors):
+            row_offsets += factor.reshape((-1,) + (1,) * (len(factors) - axis - 1))
+        read_order = np.argsort(row_offsets.reshape(-1), kind="stable")
+        sorted_offsets = row_offsets.reshape(-1)[read_order]
     placement = _placement(key, selections, labels, flipped, points, user_axis, reordered)
     return PointPlan(fetch_shape=outer_shape + inner_shape, outer_shape=outer_shape,
-                     row_offsets=row_offsets, read_order=read_order,
+                     factors=tuple(factors), base=base, read_order=read_order,
                      sorted_offsets=sorted_offsets, row_plan=row_plan, row_span=span,
-                     coalesce=span < LARGE_ROW_BYTES, cost=cost, data_offset=spec.offset, data_count=spec.size,
-                     placement=placement)
+                     coalesce=span < LARGE_ROW_BYTES, cost=cost, data_offset=spec.offset,
+                     data_count=spec.size, placement=placement)
+
+
+def _nested(factors: List[np.ndarray], span: int) -> bool:
+    """True when the C order of the factors' outer sum is strictly increasing."""
+    extent = span
+    for factor in reversed(factors):
+        if len(factor) > 1:
+            if int(np.diff(factor).min()) < extent:
+                return False
+            extent += int(factor[-1] - factor[0])
+    return True
 
 
 def _unmerged_axes(ranges: List[AxisRange], strides: Tuple[int, ...], itemsize: int,
