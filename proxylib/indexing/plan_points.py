@@ -40,10 +40,6 @@ from .selection import POINTS, AxisIndices, FancyKey
 #: against the bytes it moves, and dense rows go straight into the result.
 LARGE_ROW_BYTES = 64 * 1024
 
-#: Rows of at least this many elements are fetched in the requested order
-#: (when no index repeats) instead of sorted and permuted after the read.
-REQUEST_ORDER_MIN_ROW = 64
-
 #: Rows whose offsets are made (and gathered, and coalesced) in one step:
 #: bounds the plan's memory to a few MiB however many rows there are.
 ROWS_PER_CHUNK = 1 << 18
@@ -99,8 +95,10 @@ class PointPlan:
     """Frozen description of one fancy read; see the module docstring.
 
     ``fetch_shape`` is ``outer_shape + row_plan.fetch_shape``: one row per
-    combination of the outer ``factors`` (byte offsets, one array per outer
-    dim), in C order; row ``i`` starts at ``base + sum(factor[k][i_k])``.
+    combination of the outer ``factors`` (increasing byte offsets, one array
+    per outer dim), in C order; the row made of entries ``j_k`` starts at
+    ``base + sum(factors[k][j_k])`` and is fetched at index ``positions[k][j_k]``
+    of outer dim ``k`` (``j_k`` itself where ``positions[k]`` is None).
     When the factors are ``nested`` (each one's steps exceed the extent of
     everything inside it), C order is file order and row offsets are made
     chunk by chunk, never all at once. Otherwise they are made once and
@@ -112,6 +110,7 @@ class PointPlan:
     fetch_shape: Tuple[int, ...]
     outer_shape: Tuple[int, ...]
     factors: Tuple[np.ndarray, ...]
+    positions: Tuple[Optional[np.ndarray], ...]
     base: int
     read_order: Optional[np.ndarray]
     sorted_offsets: Optional[np.ndarray]
@@ -149,8 +148,7 @@ class PointPlan:
         if self.sorted_offsets is not None:
             for first in range(0, self.row_count, rows):
                 stop = min(first + rows, self.row_count)
-                destination = (slice(first, stop) if self.read_order is None
-                               else self.read_order[first:stop])
+                destination = self._fetched_rows(self.read_order[first:stop])
                 yield RowChunk(first, self.sorted_offsets[first:stop], destination)
             return
         if not self.factors:
@@ -164,18 +162,35 @@ class PointPlan:
         for lead in range(0, leads if length else 0, per_chunk):
             lead_stop = min(lead + per_chunk, leads)
             lead_offsets = np.full(lead_stop - lead, self.base, dtype=np.int64)
+            lead_rows = np.arange(lead, lead_stop)
             if lead_shape:
-                coords = np.unravel_index(np.arange(lead, lead_stop), lead_shape)
+                coords = np.unravel_index(lead_rows, lead_shape)
                 for factor, coord in zip(self.factors, coords):
                     lead_offsets += factor[coord]
-            if length <= rows:
-                offsets = (lead_offsets[:, None] + last[None, :]).reshape(-1)
-                yield RowChunk(lead * length, offsets, slice(lead * length, lead_stop * length))
-                continue
-            for begin in range(0, length, rows):  # per_chunk == 1 here
-                first = lead * length + begin
+            lead_rows = self._fetched_rows(lead_rows, self.positions[:-1], lead_shape)
+            where = self.positions[-1]
+            for begin in range(0, length, rows):  # one pass unless length > rows
                 part = last[begin:begin + rows]
-                yield RowChunk(first, lead_offsets[0] + part, slice(first, first + len(part)))
+                first = lead * length + begin
+                offsets = (lead_offsets[:, None] + part[None, :]).reshape(-1)
+                if all(w is None for w in self.positions):
+                    destination = slice(first, first + len(offsets))
+                else:
+                    inner = (np.arange(begin, begin + len(part)) if where is None
+                             else where[begin:begin + len(part)])
+                    destination = (lead_rows[:, None] * length + inner[None, :]).reshape(-1)
+                yield RowChunk(first, offsets, destination)
+
+    def _fetched_rows(self, rows: np.ndarray, positions: Optional[Tuple] = None,
+                      shape: Optional[Tuple[int, ...]] = None) -> Any:
+        """Where C-order rows of the sorted factors go in the fetched array."""
+        positions = self.positions if positions is None else positions
+        shape = self.outer_shape if shape is None else shape
+        if all(where is None for where in positions):
+            return rows
+        coords = np.unravel_index(rows, shape)
+        mapped = [c if where is None else where[c] for c, where in zip(coords, positions)]
+        return np.ravel_multi_index(mapped, shape)
 
     def runs(self, offsets: np.ndarray) -> np.ndarray:
         """``run_starts`` of one chunk's sorted offsets (see :func:`coalesce_runs`)."""
@@ -272,19 +287,22 @@ def plan_points(key: FancyKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COS
     labels: List[Any] = []       # storage axis, or POINTS
     flipped: List[bool] = []
     points: Optional[AxisIndices] = None
-    reordered = set()            # labels whose rows are fetched in request order
-    # Long rows are fetched straight into request order (distinct indices only):
-    # sorting a few rows beats permuting a large fetched array afterwards.
-    keep_request_order = math.prod(inner_shape) >= REQUEST_ORDER_MIN_ROW
+    positions: List[Optional[np.ndarray]] = []
+    reordered = set()            # labels whose fetched dim is in request order
 
     def add_indices(indices: AxisIndices, scale: int, label: Any) -> None:
-        if keep_request_order and indices.distinct and not indices.sorted_request:
-            factors.append(indices.unique[indices.inverse.reshape(-1)] * scale)
-            reordered.add(label)
-        else:
-            factors.append(indices.unique * scale)
+        # Read in sorted order; distinct indices are written straight to the
+        # position they were asked at, so no permuting copy is needed later.
+        factors.append(indices.unique * scale)
         labels.append(label)
         flipped.append(False)
+        if indices.distinct and not indices.sorted_request:
+            where = np.empty(indices.unique.size, dtype=np.int64)
+            where[indices.inverse.reshape(-1)] = np.arange(indices.inverse.size)
+            positions.append(where)
+            reordered.add(label)
+        else:
+            positions.append(None)
 
     if key.has_points and not any(selections[s] is POINTS for s in range(split)):
         points = _point_offsets(key, spec, strides, user_axis)
@@ -303,6 +321,7 @@ def plan_points(key: FancyKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COS
         factors.append((first + np.arange(count, dtype=np.int64) * step) * strides[s])
         flipped.append(flip)
         labels.append(s)
+        positions.append(None)
     labels.extend(range(split, ndim))
     flipped.extend(r[3] for r in inner_ranges)
 
@@ -317,7 +336,8 @@ def plan_points(key: FancyKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COS
         sorted_offsets = row_offsets.reshape(-1)[read_order]
     placement = _placement(key, selections, labels, flipped, points, user_axis, reordered)
     return PointPlan(fetch_shape=outer_shape + inner_shape, outer_shape=outer_shape,
-                     factors=tuple(factors), base=base, read_order=read_order,
+                     factors=tuple(factors), positions=tuple(positions), base=base,
+                     read_order=read_order,
                      sorted_offsets=sorted_offsets, row_plan=row_plan, row_span=span,
                      coalesce=span < LARGE_ROW_BYTES, cost=cost, data_offset=spec.offset,
                      data_count=spec.size, placement=placement)
