@@ -42,10 +42,12 @@ class RangeServer:
         self.drop_next = 0
         self.drop_always = False
         self.ignore_range = False
+        self._etags: Dict[str, tuple] = {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # no 40 ms Nagle + delayed-ACK stalls
 
             def log_message(self, *args):  # quiet
                 pass
@@ -113,7 +115,11 @@ class RangeServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def etag(self, name: str) -> str:
-        return '"' + hashlib.sha256(self.files[name]).hexdigest()[:16] + '"'
+        data = self.files[name]
+        cached = self._etags.get(name)
+        if cached is None or cached[0] is not data:  # hash each content once, not per request
+            cached = self._etags[name] = (data, '"' + hashlib.sha256(data).hexdigest()[:16] + '"')
+        return cached[1]
 
     def _should_drop(self) -> bool:
         with self.lock:
