@@ -22,3 +22,5 @@ __all__ += ["load", "save", "Nifti1Image", "Nifti2Image", "Nifti1Header", "Nifti
             "FileHolder", "FileBasedImage", "DataobjImage", "deprecator"]
 from .io.index_cache import build_index, build_indexes  # gzip seek indexes (proxylib index)
 __all__ += ["build_index", "build_indexes"]
+from .daskarray import to_dask  # dask is imported only when called
+__all__ += ["to_dask"]

@@ -380,7 +380,12 @@ class FileObjectOpener:
 
 def make_opener(file_like: Any, *, keep_open: bool, required_size: Optional[int],
                 use_mmap: bool = False):
-    """The opener for a path or a file-like object."""
+    """The opener for a path, a URL, or a file-like object (local or fsspec)."""
+    if not isinstance(file_like, (bytes, os.PathLike)):
+        from .remote import remote_opener_for  # URL string, fsspec file or RemoteFile
+        remote = remote_opener_for(file_like)
+        if remote is not None:
+            return remote
     if isinstance(file_like, (str, bytes, os.PathLike)):
         opener = PathOpener(file_like, keep_open=keep_open, required_size=required_size,
                             use_mmap=use_mmap)
