@@ -17,7 +17,8 @@ from hypothesis import given, settings, strategies as st
 
 import proxylib
 from proxylib.indexing import plan_points
-from proxylib.testing.conformance import check_position_kept, check_read, file_bytes, open_case_proxy
+from proxylib.testing.conformance import (check_position_kept, check_read, file_bytes,
+                                          open_case_proxy)
 from proxylib.testing.fancy_strategies import fancy_cases, fancy_keys, orthogonal_oracle
 from proxylib.testing.oracle import assert_same, expected_values
 from proxylib.testing.strategies import shapes
