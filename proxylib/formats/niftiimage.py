@@ -269,13 +269,33 @@ def read_header(header_class: Any, holder: FileHolder) -> Any:
         flag = block[size:size + EXTENSION_FLAG_SIZE]
         if len(flag) == EXTENSION_FLAG_SIZE and flag[0] != 0:
             start = size + EXTENSION_FLAG_SIZE
-            if header.is_single:
-                raw = stream.read(max(0, header.get_data_offset() - start))
-            else:
-                raw = stream.read()
+            wanted = header.get_data_offset() - start if header.is_single else None
+            raw = _read_upto(stream, wanted)
             order = header.endianness
             header.extensions = parse_extensions(raw, order, name)
     return header
+
+
+#: Extension bytes are read in blocks of this size, so memory follows the file.
+_EXTENSION_BLOCK = 1 << 20
+
+
+def _read_upto(stream: Any, wanted: Optional[int]) -> bytes:
+    """Up to ``wanted`` bytes (all when None) from ``stream``, read in bounded blocks.
+
+    ``stream.read(n)`` allocates ``n`` bytes before reading, so a header whose
+    ``vox_offset`` claims terabytes of extensions must not be passed through.
+    """
+    parts = []
+    left = wanted
+    while left is None or left > 0:
+        part = stream.read(_EXTENSION_BLOCK if left is None else min(left, _EXTENSION_BLOCK))
+        if not part:
+            break
+        parts.append(part)
+        if left is not None:
+            left -= len(part)
+    return b"".join(parts)
 
 
 def data_file_size(holder: FileHolder) -> Tuple[Optional[int], bool]:
