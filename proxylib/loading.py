@@ -16,6 +16,7 @@ from .errors import HeaderError
 from .formats.nifti1 import Nifti1Header, Nifti1Image
 from .formats.nifti2 import Nifti2Header, Nifti2Image
 from .formats.niftiimage import NiftiImage
+from .io.opening import MissingFileError
 from .images import COMPRESSED_SUFFIXES, FileHolder, check_load_options, split_filename
 
 _IMAGE_CLASSES = ((Nifti1Header, Nifti1Image), (Nifti2Header, Nifti2Image))
@@ -39,8 +40,8 @@ def _header_file(path: str) -> str:
     for candidate in _with_suffixes(base + ".hdr", suffix):
         if os.path.exists(candidate):
             return candidate
-    raise FileNotFoundError(f"{path}: an .img file needs its header {base}.hdr{suffix} "
-                            "next to it, which does not exist")
+    raise MissingFileError(f"{path}: an .img file needs its header {base}.hdr{suffix} "
+                           "next to it, which does not exist", path=path)
 
 
 def _with_suffixes(stem: str, preferred: str) -> list:
@@ -57,8 +58,9 @@ def _image_file(header_path: str) -> str:
     for candidate in candidates:
         if os.path.exists(candidate):
             return candidate
-    raise FileNotFoundError(f"{header_path}: the header says the data is in a separate .img "
-                            f"file, but none of {candidates} exists")
+    raise MissingFileError(f"{header_path}: the header says the data is in a separate .img "
+                           f"file, but none of {candidates} exists; if this is a single "
+                           "file, its magic field is wrong", path=header_path)
 
 
 def sniff_class(block: bytes, path: str) -> Type[NiftiImage]:
@@ -98,7 +100,8 @@ def load(filename: Union[str, os.PathLike], *, mmap: Union[bool, str] = True,
     HeaderError
         The header is not NIfTI or describes data the file cannot hold.
     FileNotFoundError
-        The file (or a pair's other file) does not exist.
+        The file (or a pair's other file) does not exist (a
+        ``proxylib.io.opening.MissingFileError``, also a ProxyReadError).
     """
     check_load_options(mmap, keep_file_open)
     from .io.remote import is_fsspec_file, is_url
@@ -107,7 +110,7 @@ def load(filename: Union[str, os.PathLike], *, mmap: Union[bool, str] = True,
         return load_url(filename, mmap=mmap, keep_file_open=keep_file_open)
     path = _fspath(filename)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file")
+        raise MissingFileError(f"{path}: no such file", path=path)
     header_path = _header_file(path)
     with FileHolder(header_path).open_for_read() as stream:
         block = stream.read(SNIFF_BYTES)

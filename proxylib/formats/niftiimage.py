@@ -23,7 +23,7 @@ from ..arrayproxy import ArrayProxy, is_proxy
 from ..errors import HeaderError
 from ..images import (DataobjImage, FileHolder, FileMap, ImageFileError, check_load_options,
                       split_filename)
-from ..io.opening import GZIP_MAGIC
+from ..io.opening import GZIP_MAGIC, MissingFileError
 from ..spec import ArraySpec, native
 from .affines import check_affine
 from .blocks import write_blocks
@@ -320,9 +320,9 @@ def data_file_size(holder: FileHolder) -> Tuple[Optional[int], bool]:
         with open(holder.filename, "rb") as raw:
             compressed = raw.read(2) == GZIP_MAGIC
     except FileNotFoundError as err:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{holder.filename}: the image data file does not exist (a .hdr needs its "
-            ".img next to it)") from err
+            ".img next to it)", path=holder.filename) from err
     if compressed:
         return size * MAX_DEFLATE_RATIO, True
     return size, False
