@@ -20,13 +20,15 @@ from __future__ import annotations
 import gzip
 import os
 import tempfile
+import zlib
 from contextlib import contextmanager
 from typing import Any, Dict, IO, Iterator, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
 from .arrayproxy import is_proxy
-from .errors import ExpiredDeprecationError, ProxyError
+from .errors import (CorruptDataError, ExpiredDeprecationError, ProxyError, ProxyReadError,
+                     TruncatedFileError)
 from .io.opening import GZIP_MAGIC
 
 FileSpec = Union[str, os.PathLike, bytes]
@@ -85,8 +87,13 @@ class FileHolder:
         with open(self.filename, "rb") as raw:
             if raw.read(2) == GZIP_MAGIC:
                 raw.seek(0)
-                with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
-                    yield unzipped
+                try:
+                    with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                        yield unzipped
+                except ProxyError:
+                    raise
+                except (OSError, EOFError, zlib.error) as err:
+                    raise _gzip_error(self.filename, raw, err) from err
             else:
                 raw.seek(0)
                 yield raw
@@ -123,6 +130,25 @@ class FileHolder:
             except OSError:
                 pass
             raise
+
+
+def _gzip_error(name: str, raw: IO[bytes], err: BaseException) -> ProxyReadError:
+    """The proxylib error for a gzip stream that failed while its header was read."""
+    try:
+        position, size = raw.tell(), os.fstat(raw.fileno()).st_size
+    except (OSError, ValueError):
+        position, size = None, None
+    if isinstance(err, EOFError):
+        return TruncatedFileError(
+            f"{name}: the gzip stream ends early (compressed size {size} bytes): {err}; "
+            "the file is truncated, re-download or re-copy it", path=name, offset=position,
+            found=size)
+    if isinstance(err, (gzip.BadGzipFile, zlib.error)):
+        return CorruptDataError(
+            f"{name}: corrupt gzip data near compressed offset {position}: {err}; the file "
+            "is damaged, re-download or re-copy it", path=name, offset=position)
+    return ProxyReadError(f"{name}: reading the gzip file failed: {err}", path=name,
+                          offset=position)
 
 
 def _copy_permissions(existing: str, temporary: str) -> None:
