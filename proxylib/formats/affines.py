@@ -67,6 +67,7 @@ def rotation_to_quaternion(rotation: np.ndarray) -> np.ndarray:
     return -quat if quat[0] < 0 else quat
 
 
+@np.errstate(over="ignore", invalid="ignore")  # non-finite results: callers check
 def qform_affine(bcd: Sequence[float], threshold: float, pixdim: Sequence[float],
                  offsets: Sequence[float]) -> np.ndarray:
     """4x4 affine of NIfTI method 2 (qform): rotation x voxel sizes x qfac + offset.
@@ -106,6 +107,7 @@ def affine_to_qform(affine: np.ndarray) -> Tuple[np.ndarray, float, np.ndarray, 
     return quat[1:], qfac, zooms, affine[:3, 3].copy()
 
 
+@np.errstate(over="ignore", invalid="ignore")  # non-finite results: callers check
 def fallback_affine(shape: Sequence[int], zooms: Sequence[float]) -> np.ndarray:
     """NIfTI method 1 / Analyze affine: voxel sizes, x flipped, origin at the centre."""
     shape = list(shape[:3]) + [1] * (3 - len(shape[:3]))

@@ -408,10 +408,18 @@ class NiftiHeader:
         so the affines agree.
         """
         if int(self._struct["sform_code"]) in VALID_XFORM_CODES:
-            return self.get_sform()
-        if int(self._struct["qform_code"]) in VALID_XFORM_CODES:
-            return self.get_qform()
-        return self.get_base_affine()
+            affine, fields = self.get_sform(), ("srow_x", "srow_y", "srow_z")
+        elif int(self._struct["qform_code"]) in VALID_XFORM_CODES:
+            affine, fields = self.get_qform(), ("quatern_b", "quatern_c", "quatern_d",
+                                                "qoffset_x", "qoffset_y", "qoffset_z", "pixdim")
+        else:
+            affine, fields = self.get_base_affine(), ("pixdim",)
+        if not np.all(np.isfinite(affine)):
+            values = {name: np.asarray(self._struct[name]).tolist() for name in fields}
+            raise self._fail("/".join(fields), values,
+                             "the affine these fields give is not finite (NaN or inf); fix "
+                             "them, or set the transform's code to 0 to ignore it")
+        return affine
 
 
 def _xform_code(code: Any) -> int:
