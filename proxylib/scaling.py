@@ -11,7 +11,9 @@ The rules, all decided before any byte is read:
   scaled *in it* (float32 requested: no float64 intermediate array).
 
 Scaling multiplies and adds in place on the destination, so it never holds
-a second full-size array.
+a second full-size array. A scaled value beyond the range of the output
+dtype becomes +-inf (IEEE overflow), without a numpy warning: the header's
+scale factors, not the reader, put it there.
 """
 
 from __future__ import annotations
@@ -61,14 +63,15 @@ def finish_values(values: np.ndarray, conversion: Conversion) -> np.ndarray:
             values = values.byteswap(inplace=True).view(conversion.compute_dtype)
         else:
             values = values.astype(conversion.compute_dtype)
-    if conversion.scales:
-        scalar = conversion.compute_dtype.type
-        if conversion.slope != 1:
-            np.multiply(values, scalar(conversion.slope), out=values, casting="unsafe")
-        if conversion.inter != 0:
-            np.add(values, scalar(conversion.inter), out=values, casting="unsafe")
-    if values.dtype != conversion.result_dtype:
-        values = values.astype(conversion.result_dtype)
+    with np.errstate(over="ignore"):  # out of range for the dtype: +-inf, as IEEE says
+        if conversion.scales:
+            scalar = conversion.compute_dtype.type
+            if conversion.slope != 1:
+                np.multiply(values, scalar(conversion.slope), out=values, casting="unsafe")
+            if conversion.inter != 0:
+                np.add(values, scalar(conversion.inter), out=values, casting="unsafe")
+        if values.dtype != conversion.result_dtype:
+            values = values.astype(conversion.result_dtype)
     return values
 
 
