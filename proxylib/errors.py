@@ -103,6 +103,10 @@ class ResultTooLargeError(ProxyError, MemoryError):
     """A read would return more bytes than the machine's memory."""
 
 
+class HeaderWarning(UserWarning):
+    """A header part that is not needed to read the data is malformed and was skipped."""
+
+
 class ExpiredDeprecationError(ProxyError, RuntimeError):
     """A removed API was called; the message says what replaces it."""
 

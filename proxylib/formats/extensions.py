@@ -13,6 +13,8 @@ from typing import List
 
 import numpy as np
 
+from ..errors import HeaderWarning
+
 
 @dataclass(frozen=True)
 class Extension:
@@ -47,7 +49,8 @@ def parse_extensions(block: bytes, byteorder: str, path: str) -> List[Extension]
         size, code = int(size), int(code)
         if size < 8 or size % 16 or position + size > len(block):
             warnings.warn(f"{path}: header extension at byte {position} has invalid size "
-                          f"{size}; ignoring it and any after it", stacklevel=3)
+                          f"{size}; ignoring it and any after it", HeaderWarning,
+                          stacklevel=3)
             break
         out.append(Extension(code, bytes(block[position + 8:position + size])))
         position += size
