@@ -261,6 +261,46 @@ def coalesce_runs(sorted_offsets: np.ndarray, span: int, cost: CostModel) -> np.
     return bounds.astype(np.int64)
 
 
+class _OuterFactors:
+    """The outer factors of a plan, in storage order, and what each fetched dim is.
+
+    Index sets are read in sorted order; distinct indices asked in another
+    order are written straight to the position they were asked at
+    (``positions``), so no permuting copy is needed after the read.
+    """
+
+    def __init__(self) -> None:
+        self.factors: List[np.ndarray] = []
+        self.labels: List[Any] = []              # storage axis, or POINTS
+        self.flipped: List[bool] = []
+        self.positions: List[Optional[np.ndarray]] = []
+        self.reordered: set = set()              # labels fetched in request order
+        self.points: Optional[AxisIndices] = None
+
+    def add_range(self, selection: AxisRange, stride: int, label: int) -> None:
+        first, count, step, flip = selection.ascending()
+        self.factors.append((first + np.arange(count, dtype=np.int64) * step) * stride)
+        self.labels.append(label)
+        self.flipped.append(flip)
+        self.positions.append(None)
+
+    def add_points(self, points: AxisIndices) -> None:
+        self.points = points
+        self.add_indices(points, 1, POINTS)
+
+    def add_indices(self, indices: AxisIndices, scale: int, label: Any) -> None:
+        self.factors.append(indices.unique * scale)
+        self.labels.append(label)
+        self.flipped.append(False)
+        if indices.distinct and not indices.sorted_request:
+            where = np.empty(indices.unique.size, dtype=np.int64)
+            where[indices.inverse.reshape(-1)] = np.arange(indices.inverse.size)
+            self.positions.append(where)
+            self.reordered.add(label)
+        else:
+            self.positions.append(None)
+
+
 def plan_points(key: FancyKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST) -> PointPlan:
     """Plan the reads for a normalized fancy key on the array ``spec``."""
     itemsize = spec.storage_dtype.itemsize
@@ -282,48 +322,22 @@ def plan_points(key: FancyKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COS
     inner_steps = tuple(r[2] * strides[s] for r, s in zip(inner_ranges, range(split, ndim)))
     base = spec.offset + sum(r[0] * strides[s] for r, s in zip(inner_ranges, range(split, ndim)))
 
-    # The outer factors (storage order) and the label of every fetched dim.
-    factors: List[np.ndarray] = []
-    labels: List[Any] = []       # storage axis, or POINTS
-    flipped: List[bool] = []
-    points: Optional[AxisIndices] = None
-    positions: List[Optional[np.ndarray]] = []
-    reordered = set()            # labels whose fetched dim is in request order
-
-    def add_indices(indices: AxisIndices, scale: int, label: Any) -> None:
-        # Read in sorted order; distinct indices are written straight to the
-        # position they were asked at, so no permuting copy is needed later.
-        factors.append(indices.unique * scale)
-        labels.append(label)
-        flipped.append(False)
-        if indices.distinct and not indices.sorted_request:
-            where = np.empty(indices.unique.size, dtype=np.int64)
-            where[indices.inverse.reshape(-1)] = np.arange(indices.inverse.size)
-            positions.append(where)
-            reordered.add(label)
-        else:
-            positions.append(None)
-
+    outer = _OuterFactors()
     if key.has_points and not any(selections[s] is POINTS for s in range(split)):
-        points = _point_offsets(key, spec, strides, user_axis)
-        add_indices(points, 1, POINTS)
+        outer.add_points(_point_offsets(key, spec, strides, user_axis))  # 0-d booleans only
     for s in range(split):
         selection = selections[s]
         if selection is POINTS:
-            if points is None:
-                points = _point_offsets(key, spec, strides, user_axis)
-                add_indices(points, 1, POINTS)
-            continue
-        if isinstance(selection, AxisIndices):
-            add_indices(selection, strides[s], s)
-            continue
-        first, count, step, flip = _regular(selection).ascending()
-        factors.append((first + np.arange(count, dtype=np.int64) * step) * strides[s])
-        flipped.append(flip)
-        labels.append(s)
-        positions.append(None)
-    labels.extend(range(split, ndim))
-    flipped.extend(r[3] for r in inner_ranges)
+            if outer.points is None:
+                outer.add_points(_point_offsets(key, spec, strides, user_axis))
+        elif isinstance(selection, AxisIndices):
+            outer.add_indices(selection, strides[s], s)
+        else:
+            outer.add_range(_regular(selection), strides[s], s)
+    factors, labels, flipped = outer.factors, outer.labels, outer.flipped
+    positions, reordered, points = outer.positions, outer.reordered, outer.points
+    labels = labels + list(range(split, ndim))
+    flipped = flipped + [r[3] for r in inner_ranges]
 
     outer_shape = tuple(len(f) for f in factors)
     row_plan, span = _row_plan(inner_shape, inner_steps, itemsize, cost)
