@@ -87,8 +87,8 @@ def _read_rows_direct(plan: ReadPlan, source: ByteSource, rows: np.ndarray) -> N
         source.readinto(plan.base, memoryview(row_bytes[0]))
         return
     for flat, offsets in plan.iter_runs():
-        for index, offset in zip(flat.tolist(), offsets.tolist()):
-            source.readinto(offset, memoryview(row_bytes[index]))
+        source.readinto_runs(offsets.tolist(),
+                             [memoryview(row_bytes[index]) for index in flat.tolist()])
 
 
 def _read_rows_buffered(plan: ReadPlan, source: ByteSource, rows: np.ndarray,
@@ -100,9 +100,9 @@ def _read_rows_buffered(plan: ReadPlan, source: ByteSource, rows: np.ndarray,
     run_shape = (plan.grouped_count,) + plan.inner_shape
     run_steps = (plan.grouped_step,) + plan.inner_steps
     for flat, offsets in plan.iter_runs(batch=per_buffer):
-        for slot, offset in enumerate(offsets.tolist()):
-            source.readinto(offset, view[slot * run_length:(slot + 1) * run_length])
         count = len(offsets)
+        source.readinto_runs(offsets.tolist(), [view[slot * run_length:(slot + 1) * run_length]
+                                                for slot in range(count)])
         selected = np.ndarray((count,) + run_shape, dtype=storage_dtype, buffer=buffer,
                               strides=(run_length,) + run_steps)
         first = int(flat[0])

@@ -567,6 +567,34 @@ class RemoteSource(ByteSource):
     def readinto(self, offset: int, buffer: Any) -> None:
         self.remote.read_at(offset, buffer)
 
+    def readinto_runs(self, offsets, buffers) -> None:
+        """Issue the runs' range requests concurrently (each still retried on its own)."""
+        if len(offsets) <= 1:
+            return super().readinto_runs(offsets, buffers)
+        futures = [_request_pool().submit(self.remote.read_at, offset, buffer)
+                   for offset, buffer in zip(offsets, buffers)]
+        for future in futures:
+            future.result()
+
+
+#: Range requests one read keeps in flight at most.
+CONCURRENT_REQUESTS = 8
+_POOL: Optional[Any] = None
+_POOL_GUARD = threading.Lock()
+
+
+def _request_pool():
+    global _POOL
+    with _POOL_GUARD:
+        if _POOL is None or _POOL_PID[0] != os.getpid():
+            from concurrent.futures import ThreadPoolExecutor
+            _POOL = ThreadPoolExecutor(CONCURRENT_REQUESTS, thread_name_prefix="proxylib-range")
+            _POOL_PID[0] = os.getpid()
+        return _POOL
+
+
+_POOL_PID = [0]
+
 
 class RemoteOpener:
     """Handle policy of a remote file: there are no handles, only requests.

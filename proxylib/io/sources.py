@@ -12,7 +12,7 @@ import io
 import mmap
 import os
 import threading
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from ..errors import ProxyReadError, TruncatedFileError, UnseekableStreamError
 from ..indexing.plan import LOCAL_FILE_COST, CostModel
@@ -32,6 +32,15 @@ class ByteSource:
     def mapping(self) -> Optional[mmap.mmap]:
         """A read-only memory map of the whole source, or None if it has none."""
         return None
+
+    def readinto_runs(self, offsets: Sequence[int], buffers: Sequence[memoryview]) -> None:
+        """Fill each buffer from its offset (offsets ascending).
+
+        One call per batch of runs, so a source whose reads have latency
+        (a remote file) can issue them concurrently; local sources just loop.
+        """
+        for offset, buffer in zip(offsets, buffers):
+            self.readinto(offset, buffer)
 
     def _short_read(self, offset: int, wanted: int, got: int) -> TruncatedFileError:
         return TruncatedFileError(
