@@ -277,7 +277,7 @@ def read_header(header_class: Any, holder: FileHolder) -> Any:
 
 
 #: Extension bytes are read in blocks of this size, so memory follows the file.
-_EXTENSION_BLOCK = 1 << 20
+_EXTENSION_BLOCK = 1 << 16
 
 
 def _read_upto(stream: Any, wanted: Optional[int]) -> bytes:
