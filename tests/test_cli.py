@@ -138,3 +138,11 @@ def test_bad_header_is_one_line(tmp_path):
 def test_quiet_when_piped(tmp_path):
     result = cli("index", EXAMPLE, env={"PROXYLIB_CACHE_DIR": str(tmp_path)})
     assert "[" not in result.stderr  # no progress bar when stderr is not a terminal
+
+
+def test_bench_plot(tmp_path, plain):
+    pytest.importorskip("matplotlib")  # installed by the test extra (proxylib[plot])
+    chart = tmp_path / "bench.png"
+    cli("bench", plain, "--repeat", "1", "--keys", "volume", "time", "--plot", str(chart),
+        "--no-peers")
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000

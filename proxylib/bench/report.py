@@ -79,6 +79,7 @@ def plot(results: Sequence[Measurement], out: str) -> None:
     """A grouped bar chart of medians (log scale), one group per workload."""
     try:
         import matplotlib
+        import matplotlib.ticker
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as err:
@@ -97,7 +98,10 @@ def plot(results: Sequence[Measurement], out: str) -> None:
         ax.bar(xs, ys, width, label=name)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(grouped))], list(grouped))
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_ylabel("median time (ms, log scale)")
+    ax.set_title("proxylib bench: median time per workload and strategy")
     ax.legend(fontsize="x-small", ncol=2)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
