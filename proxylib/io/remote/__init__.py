@@ -1,0 +1,38 @@
+"""Remote files read by byte range, through fsspec (``pip install 'proxylib[remote]'``).
+
+A URL (``http(s)://``, ``s3://``, ... anything fsspec knows) or an open fsspec
+file becomes a :class:`RemoteFile`: a small picklable description (URL,
+storage options, and the size and ETag seen when it was first opened) that
+reads any byte range with one ranged request. Nothing is downloaded up front.
+
+* **Ranged reads, coalesced by the planner.** A remote source declares
+  :data:`REMOTE_COST`: gaps up to 2 MiB are read through, because a range
+  request costs a round trip (at 20-50 ms and 50-100 MB/s that is the time
+  of 1-5 MB of transfer); runs are cut at 16 MiB so memory stays bounded.
+  One volume of a 4D file is one request for about one volume of bytes; an
+  x-slab is ``span / block_size`` requests, not one per row.
+* **Bounded retries.** A failed request is retried :data:`RETRIES` times
+  with exponential back-off; then :class:`~proxylib.ProxyReadError` names
+  the URL and the byte range. A missing file or a refused request is not
+  retried. A file whose ETag changed answers ``412`` to the ``If-Match``
+  sent with every HTTP range request and gives
+  :class:`~proxylib.FileChangedError`.
+* **gzip over the network** (:class:`RemoteGzipFile`): ``indexed_gzip`` seeks
+  in the compressed stream, reading compressed bytes by range; its seek index
+  is saved in the local cache (:mod:`proxylib.io.index_cache`) under an
+  identity made of URL, ETag (or Last-Modified) and size, so a later process
+  (a dask worker) jumps straight to the volume it needs.
+
+:func:`load_url` is what ``proxylib.load(url)`` calls; :func:`open_url` gives
+the file object (for ``ArrayProxy(open_url(url), spec)``).
+"""
+
+from .files import (BACKOFF, GZIP_MAGIC, HEAD_BYTES, REMOTE_COST, RETRIES, RemoteFile,
+                    is_fsspec_file, is_url)
+from .gzipped import RemoteGzipFile
+from .images import load_url
+from .opening import RemoteOpener, RemoteSource, open_url, remote_opener_for
+
+__all__ = ["RemoteFile", "RemoteGzipFile", "RemoteSource", "RemoteOpener", "REMOTE_COST",
+           "RETRIES", "BACKOFF", "open_url", "load_url", "remote_opener_for", "is_url",
+           "is_fsspec_file", "GZIP_MAGIC", "HEAD_BYTES"]

@@ -1,0 +1,235 @@
+"""Remote gzip files: indexed_gzip seeking over ranged reads, index saved locally."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+from typing import Any, Dict, Optional, Tuple
+
+from ...errors import CorruptDataError, ProxyReadError, TruncatedFileError
+from ...indexing.plan import CostModel
+from ..sources import _byte_view
+from .files import GZIP_READ_SIZE, REMOTE_COST, RemoteFile
+
+
+class _CompressedReader:
+    """Sequential file-like view of a RemoteFile for indexed_gzip (own position)."""
+
+    def __init__(self, remote: RemoteFile) -> None:
+        self.remote = remote
+        self.pos = 0
+        self._block: Tuple[int, bytes] = (0, b"")
+        self.name = remote.url
+        self.mode = "rb"
+        self.closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self.pos, 2: self.remote.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def read(self, size: int = -1) -> bytes:
+        total = self.remote.size
+        remaining = max(0, total - self.pos)
+        size = remaining if size is None or size < 0 else min(size, remaining)
+        if size == 0:
+            return b""
+        start, block = self._block
+        if not (start <= self.pos and self.pos + size <= start + len(block)):
+            # one request per GZIP_READ_SIZE, kept: indexed_gzip re-reads the
+            # block around a seek point when it restarts there
+            start = self.pos
+            block = bytearray(min(max(size, GZIP_READ_SIZE), total - start))
+            self.remote.read_at(start, block)
+            block = bytes(block)
+            self._block = (start, block)
+        data = block[self.pos - start:self.pos - start + size]
+        self.pos += size
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(_byte_view(buffer)))
+        _byte_view(buffer)[:len(data)] = data
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class RemoteGzipFile(RemoteFile):
+    """The decompressed content of a remote ``.gz`` file, seekable through a saved index.
+
+    Positions and sizes are in uncompressed bytes except :attr:`compressed_size`.
+    One lock serializes decompression (one ``indexed_gzip`` reader per object
+    and process); the index is imported from and saved to the local cache.
+    """
+
+    def __init__(self, url: str, storage_options: Optional[Dict[str, Any]] = None,
+                 **kwargs: Any) -> None:
+        super().__init__(url, storage_options, **kwargs)
+        self._zran: Any = None
+        self._zlock = threading.RLock()
+        self._saved_points = 0
+        self._complete = False
+        from ..gzip import INDEX_SPACING
+        self.cost = CostModel(gap_threshold=max(INDEX_SPACING, REMOTE_COST.gap_threshold),
+                              block_size=REMOTE_COST.block_size)
+
+    @property
+    def compressed_size(self) -> int:
+        return super().size
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        with self._zlock:
+            zran = self._indexed()
+            if not self._complete:
+                self._wrap(lambda: zran.build_full_index(), 0)
+                self._complete = True
+                self._save(force=True)
+            return self._wrap(lambda: zran.seek(0, os.SEEK_END), 0)
+
+    def index_identity(self) -> Any:
+        """The :class:`~proxylib.io.index_cache.FileIdentity` the saved index is filed under."""
+        from ..index_cache import FileIdentity
+        identity = self.identity()
+        tag = hashlib.sha256(f"{identity['url']}\n{identity['etag']}".encode()).hexdigest()
+        return FileIdentity(size=identity["size"], mtime_ns=0, edges_sha256=tag)
+
+    def _new_zran(self) -> Any:
+        from indexed_gzip.indexed_gzip import _IndexedGzipFile
+        from ..gzip import INDEX_SPACING
+        return _IndexedGzipFile(fileobj=_CompressedReader(self._as_plain(self)),
+                                spacing=INDEX_SPACING, readbuf_size=GZIP_READ_SIZE,
+                                auto_build=True, skip_crc_check=False)
+
+    def _indexed(self) -> Any:
+        if self._zran is None:
+            from .. import index_cache
+            self._zran = self._new_zran()
+            saved = index_cache.load_index(self.index_identity())
+            if saved is not None:
+                try:
+                    self._zran.import_index(fileobj=io.BytesIO(saved.payload))
+                    self._saved_points = self._zran.npoints
+                    self._complete = saved.complete
+                except Exception:  # a damaged index is never trusted: rebuild
+                    index_cache.discard_index(self.index_identity())
+                    self._zran = self._new_zran()
+        return self._zran
+
+    def _save(self, force: bool = False) -> None:
+        from .. import index_cache
+        zran = self._zran
+        if zran is None or zran.npoints == 0:
+            return
+        # Saved whenever it grew: a remote restart costs a download, far more
+        # than rewriting a small index file.
+        if not (force or zran.npoints > self._saved_points):
+            return
+        buffer = io.BytesIO()
+        zran.export_index(fileobj=buffer)
+        index_cache.save_index(self.index_identity(), buffer.getvalue(), spacing=zran.spacing,
+                               points=zran.npoints, complete=self._complete)
+        self._saved_points = zran.npoints
+
+    def _wrap(self, call: Any, offset: int) -> Any:
+        try:
+            return call()
+        except ProxyReadError:
+            raise
+        except Exception as err:
+            self._zran = None  # its state after a failed inflate is not to be trusted
+            cause = err.__cause__ or err.__context__
+            if isinstance(cause, ProxyReadError):
+                raise cause from err
+            raise CorruptDataError(
+                f"{self.url}: cannot decompress the gzip data at uncompressed offset "
+                f"{offset}: {type(err).__name__}: {err}", path=self.url, offset=offset) from err
+
+    def read_at(self, offset: int, buffer: Any) -> None:
+        view = _byte_view(buffer)
+        wanted = len(view)
+        if wanted == 0:
+            return
+        with self._zlock:
+            zran = self._indexed()
+            done = 0
+
+            def fill() -> int:
+                zran.seek(offset)
+                got_total = 0
+                while got_total < wanted:
+                    got = zran.readinto(view[got_total:])
+                    if not got:
+                        break
+                    got_total += got
+                return got_total
+
+            done = self._wrap(fill, offset)
+            self._save()
+        if done < wanted:
+            raise TruncatedFileError(
+                f"{self.url}: the gzip stream ends at uncompressed offset {offset + done} "
+                f"but bytes up to {offset + wanted} were needed; the file is shorter than "
+                "its header says", path=self.url, offset=offset, expected=wanted, found=done)
+
+    def readinto(self, buffer: Any) -> int:
+        view = _byte_view(buffer)
+        if not len(view):
+            return 0
+        with self._zlock:
+            zran = self._indexed()
+
+            def fill() -> int:
+                zran.seek(self._pos)
+                return zran.readinto(view)
+
+            got = self._wrap(fill, self._pos)
+            self._save()
+            self._pos += got
+            return got
+
+    def build_index(self) -> None:
+        """Read the whole compressed file once and save its complete seek index."""
+        self.size  # noqa: B018 - builds and saves
+
+    def __dask_tokenize__(self) -> Any:
+        return ("proxylib.RemoteGzipFile",) + super().__dask_tokenize__()[1:]
+
+    @staticmethod
+    def _as_plain(remote: "RemoteFile") -> RemoteFile:
+        """A plain RemoteFile sharing the URL, options and identity (compressed bytes)."""
+        plain = RemoteFile(remote.url, remote.storage_options, retries=remote.retries,
+                           backoff=remote.backoff, identity=remote._identity)
+        plain._fs, plain._path = remote._filesystem()
+        plain._identity = remote._identity
+        remote._plain = plain
+        return plain
+
+    @property
+    def requests_made(self) -> int:
+        plain = getattr(self, "_plain", None)
+        return self.requests + (plain.requests if plain is not None else 0)
+
+    @property
+    def compressed_bytes_received(self) -> int:
+        plain = getattr(self, "_plain", None)
+        return self.bytes_received + (plain.bytes_received if plain is not None else 0)
