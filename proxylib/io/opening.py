@@ -21,7 +21,7 @@ import stat as stat_module
 import threading
 import weakref
 from contextlib import contextmanager
-from typing import Any, Iterator, NamedTuple, Optional
+from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 from ..errors import (FileChangedError, ProxyReadError, TruncatedFileError,
                       describe_file)
@@ -83,7 +83,8 @@ class OpenFile:
     one descriptor (the one the map keeps) and serves every read from the map.
     """
 
-    def __init__(self, path: str, required_size: Optional[int], map_only: bool = False) -> None:
+    def __init__(self, path: str, required_size: Optional[int], map_only: bool = False,
+                 check: Optional[Callable[[Fingerprint], None]] = None) -> None:
         self.path = path
         self.pid = os.getpid()
         self.closed = False
@@ -93,6 +94,8 @@ class OpenFile:
             if not stat_module.S_ISREG(st.st_mode):
                 raise ProxyReadError(f"{path}: not a regular file", path=path)
             self.fingerprint = Fingerprint.of(st)
+            if check is not None:  # a changed file is reported as such, before anything else
+                check(self.fingerprint)
             head = os.pread(self.fd, 4, 0) if st.st_size >= 2 else b""
             self.compressed = head[:2] == GZIP_MAGIC
             self._mapper: Optional[Mapper] = None
@@ -217,6 +220,9 @@ class PathOpener:
                 "read the new content", path=self.path, offset=0,
                 expected=self.fingerprint.size, found=fingerprint.size)
 
+    def _check_identity(self, fingerprint: Fingerprint) -> None:
+        self._check(None, fingerprint)
+
     def opened(self) -> "_Access":
         """Context manager: an open, checked file for the duration of one access."""
         return _Access(self)
@@ -227,7 +233,7 @@ class PathOpener:
 
     def _acquire(self) -> OpenFile:
         if not self.keep_open:
-            opened = OpenFile(self.path, self.required_size)
+            opened = OpenFile(self.path, self.required_size, check=self._check_identity)
             try:
                 self._check(opened, opened.fingerprint)
             except BaseException:
@@ -237,7 +243,8 @@ class PathOpener:
         with self._lock:
             kept = self._kept
             if kept is None or kept.pid != os.getpid():
-                kept = OpenFile(self.path, self.required_size, map_only=self.use_mmap)
+                kept = OpenFile(self.path, self.required_size, map_only=self.use_mmap,
+                                check=self._check_identity)
                 try:
                     self._check(kept, kept.fingerprint)
                 except BaseException:
