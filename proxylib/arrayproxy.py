@@ -5,6 +5,33 @@
 -> :func:`~proxylib.scaling.finish_values`. This module wires those steps to a
 spec (:class:`~proxylib.spec.ArraySpec`) and a handle policy
 (:mod:`proxylib.io.opening`); it does no index arithmetic and no I/O itself.
+
+Files that change while a proxy is open
+---------------------------------------
+Every access first compares the file with the fingerprint (size, inode,
+device, mtime) taken when the proxy first saw it and raises
+:class:`~proxylib.FileChangedError` on any difference, before a byte is read;
+a deleted or unreadable file opened per access raises an error that is also a
+``FileNotFoundError`` / ``PermissionError``. A kept handle
+(``keep_file_open=True``) on a file that was deleted or replaced by rename
+keeps returning the old file's (correct) data; a kept memory map is checked
+against the path, so there a replacement is a FileChangedError.
+tests/test_fault_matrix.py runs every (fault x mmap x keep_file_open x .nii /
+.nii.gz) cell in a child process: no cell ends in a signal.
+
+One SIGBUS window remains, and proxylib cannot close it: a full read of an
+uncompressed, native-order, unscaled file with ``mmap`` True/``'c'``/``'r'``
+and no dtype change (``np.asanyarray(proxy)``, ``np.asarray(proxy)`` (a view
+of it), ``proxy.get_unscaled()``) returns a ``np.memmap`` of the file itself.
+If the file is truncated while that array or any view of it is alive,
+touching a page past the new end of the file kills the process with SIGBUS
+(the kernel's answer to a read of a mapped page that no longer has backing;
+``'c'`` does not help, a private map shares unwritten pages with the file).
+The same holds, for the microseconds of one read, when another process
+truncates the file between the fingerprint check and the copy out of a map.
+Use ``mmap=False`` (positional reads only, never a map) or copy
+(``np.array(proxy, copy=True)``) for files that other programs may shorten
+while they are open.
 """
 
 from __future__ import annotations
