@@ -38,11 +38,12 @@ def read_fancy(proxy: Any, key: FancyKey) -> np.ndarray:
     conversion = conversion_for(proxy.spec)
     with proxy._opener.source() as source:
         cost = proxy._cost or source.cost
-        plan = plan_points(key, proxy.spec, cost)
+        mapping = source.mapping() if proxy._mmap else None
+        plan = plan_points(key, proxy.spec, cost, ordered=mapping is None)
         fetched = allocate(plan.fetch_shape, conversion.fetch_dtype, source.name)
         if not plan.is_empty:
-            mapping = source.mapping() if proxy._mmap and plan.coalesce else None
-            fetch_points(plan, source, fetched, proxy.storage_dtype, mapping=mapping,
+            fetch_points(plan, source, fetched, proxy.storage_dtype,
+                         mapping=mapping if plan.coalesce else None,
                          fetch_box=proxy._fetch, block_size=cost.block_size)
     return plan.placement.apply(finish_values(fetched, conversion))
 

@@ -72,10 +72,23 @@ def _check_boolean(mask: np.ndarray, first_axis: int, shape: Tuple[int, ...],
                 f"is {shape[axis]} but size of corresponding boolean axis is {size}")
 
 
-def _nonzero(mask: np.ndarray) -> Tuple[np.ndarray, ...]:
-    """``np.nonzero(mask)`` (same order), several times faster for n-d masks."""
-    flat = np.flatnonzero(mask)
-    return np.unravel_index(flat, mask.shape) if mask.ndim > 1 else (flat,)
+class _MaskAxis:
+    """Axis ``k`` of ``np.nonzero(mask)``, from ``np.flatnonzero(mask)``, made on demand."""
+
+    def __init__(self, flat: np.ndarray, mask_shape: Tuple[int, ...], k: int) -> None:
+        self.flat, self.mask_shape, self.k = flat, mask_shape, k
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return self.flat.shape
+
+    @property
+    def size(self) -> int:
+        return self.flat.size
+
+    def values(self) -> np.ndarray:
+        inner = int(np.prod(self.mask_shape[self.k + 1:], dtype=np.int64))
+        return self.flat // inner % self.mask_shape[self.k]
 
 
 def _resolve_array(indices: np.ndarray, axis: int, size: int) -> np.ndarray:
@@ -122,6 +135,7 @@ def normalize_vectorized(key: Any, shape: Tuple[int, ...]) -> Any:
     per_axis: List[Any] = [None] * len(shape)
     records: List[Any] = []      # per key position: axis kept, NEWAXIS, POINTS or _GAP
     arrays: List[Tuple[Any, np.ndarray]] = []   # (axis or None, indices), in key order
+    masks: List[Any] = []        # (first axis, shape, flatnonzero) of each boolean mask
     axis = 0
     for item in _expand_keeping_gap(items, len(shape)):
         if item is _GAP:
@@ -140,9 +154,12 @@ def normalize_vectorized(key: Any, shape: Tuple[int, ...]) -> Any:
             _check_boolean(item, axis, shape)
             if item.ndim == 0:
                 arrays.append((None, np.zeros(int(bool(item)), dtype=np.int64)))
-            for offset, indices in enumerate(_nonzero(item) if item.ndim else ()):
-                arrays.append((axis + offset, indices))
+            flat = np.flatnonzero(item) if item.ndim else None
+            for offset in range(item.ndim):
+                arrays.append((axis + offset, _MaskAxis(flat, item.shape, offset)))
                 per_axis[axis + offset] = POINTS
+            if item.ndim:
+                masks.append((axis, item.shape, flat))
             records.append(POINTS)
             axis += item.ndim
         else:
@@ -156,12 +173,23 @@ def normalize_vectorized(key: Any, shape: Tuple[int, ...]) -> Any:
         shapes = " ".join(_format_shape(indices.shape) for _, indices in arrays)
         raise ProxyIndexError("shape mismatch: indexing arrays could not be broadcast "
                               f"together with shapes {shapes} ") from None
+    # Points are distinct when they are one mask's, with nothing but scalars besides;
+    # exactly one mask's points need no coordinate arrays at all.
+    mask_only = len(masks) == 1 and all(isinstance(indices, _MaskAxis) or axis_of is None
+                                        for axis_of, indices in arrays)
+    distinct = len(masks) == 1 and all(isinstance(indices, _MaskAxis) or indices.size <= 1
+                                       for _, indices in arrays)
+    mask = masks[0] if mask_only and broadcast == masks[0][2].shape else None
     coords = []
     empty = 0 in broadcast  # numpy checks no entry when there is nothing to select
-    for axis_of, indices in arrays:
+    for axis_of, indices in arrays if mask is None else ():
         if axis_of is not None:
-            resolved = (np.zeros(broadcast, dtype=np.int64) if empty
-                        else _resolve_array(indices, axis_of, shape[axis_of]))
+            if empty:
+                resolved = np.zeros(broadcast, dtype=np.int64)
+            elif isinstance(indices, _MaskAxis):
+                resolved = indices.values()  # in range by construction
+            else:
+                resolved = _resolve_array(indices, axis_of, shape[axis_of])
             coords.append((axis_of, np.broadcast_to(resolved, broadcast)))
     coords.sort(key=lambda pair: pair[0])
     advanced = [position for position, record in enumerate(records) if record is POINTS]
@@ -173,6 +201,7 @@ def normalize_vectorized(key: Any, shape: Tuple[int, ...]) -> Any:
         layout = [POINTS] + [record for record in records
                              if record is not POINTS and record is not _GAP]
     return FancyKey(per_axis=tuple(per_axis), coords=tuple(c for _, c in coords),
+                    distinct_points=distinct, mask=mask,
                     broadcast_shape=tuple(broadcast), layout=tuple(layout))
 
 

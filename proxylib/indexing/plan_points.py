@@ -269,7 +269,8 @@ class _OuterFactors:
     (``positions``), so no permuting copy is needed after the read.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, ordered: bool) -> None:
+        self.ordered = ordered
         self.factors: List[np.ndarray] = []
         self.labels: List[Any] = []              # storage axis, or POINTS
         self.flipped: List[bool] = []
@@ -284,11 +285,27 @@ class _OuterFactors:
         self.flipped.append(flip)
         self.positions.append(None)
 
-    def add_points(self, points: AxisIndices) -> None:
-        self.points = points
-        self.add_indices(points, 1, POINTS)
+    def add_points(self, offsets: np.ndarray, distinct: bool) -> None:
+        if self.ordered:
+            self.points = AxisIndices.of(offsets, distinct)
+            self.add_indices(self.points, 1, POINTS)
+        else:  # a gather from a map: points as asked, repeats included, no sort;
+            # so the fetched order already is the requested one (identity inverse)
+            flat = offsets.reshape(-1)
+            self.points = AxisIndices(flat, np.arange(flat.size).reshape(offsets.shape), True)
+            self._add_as_asked(flat, POINTS)
+
+    def _add_as_asked(self, offsets: np.ndarray, label: Any) -> None:
+        self.factors.append(offsets)
+        self.labels.append(label)
+        self.flipped.append(False)
+        self.positions.append(None)
+        self.reordered.add(label)
 
     def add_indices(self, indices: AxisIndices, scale: int, label: Any) -> None:
+        if not self.ordered and not indices.sorted_request:
+            self._add_as_asked(indices.unique[indices.inverse.reshape(-1)] * scale, label)
+            return
         self.factors.append(indices.unique * scale)
         self.labels.append(label)
         self.flipped.append(False)
@@ -301,8 +318,13 @@ class _OuterFactors:
             self.positions.append(None)
 
 
-def plan_points(key: FancyKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST) -> PointPlan:
-    """Plan the reads for a normalized fancy key on the array ``spec``."""
+def plan_points(key: FancyKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST,
+                ordered: bool = True) -> PointPlan:
+    """Plan the reads for a normalized fancy key on the array ``spec``.
+
+    ``ordered=False`` (for a gather from a memory map, where file order buys
+    nothing) skips sorting: rows go in the order asked, repeats included.
+    """
     itemsize = spec.storage_dtype.itemsize
     ndim = spec.ndim
     user_axis = (lambda s: ndim - 1 - s) if spec.order == "F" else (lambda s: s)
@@ -322,14 +344,15 @@ def plan_points(key: FancyKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COS
     inner_steps = tuple(r[2] * strides[s] for r, s in zip(inner_ranges, range(split, ndim)))
     base = spec.offset + sum(r[0] * strides[s] for r, s in zip(inner_ranges, range(split, ndim)))
 
-    outer = _OuterFactors()
+    outer = _OuterFactors(ordered)
     if key.has_points and not any(selections[s] is POINTS for s in range(split)):
-        outer.add_points(_point_offsets(key, spec, strides, user_axis))  # 0-d booleans only
+        outer.add_points(_point_offsets(key, spec, strides, user_axis), True)  # 0-d bools only
     for s in range(split):
         selection = selections[s]
         if selection is POINTS:
             if outer.points is None:
-                outer.add_points(_point_offsets(key, spec, strides, user_axis))
+                outer.add_points(_point_offsets(key, spec, strides, user_axis),
+                                 key.distinct_points)
         elif isinstance(selection, AxisIndices):
             outer.add_indices(selection, strides[s], s)
         else:
@@ -342,7 +365,7 @@ def plan_points(key: FancyKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COS
     outer_shape = tuple(len(f) for f in factors)
     row_plan, span = _row_plan(inner_shape, inner_steps, itemsize, cost)
     read_order = sorted_offsets = None
-    if not _nested(factors, span):
+    if ordered and not _nested(factors, span):
         row_offsets = np.full(outer_shape, base, dtype=np.int64)
         for axis, factor in enumerate(factors):
             row_offsets += factor.reshape((-1,) + (1,) * (len(factors) - axis - 1))
@@ -380,13 +403,10 @@ def _unmerged_axes(ranges: List[AxisRange], strides: Tuple[int, ...], itemsize: 
 
 
 def _point_offsets(key: FancyKey, spec: ArraySpec, strides: Tuple[int, ...],
-                   user_axis: Any) -> AxisIndices:
-    """Distinct byte offsets (from the inner box's origin) of the selected points."""
+                   user_axis: Any) -> np.ndarray:
+    """Byte offsets (from the inner box's origin) of the selected points, as asked."""
     storage_of = {user_axis(s): s for s in range(spec.ndim)}
-    offsets = np.zeros(key.broadcast_shape, dtype=np.int64)
-    for axis, coord in zip(key.point_axes, key.coords):
-        offsets += coord * np.int64(strides[storage_of[axis]])
-    return AxisIndices.of(offsets)
+    return key.point_offsets(lambda axis: strides[storage_of[axis]])
 
 
 def _row_plan(shape: Tuple[int, ...], steps: Tuple[int, ...], itemsize: int,

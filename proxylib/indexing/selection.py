@@ -50,11 +50,20 @@ class AxisIndices:
     sorted_request: bool
 
     @classmethod
-    def of(cls, indices: np.ndarray) -> "AxisIndices":
-        """Split ``indices`` (any shape, non-negative integers)."""
+    def of(cls, indices: np.ndarray, distinct: bool = False) -> "AxisIndices":
+        """Split ``indices`` (any shape, non-negative integers).
+
+        ``distinct=True`` promises no index repeats (as for a boolean mask's
+        points): one argsort then replaces ``np.unique``.
+        """
         flat = np.asarray(indices, dtype=np.int64).reshape(-1)
         if flat.size <= 1 or bool(np.all(flat[1:] > flat[:-1])):
             return cls(flat, np.arange(flat.size).reshape(np.shape(indices)), True)
+        if distinct:
+            order = np.argsort(flat, kind="stable")
+            inverse = np.empty_like(order)
+            inverse[order] = np.arange(order.size)
+            return cls(flat[order], inverse.reshape(np.shape(indices)), False)
         unique, inverse = np.unique(flat, return_inverse=True)
         return cls(unique, inverse.reshape(np.shape(indices)), False)
 
@@ -77,6 +86,9 @@ class AxisIndices:
         return AxisRange(int(unique[0]), unique.size, step)
 
 
+#: Mask points turned into byte offsets per step (bounds the temporaries).
+MASK_CHUNK = 1 << 20
+
 AxisSelection = Union[int, AxisRange, AxisIndices, _Points]
 LayoutItem = Union[int, _NewAxis, _Points]
 
@@ -87,12 +99,35 @@ class FancyKey:
 
     ``coords`` holds one non-negative int64 array of shape ``broadcast_shape``
     per ``POINTS`` axis, in axis order (read-only broadcast views allowed).
+    ``distinct_points`` is True when no point can repeat (one boolean mask,
+    with nothing but scalars besides). When the points are exactly one
+    boolean mask's, ``mask`` holds ``(first_axis, mask_shape, flat_indices)``
+    (``np.flatnonzero`` of the mask) instead of ``coords``: a quarter of the
+    memory for a 4-D mask, and no ``unravel_index``.
     """
 
     per_axis: Tuple[AxisSelection, ...]
     coords: Tuple[np.ndarray, ...] = ()
     broadcast_shape: Tuple[int, ...] = ()
     layout: Tuple[LayoutItem, ...] = ()
+    distinct_points: bool = False
+    mask: Optional[Tuple[int, Tuple[int, ...], np.ndarray]] = None
+
+    def point_offsets(self, stride_of: Any) -> np.ndarray:
+        """``sum(coords[k] * stride_of(axis_k))``, shape ``broadcast_shape`` (int64)."""
+        offsets = np.zeros(self.broadcast_shape, dtype=np.int64)
+        if self.mask is None:
+            for axis, coord in zip(self.point_axes, self.coords):
+                offsets += coord * np.int64(stride_of(axis))
+            return offsets
+        first, shape, flat = self.mask
+        c_strides = np.cumprod((1,) + shape[:0:-1])[::-1]
+        for begin in range(0, flat.size, MASK_CHUNK):  # bounded temporaries
+            part = flat[begin:begin + MASK_CHUNK]
+            for k, (size, c_stride) in enumerate(zip(shape, c_strides)):
+                offsets[begin:begin + part.size] += (part // c_stride % size) * np.int64(
+                    stride_of(first + k))
+        return offsets
 
     @property
     def point_axes(self) -> Tuple[int, ...]:
