@@ -1,6 +1,6 @@
 """Driver of the subprocess fault matrix (tests/test_fault_matrix.py).
 
-Run as ``python fault_matrix_child.py WORKDIR CELLS_JSON``. The driver imports
+Run as ``python fault_matrix_child.py CELLS.json``. The driver imports
 proxylib once, then forks one child per cell; each child
 
 1. drops root privileges to ``nobody`` when it can (so ``chmod 000`` means
@@ -24,7 +24,6 @@ import gc
 import gzip
 import json
 import os
-import pwd
 import signal
 import sys
 import traceback
@@ -62,6 +61,7 @@ def write_image(path: str, data: np.ndarray) -> None:
 def drop_privileges() -> int:
     """Become ``nobody`` when running as root; return the effective uid."""
     if os.geteuid() == 0:
+        import pwd
         try:
             nobody = pwd.getpwnam("nobody")
             os.setgroups([])
@@ -157,8 +157,8 @@ def warm_up(folder: str) -> None:
 
 
 def main() -> None:
-    cells = json.loads(sys.argv[1]) if not sys.argv[1].endswith(".json") else json.load(
-        open(sys.argv[1]))
+    with open(sys.argv[1]) as handle:
+        cells = json.load(handle)
     warm_up(os.path.dirname(os.path.abspath(sys.argv[1])))
     records = []
     for cell in cells:

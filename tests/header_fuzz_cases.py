@@ -17,7 +17,8 @@ written as ``.nii`` or gzipped as ``.nii.gz`` (some gzip streams are then
 truncated or corrupted as well).
 
 Run as a script, :func:`run_shard` loads every case with warnings as
-errors, reads the data when the load succeeds, and prints one JSON line with
+errors (cycling through mmap True/'r'/False and keep_file_open None/True),
+reads the data when the load succeeds, and prints one JSON line with
 counts, failures and memory figures; the test runs shards in child
 processes so that a crash is seen as a signal and peak RSS is the fuzz's own.
 """
@@ -29,7 +30,6 @@ import json
 import math
 import os
 import random
-import resource
 import shutil
 import sys
 import tempfile
@@ -37,7 +37,6 @@ import time
 import traceback
 import tracemalloc
 import warnings
-import zlib
 from typing import Iterator, List, Tuple
 
 import numpy as np
@@ -288,17 +287,20 @@ def cases(count: int, seed: int = SEED) -> Iterator[Tuple[str, str, bytes]]:
 
 
 # -- running ---------------------------------------------------------------------
-def _exercise(path: str, outcome: dict) -> None:
-    """Load, then read the data (full, one voxel, one volume) when the load succeeds."""
+#: (mmap, keep_file_open) the cases cycle through: the default, read-only maps with a
+#: kept map, and positional reads only.
+OPTIONS = [(True, None), ("r", True), (False, False), (True, True)]
+
+
+def _exercise(path: str, outcome: dict, options=OPTIONS[0]) -> None:
+    """Load, then read the data (in full and the last volume) when the load succeeds."""
     import proxylib
-    img = proxylib.load(path)
+    img = proxylib.load(path, mmap=options[0], keep_file_open=options[1])
     outcome["loaded"] += 1
     proxy = img.dataobj
     full = np.asarray(proxy)
     assert full.shape == proxy.shape and full.dtype == proxy.dtype, (full.shape, full.dtype)
     if proxy.size:
-        first = proxy[(0,) * proxy.ndim]
-        assert np.array_equal(first, full[(0,) * proxy.ndim], equal_nan=full.dtype.kind in "fc")
         last = proxy[..., -1]
         assert np.array_equal(last, full[..., -1], equal_nan=full.dtype.kind in "fc")
     del full
@@ -310,6 +312,8 @@ def _exercise(path: str, outcome: dict) -> None:
 
 def run_shard(shard: int, shards: int, count: int, seed: int = SEED) -> dict:
     """Fuzz every ``shards``-th case starting at ``shard``; return counts and failures."""
+    import resource
+
     import proxylib
     from proxylib.errors import HeaderWarning
 
@@ -349,7 +353,7 @@ def run_shard(shard: int, shards: int, count: int, seed: int = SEED) -> dict:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 warnings.simplefilter("ignore", HeaderWarning)
-                _exercise(path, outcome)
+                _exercise(path, outcome, OPTIONS[number % len(OPTIONS)])
         except proxylib.ProxyError as err:
             name = type(err).__name__
             outcome["errors"][name] = outcome["errors"].get(name, 0) + 1
