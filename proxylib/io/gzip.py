@@ -35,7 +35,7 @@ import indexed_gzip  # noqa: F401  # a hard dependency; imported with this modul
 
 from ..errors import CorruptDataError, ProxyReadError, TruncatedFileError
 from ..indexing.plan import CostModel
-from . import index_cache
+from . import gzip_jump, index_cache
 from .compressed import Codec, PreadFile, StreamCursor
 from .index_cache import FileIdentity
 from .sources import ByteSource, _byte_view
@@ -105,6 +105,12 @@ class GzipState:
         self.saved_points = 0
         self.complete = False
         self._loaded = False
+        #: Seek points for isal jumps (from the saved index or the last export).
+        self.points: Optional[gzip_jump.SeekPoints] = None
+        self._points_loaded = False
+        self.jumper: Optional[gzip_jump.JumpCursor] = None
+        #: Compressed bytes read by isal jumps (what the tests and benchmarks count).
+        self.jump_bytes_read = 0
 
     # -- the indexed reader ---------------------------------------------------
     def _indexed(self) -> Any:
@@ -138,6 +144,9 @@ class GzipState:
             return
         self.saved_points = self.zran.npoints
         self.complete = saved.complete
+        if self.points is None:
+            self._points_loaded = True
+            self._use_points(saved.payload, saved.complete)
 
     def _check_points(self) -> None:
         last_uncompressed = last_compressed = -1
@@ -176,10 +185,57 @@ class GzipState:
             return None
         buffer = io.BytesIO()
         zran.export_index(fileobj=buffer)
-        where = index_cache.save_index(self.identity, buffer.getvalue(), spacing=zran.spacing,
+        payload = buffer.getvalue()
+        self._use_points(payload, complete)
+        where = index_cache.save_index(self.identity, payload, spacing=zran.spacing,
                                        points=zran.npoints, complete=complete)
         self.saved_points = zran.npoints
         return where
+
+    # -- isal jumps -------------------------------------------------------------
+    def _use_points(self, payload: bytes, complete: bool) -> bool:
+        if not gzip_jump.HAVE_ISAL:
+            return False
+        try:
+            self.points = gzip_jump.SeekPoints.from_export(payload, self.identity.size,
+                                                           complete=complete)
+        except Exception:  # unsound: leave jumps to indexed_gzip, which checks it again
+            self.points = None
+            return False
+        return True
+
+    def _seek_points(self) -> Optional[gzip_jump.SeekPoints]:
+        """The seek points for isal jumps, read from the saved index on first use."""
+        if self.points is None and not self._points_loaded and self.zran is None:
+            self._points_loaded = True
+            saved = index_cache.load_index(self.identity)
+            if saved is not None:
+                if self._use_points(saved.payload, saved.complete):
+                    self.complete = saved.complete
+                    self.saved_points = saved.points
+                else:
+                    index_cache.discard_index(self.identity)
+        return self.points
+
+    def _jump(self, fd: int, offset: int, view: memoryview) -> bool:
+        """Serve a read with an isal jump; False when the seek points do not cover it."""
+        jumper = self.jumper
+        if jumper is None or jumper.ended or not 0 <= offset - jumper.position <= JUMP:
+            points = self._seek_points()
+            if points is None or not points.covers(offset):
+                return False
+            start = points.before(offset)
+            if start < 0:
+                return False
+            jumper = gzip_jump.JumpCursor(points, start, self.name)
+        self.jumper = None                 # dropped if the read fails
+        before = jumper.bytes_read
+        try:
+            jumper.readinto(fd, offset, view)
+        finally:
+            self.jump_bytes_read += jumper.bytes_read - before
+        self.jumper = jumper
+        return True
 
     def indexed_readinto(self, offset: int, view: memoryview) -> None:
         zran = self._indexed()
@@ -222,6 +278,8 @@ class GzipState:
         continues = cursor.reader is not None and 0 <= offset - cursor.position <= JUMP
         if continues or offset <= JUMP:
             cursor.readinto(fd, offset, view)
+            return
+        if gzip_jump.HAVE_ISAL and self._jump(fd, offset, view):
             return
         self.zfile.fd = fd
         self.zfile.size = os.fstat(fd).st_size
