@@ -13,7 +13,9 @@ cut into
   Python loop per element.
 
 Rows are read in increasing file order (one forward pass, which a gzip
-source needs). Short rows are coalesced into runs across gaps up to the cost
+source needs), except for a gather from a memory map (``ordered=False``),
+where indices are taken as asked, repeats included, and nothing is sorted.
+Short rows are coalesced into runs across gaps up to the cost
 model's ``gap_threshold`` and cut at ``block_size``; rows of at least
 :data:`LARGE_ROW_BYTES` are read one by one as basic reads (which split them
 into blocks themselves). A :class:`Placement` then turns the fetched array
