@@ -383,7 +383,8 @@ class NiftiHeader:
         if coded and code == 0:
             return None, 0
         affine = np.eye(4)
-        affine[0], affine[1], affine[2] = s["srow_x"], s["srow_y"], s["srow_z"]
+        with np.errstate(invalid="ignore"):  # a signalling NaN stays NaN; callers check
+            affine[0], affine[1], affine[2] = s["srow_x"], s["srow_y"], s["srow_z"]
         return (affine, code) if coded else affine
 
     def set_sform(self, affine: Optional[np.ndarray], code: Optional[int] = None) -> None:
