@@ -12,8 +12,9 @@ The rules, all decided before any byte is read:
 
 Scaling multiplies and adds in place on the destination, so it never holds
 a second full-size array. A scaled value beyond the range of the output
-dtype becomes +-inf (IEEE overflow), without a numpy warning: the header's
-scale factors, not the reader, put it there.
+dtype becomes +-inf (IEEE overflow) and a signalling NaN stored in the file
+a NaN, without a numpy warning: the file's values and scale factors, not the
+reader, put them there.
 """
 
 from __future__ import annotations
@@ -57,13 +58,15 @@ def conversion_for(spec: ArraySpec, dtype: Optional[Any] = None,
 
 def finish_values(values: np.ndarray, conversion: Conversion) -> np.ndarray:
     """Byte-swap and scale ``values`` in place; cast last if still needed."""
-    if values.dtype != conversion.compute_dtype:
-        if values.dtype.newbyteorder("=") == conversion.compute_dtype or _same_struct(
-                values.dtype, conversion.compute_dtype):
-            values = values.byteswap(inplace=True).view(conversion.compute_dtype)
-        else:
-            values = values.astype(conversion.compute_dtype)
-    with np.errstate(over="ignore"):  # out of range for the dtype: +-inf, as IEEE says
+    # out of range for the dtype: +-inf, as IEEE says; a signalling NaN read from the
+    # file stays NaN (numpy would flag 'invalid value encountered in cast')
+    with np.errstate(over="ignore", invalid="ignore"):
+        if values.dtype != conversion.compute_dtype:
+            if values.dtype.newbyteorder("=") == conversion.compute_dtype or _same_struct(
+                    values.dtype, conversion.compute_dtype):
+                values = values.byteswap(inplace=True).view(conversion.compute_dtype)
+            else:
+                values = values.astype(conversion.compute_dtype)
         if conversion.scales:
             scalar = conversion.compute_dtype.type
             if conversion.slope != 1:
