@@ -240,3 +240,50 @@ def test_bad_extension_warns_header_warning(tmp_path):
     assert img.header.extensions == []
     assert np.array_equal(np.asarray(img.dataobj),
                           np.arange(24, dtype=np.int16).reshape((2, 3, 4), order="F"))
+
+
+SIGNALLING_NAN_F32 = np.array([0x7FA00000], np.uint32).view(np.float32)[0]
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_signalling_nan_in_sform_is_header_error_without_warning(tmp_path, order):
+    header = _header(1, order)
+    header["sform_code"] = 1
+    header["srow_x"] = [1.0, 0.0, 0.0, 0.0]
+    header["srow_y"] = [0.0, 1.0, 0.0, 0.0]
+    header["srow_z"] = [0.0, 0.0, 1.0, 0.0]
+    raw = bytearray(header.binaryblock)
+    srow_x = proxylib.Nifti1Header.fields.fields["srow_x"][1]
+    raw[srow_x:srow_x + 4] = np.array([SIGNALLING_NAN_F32], order + "f4").tobytes()
+    path = str(tmp_path / "x.nii")
+    _replace(path, bytes(raw) + b"\x00" * 4 + np.arange(24, dtype=order + "i2").tobytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(proxylib.HeaderError, match="srow_x"):
+            proxylib.load(path)
+
+
+@pytest.mark.parametrize("dtype", ["<f4", ">f4"])
+@pytest.mark.parametrize("version,slope", [(1, 1.0), (2, 2.0)])
+def test_signalling_nan_data_reads_as_nan_without_warning(tmp_path, dtype, version, slope):
+    header = _header(version, dtype[0])
+    header.set_data_dtype(np.dtype(dtype))
+    header.set_slope_inter(slope, 0.0)
+    values = np.arange(24, dtype=np.float32)
+    values[5] = SIGNALLING_NAN_F32
+    with np.errstate(invalid="ignore"):
+        stored = values.astype(dtype).tobytes()
+        expected = values.astype(np.float64) * slope
+    path = _write(tmp_path / "x.nii", header, data=stored)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        img = proxylib.load(path)
+        data = np.asarray(img.dataobj)
+        fdata = img.get_fdata(dtype=np.float32)
+        fancy = img.dataobj[[1, 0], :, [2, 0]]
+        strided = img.dataobj[1, ::2, :]
+    for got in (data, fdata):
+        assert np.array_equal(got.reshape(-1, order="F"), expected, equal_nan=True)
+    grid = expected.reshape((2, 3, 4), order="F")
+    assert np.array_equal(fancy, grid[[1, 0], :, [2, 0]], equal_nan=True)
+    assert np.array_equal(strided, grid[1, ::2, :], equal_nan=True)
