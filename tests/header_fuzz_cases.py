@@ -6,7 +6,8 @@ types, with and without scaling and extensions) with one of
 
 * a field set to a boundary or random value (every field of the layout,
   every element of array fields: 0, -1, 1, int min/max, NaN, +-inf, huge,
-  tiny, random bytes for strings),
+  tiny, raw float bits such as signalling NaNs and subnormals, random bytes
+  for strings),
 * several fields at once,
 * a shape claiming terabytes or an offset far past the end,
 * random byte flips anywhere in the file,
@@ -138,9 +139,29 @@ def _value(rng: random.Random, dtype: np.dtype):
     raise AssertionError(f"no values for {dtype}")
 
 
+#: Float bit patterns a Python float cannot carry: signalling NaNs (both signs, with
+#: payloads), the smallest subnormal and -0.
+_FLOAT_BITS = {4: [0x7FA00000, 0xFFA00001, 0x7F800001, 0x00000001, 0x80000000],
+               8: [0x7FF4000000000000, 0xFFF0000000000001, 0x7FF0000000000001,
+                   0x0000000000000001, 0x8000000000000000]}
+
+
+def _set_bits(rng: random.Random, record: np.ndarray, name: str) -> str:
+    """Write a raw float bit pattern into field ``name`` (one element of an array field)."""
+    field, offset = record.dtype.fields[name][:2]
+    index = rng.randrange(field.shape[0]) if field.shape else 0
+    base = field.base
+    start = offset + index * base.itemsize
+    bits = np.array([rng.choice(_FLOAT_BITS[base.itemsize])], base.str.replace("f", "u"))
+    record.view(np.uint8)[start:start + base.itemsize] = bits.view(np.uint8)
+    return f"{name}[{index}]" if field.shape else name
+
+
 def _set_field(rng: random.Random, record: np.ndarray, name: str) -> str:
     """Set field ``name`` of ``record`` (or one element) to a boundary value."""
     base, subshape = record.dtype.fields[name][0].base, record.dtype.fields[name][0].shape
+    if base.kind == "f" and rng.random() < 0.15:
+        return _set_bits(rng, record, name)
     if subshape:
         if rng.random() < 0.2:
             values = [_value(rng, base) for _ in range(subshape[0])]
