@@ -178,7 +178,8 @@ def _identity(path):
         os.close(fd)
 
 
-@pytest.mark.parametrize("damage", ["foreign", "truncated", "flipped", "garbage"])
+@pytest.mark.parametrize("damage", ["foreign", "truncated", "flipped", "flipped points",
+                                    "garbage"])
 def test_untrustworthy_saved_index_is_ignored(gz_path, array, tmp_path, damage):
     foreign = str(tmp_path / "other.gz")
     with open(foreign, "wb") as out:
@@ -194,9 +195,17 @@ def test_untrustworthy_saved_index_is_ignored(gz_path, array, tmp_path, damage):
         mine.write_bytes(data[:len(data) // 2])
     elif damage == "flipped":
         mine.write_bytes(data[:-100] + bytes(b ^ 0xFF for b in data[-100:]))
+    elif damage == "flipped points":
+        at = data.index(b"GZIDX") + 60
+        mine.write_bytes(data[:at] + bytes([data[at] ^ 0x10]) + data[at + 1:])
     else:
         mine.write_bytes(os.urandom(len(data)))
-    assert index_cache.load_index(_identity(gz_path)) is None
+    saved = index_cache.load_index(_identity(gz_path))
+    if damage == "flipped":        # windows are checked when a jump first needs them
+        with pytest.raises(index_cache.DamagedIndexError):
+            saved.window(len(saved._ends) - 2)
+    else:
+        assert saved is None
     pgz.STATES.clear()
     proxy = ArrayProxy(gz_path, SPEC)
     np.testing.assert_array_equal(proxy[..., -1], array[..., -1])

@@ -42,12 +42,15 @@ from .sources import ByteSource, _byte_view
 
 GZIP_MAGIC = b"\x1f\x8b"
 
-#: Uncompressed bytes between seek points. 1 MiB: a jump costs at most 1 MiB
-#: of decompression (0.4 ms for a voxel read) and the index is about 1/36 of
-#: the uncompressed size before compression (see benchmarks/bench_gzip.py).
-INDEX_SPACING = 1 << 20
+#: Uncompressed bytes between seek points. 256 KiB: with isal jumps a voxel
+#: time series (100 jumps) on the 100^4 float32 benchmark volume takes
+#: 79/63/40/27 ms at 1024/512/256/128 KiB (nibabel: about 600 ms), while the
+#: the saved index (which is also what a process holds: points plus deflated
+#: windows) is 1.6/3.3/6.6/13.1 MiB; 256 KiB is the widest spacing that
+#: meets the 0.1x target with margin (python /tmp/gzbench/exp5.py SPACING_KIB).
+INDEX_SPACING = 256 * 1024
 #: A read this far (or less) beyond the cursor streams on rather than seeking
-#: (streaming 1 MiB with isal costs about what a restart from a seek point does).
+#: (streaming one spacing with isal costs about what a jump from a point does).
 JUMP = INDEX_SPACING
 #: Compressed bytes the indexed reader asks for per read call.
 _READBUF = 256 * 1024
@@ -146,7 +149,7 @@ class GzipState:
         self.complete = saved.complete
         if self.points is None:
             self._points_loaded = True
-            self._use_points(saved.payload, saved.complete)
+            self._use_saved_points(saved)
 
     def _check_points(self) -> None:
         last_uncompressed = last_compressed = -1
@@ -186,10 +189,12 @@ class GzipState:
         buffer = io.BytesIO()
         zran.export_index(fileobj=buffer)
         payload = buffer.getvalue()
-        self._use_points(payload, complete)
         where = index_cache.save_index(self.identity, payload, spacing=zran.spacing,
                                        points=zran.npoints, complete=complete)
         self.saved_points = zran.npoints
+        saved = index_cache.load_index(self.identity) if where is not None else None
+        if saved is None or not self._use_saved_points(saved):
+            self._use_points(payload, complete)   # windows held inflated (cache unwritable)
         return where
 
     # -- isal jumps -------------------------------------------------------------
@@ -204,13 +209,25 @@ class GzipState:
             return False
         return True
 
+    def _use_saved_points(self, saved: index_cache.SavedIndex) -> bool:
+        if not gzip_jump.HAVE_ISAL:
+            return False
+        try:
+            self.points = gzip_jump.SeekPoints.from_head(saved.head, saved.window,
+                                                         self.identity.size,
+                                                         complete=saved.complete)
+        except Exception:
+            self.points = None
+            return False
+        return True
+
     def _seek_points(self) -> Optional[gzip_jump.SeekPoints]:
         """The seek points for isal jumps, read from the saved index on first use."""
         if self.points is None and not self._points_loaded and self.zran is None:
             self._points_loaded = True
             saved = index_cache.load_index(self.identity)
             if saved is not None:
-                if self._use_points(saved.payload, saved.complete):
+                if self._use_saved_points(saved):
                     self.complete = saved.complete
                     self.saved_points = saved.points
                 else:
@@ -227,7 +244,12 @@ class GzipState:
             start = points.before(offset)
             if start < 0:
                 return False
-            jumper = gzip_jump.JumpCursor(points, start, self.name)
+            try:
+                jumper = gzip_jump.JumpCursor(points, start, self.name)
+            except index_cache.DamagedIndexError:   # a saved window failed its check
+                index_cache.discard_index(self.identity)
+                self.points = None
+                return False
         self.jumper = None                 # dropped if the read fails
         before = jumper.bytes_read
         try:

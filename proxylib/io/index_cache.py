@@ -8,9 +8,12 @@ An index is saved as ``<cache dir>/gzip/<key>.pxgzi``; the cache directory is
 
 ``key`` is a hash of the file's *identity*: its size, its mtime and a SHA-256
 of its first and last 64 KiB. The saved file repeats that identity and a
-SHA-256 of the index payload in a header; an index whose header does not
-match the file being read (stale, foreign, truncated or damaged) is ignored
-and rebuilt, so a saved index can make reads faster but never wrong.
+SHA-256 of the seek points in a header; each 32 KiB window is deflated on its
+own and checked (Adler-32) when a jump first needs it, so a later process
+loads an index in about a millisecond whatever its spacing. An index whose
+header does not match the file being read (stale, foreign, truncated or
+damaged) is ignored and rebuilt, so a saved index can make reads faster but
+never wrong.
 
 Failures to write (read-only or full disk, no permission) never fail a read:
 they give one :class:`IndexCacheWarning` per process.
@@ -31,9 +34,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional, Union
 
+import numpy as np
+
 #: Bytes hashed at each end of the file for its identity.
 EDGE_BYTES = 64 * 1024
-_MAGIC = b"PXGZIDX\x01"
+_MAGIC = b"PXGZIDX\x02"
+#: indexed_gzip's export: a 35-byte header, 18 bytes per point, then 32 KiB
+#: windows for the points flagged as having one.
+_EXPORT_HEAD = 35
+_EXPORT_POINT = 18
+_WINDOW = 32 * 1024
 _HEADER = struct.Struct("<8sI")  # magic, length of the JSON header
 
 
@@ -141,15 +151,32 @@ def reset_warning() -> None:
         _warned = False
 
 
+def _split_export(payload: bytes) -> "tuple[bytes, List[memoryview]]":
+    """An export's head (header and points) and its windows."""
+    count = struct.unpack_from("<I", payload, _EXPORT_HEAD - 4)[0]
+    head = _EXPORT_HEAD + count * _EXPORT_POINT
+    view = memoryview(payload)
+    return bytes(view[:head]), [view[at:at + _WINDOW] for at in range(head, len(payload), _WINDOW)]
+
+
 def save_index(identity: FileIdentity, payload: bytes, *, spacing: int, points: int,
                complete: bool, directory: Optional[Path] = None) -> Optional[Path]:
-    """Write an exported index atomically; warn once and return None on failure."""
+    """Write an exported index atomically; warn once and return None on failure.
+
+    The points are stored as they are; each 32 KiB window is deflated on its own
+    (zlib format, so its Adler-32 is checked when it is inflated), so a later
+    process reads the points and inflates only the windows its jumps use.
+    """
     target = index_path(identity, directory)
-    packed = _deflate.compress(payload, 1)
+    head, windows = _split_export(payload)
+    packed = [_deflate.compress(window, 1) for window in windows]
+    ends = np.cumsum([0] + [len(blob) for blob in packed], dtype="<u8")
+    table = head + ends.tobytes()
     header = json.dumps({
         "identity": asdict(identity), "spacing": spacing, "points": points,
-        "complete": complete, "payload_sha256": hashlib.sha256(packed).hexdigest(),
-        "payload_size": len(packed),
+        "complete": complete, "table_size": len(table), "windows": len(packed),
+        "table_sha256": hashlib.sha256(table).hexdigest(),
+        "windows_size": int(ends[-1]),
     }).encode()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +186,9 @@ def save_index(identity: FileIdentity, payload: bytes, *, spacing: int, points: 
             with os.fdopen(handle, "wb") as out:
                 out.write(_HEADER.pack(_MAGIC, len(header)))
                 out.write(header)
-                out.write(packed)
+                out.write(table)
+                for blob in packed:
+                    out.write(blob)
             os.replace(temporary, target)
         except BaseException:
             try:
@@ -176,12 +205,36 @@ def save_index(identity: FileIdentity, payload: bytes, *, spacing: int, points: 
     return target
 
 
-@dataclass(frozen=True)
+class DamagedIndexError(ValueError):
+    """A saved window failed its checksum: the saved index must not be used."""
+
+
 class SavedIndex:
-    payload: bytes
-    spacing: int
-    points: int
-    complete: bool
+    """A saved index: its points at once, each window inflated when asked for."""
+
+    def __init__(self, head: bytes, ends: np.ndarray, blobs: memoryview, *, spacing: int,
+                 points: int, complete: bool) -> None:
+        self.head = head
+        self._ends = ends
+        self._blobs = blobs
+        self.spacing = spacing
+        self.points = points
+        self.complete = complete
+
+    def window(self, rank: int) -> bytes:
+        """The ``rank``-th saved window; DamagedIndexError if it fails its checksum."""
+        try:
+            window = _deflate.decompress(self._blobs[int(self._ends[rank]):int(self._ends[rank + 1])])
+        except Exception as err:
+            raise DamagedIndexError(f"saved gzip index window {rank} is damaged: {err}") from err
+        if len(window) != _WINDOW:
+            raise DamagedIndexError(f"saved gzip index window {rank} has {len(window)} bytes")
+        return window
+
+    @property
+    def payload(self) -> bytes:
+        """The whole export, as indexed_gzip's import_index reads it."""
+        return self.head + b"".join(self.window(r) for r in range(len(self._ends) - 1))
 
 
 def load_index(identity: FileIdentity, directory: Optional[Path] = None) -> Optional[SavedIndex]:
@@ -197,13 +250,23 @@ def load_index(identity: FileIdentity, directory: Optional[Path] = None) -> Opti
         if magic != _MAGIC:
             return None
         header = json.loads(data[_HEADER.size:_HEADER.size + length])
-        packed = data[_HEADER.size + length:]
+        start = _HEADER.size + length
+        table = data[start:start + header["table_size"]]
+        count = int(header["windows"])
+        blobs = memoryview(data)[start + len(table):]
         if (header["identity"] != asdict(identity)
-                or header["payload_size"] != len(packed)
-                or header["payload_sha256"] != hashlib.sha256(packed).hexdigest()):
+                or len(table) != header["table_size"]
+                or header["table_sha256"] != hashlib.sha256(table).hexdigest()
+                or len(blobs) != header["windows_size"]):
             return None
-        return SavedIndex(_deflate.decompress(packed), int(header["spacing"]),
-                          int(header["points"]), bool(header["complete"]))
+        head_size = len(table) - 8 * (count + 1)
+        ends = np.frombuffer(table, "<u8", count + 1, head_size)
+        points = struct.unpack_from("<I", table, _EXPORT_HEAD - 4)[0]
+        if (head_size != _EXPORT_HEAD + points * _EXPORT_POINT or ends[0] != 0
+                or np.any(np.diff(ends.astype(np.int64)) <= 0) or int(ends[-1]) != len(blobs)):
+            return None
+        return SavedIndex(table[:head_size], ends, blobs, spacing=int(header["spacing"]),
+                          points=int(header["points"]), complete=bool(header["complete"]))
     except Exception:  # any damage means: not trustworthy, rebuild
         return None
 
@@ -253,5 +316,5 @@ def build_indexes(paths: Iterable[PathLike], *, spacing: Optional[int] = None,
     return [build_index(path, spacing=spacing, force=force) for path in paths]
 
 
-__all__ = ["FileIdentity", "IndexCacheWarning", "cache_dir", "index_path", "save_index",
-           "load_index", "discard_index", "build_index", "build_indexes"]
+__all__ = ["FileIdentity", "IndexCacheWarning", "SavedIndex", "DamagedIndexError", "cache_dir",
+           "index_path", "save_index", "load_index", "discard_index", "build_index", "build_indexes"]
