@@ -2,7 +2,7 @@
 
 from .arrayproxy import ArrayProxy, is_proxy
 from .errors import (CorruptDataError, ExpiredDeprecationError, FileChangedError,
-                     HeaderError, ProxyError, ProxyIndexError, ProxyReadError,
+                     HeaderError, HeaderWarning, ProxyError, ProxyIndexError, ProxyReadError,
                      ResultTooLargeError, SpecError, TruncatedFileError, UnseekableStreamError)
 from .spec import ArraySpec
 
@@ -12,7 +12,7 @@ __all__ = [
     "ArrayProxy", "ArraySpec", "is_proxy",
     "ProxyError", "ProxyReadError", "ProxyIndexError", "HeaderError", "SpecError",
     "TruncatedFileError", "FileChangedError", "CorruptDataError", "UnseekableStreamError",
-    "ExpiredDeprecationError", "ResultTooLargeError",
+    "ExpiredDeprecationError", "ResultTooLargeError", "HeaderWarning",
 ]
 from . import deprecator
 from .images import DataobjImage, FileBasedImage, FileHolder
