@@ -357,9 +357,9 @@ class FileObjectOpener:
         self._source = FileObjectSource(fileobj, self.lock, describe_file(fileobj),
                                         cost_for_fileobj(fileobj))
 
-    @contextmanager
-    def source(self) -> Iterator[ByteSource]:
-        yield self._source
+    def source(self):
+        """Context manager: the object's source, held (lock, position) for one access."""
+        return self._source.access()
 
     @contextmanager
     def opened(self) -> Iterator[None]:

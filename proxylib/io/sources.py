@@ -12,7 +12,8 @@ import io
 import mmap
 import os
 import threading
-from typing import Any, Optional, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional, Sequence
 
 from ..errors import ProxyReadError, TruncatedFileError, UnseekableStreamError
 from ..indexing.plan import LOCAL_FILE_COST, CostModel
@@ -147,8 +148,11 @@ class MappedSource(ByteSource):
 class FileObjectSource(ByteSource):
     """Reads from any object with ``seek`` and ``read``/``readinto``.
 
-    Each seek+read pair runs under ``lock`` (shared by every proxy on the same
-    object), and the object's position is restored afterwards.
+    Every seek+read pair runs under ``lock`` (shared by every proxy on the
+    same object). The object's position is saved and restored once per
+    access (:meth:`access`), not once per read: restoring it between the
+    runs of one key would make a gzip stream decompress from the top again
+    for every run.
     """
 
     def __init__(self, fileobj: Any, lock: threading.RLock, name: str,
@@ -157,38 +161,59 @@ class FileObjectSource(ByteSource):
         self.lock = lock
         self.name = name
         self.cost = cost
+        self._accesses = 0  # nesting depth of access(), changed under the lock
+
+    @contextmanager
+    def access(self) -> Iterator["FileObjectSource"]:
+        """Hold the object for one access and put its position back afterwards."""
+        with self.lock:
+            try:
+                position: Optional[int] = self.fileobj.tell()
+            except (io.UnsupportedOperation, OSError, AttributeError, ValueError):
+                position = None  # unseekable: the first read says so clearly
+            self._accesses += 1
+            try:
+                yield self
+            finally:
+                self._accesses -= 1
+                if position is not None:
+                    self.fileobj.seek(position)
 
     def readinto(self, offset: int, buffer: memoryview) -> None:
+        if self._accesses:
+            with self.lock:
+                self._seek_and_read(offset, buffer)
+        else:
+            with self.access():
+                self._seek_and_read(offset, buffer)
+
+    def _seek_and_read(self, offset: int, buffer: memoryview) -> None:
         view = _byte_view(buffer)
         wanted = len(view)
         fileobj = self.fileobj
+        try:
+            fileobj.seek(offset)
+        except (io.UnsupportedOperation, OSError, AttributeError) as err:
+            raise UnseekableStreamError(
+                f"{self.name}: cannot seek to offset {offset} ({err}); proxies need a "
+                "seekable file; read a stream into memory (io.BytesIO) first",
+                path=self.name, offset=offset, expected=wanted, found=0) from err
         readinto = getattr(fileobj, "readinto", None)
-        with self.lock:
-            try:
-                position = fileobj.tell()
-                fileobj.seek(offset)
-            except (io.UnsupportedOperation, OSError, AttributeError) as err:
-                raise UnseekableStreamError(
-                    f"{self.name}: cannot seek to offset {offset} ({err}); proxies need a "
-                    "seekable file; read a stream into memory (io.BytesIO) first",
-                    path=self.name, offset=offset, expected=wanted, found=0) from err
-            try:
-                done = 0
-                while done < wanted:
-                    if readinto is not None:
-                        got = readinto(view[done:])
-                    else:
-                        data = fileobj.read(wanted - done)
-                        got = len(data)
-                        view[done:done + got] = data
-                    if not got:
-                        raise self._short_read(offset, wanted, done)
-                    done += got
-            except ProxyReadError:
-                raise
-            except (OSError, EOFError, ValueError) as err:
-                raise ProxyReadError(
-                    f"{self.name}: reading {wanted} bytes at offset {offset} failed: {err}",
-                    path=self.name, offset=offset, expected=wanted, found=0) from err
-            finally:
-                fileobj.seek(position)
+        done = 0
+        try:
+            while done < wanted:
+                if readinto is not None:
+                    got = readinto(view[done:])
+                else:
+                    data = fileobj.read(wanted - done)
+                    got = len(data)
+                    view[done:done + got] = data
+                if not got:
+                    raise self._short_read(offset, wanted, done)
+                done += got
+        except ProxyReadError:
+            raise
+        except (OSError, EOFError, ValueError) as err:
+            raise ProxyReadError(
+                f"{self.name}: reading {wanted} bytes at offset {offset} failed: {err}",
+                path=self.name, offset=offset, expected=wanted, found=done) from err
