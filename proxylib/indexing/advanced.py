@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import ProxyIndexError
 from .normalize import (INVALID_INDEX_MESSAGE, NEWAXIS, AxisRange, _is_integer_scalar,
-                        expand_ellipsis, resolve_integer, split_key)
+                        expand_ellipsis, normalize_key, resolve_integer, split_key)
 from .selection import POINTS, AxisIndices, FancyKey
 
 NON_INTEGER_ARRAY_MESSAGE = "arrays used as indices must be of integer (or boolean) type"
@@ -44,8 +44,8 @@ def _as_index_array(item: Any) -> Any:
         return item
     if _is_integer_scalar(item):
         return item
-    if isinstance(item, (list, tuple)) or hasattr(item, "__array__") or hasattr(
-            item, "__array_interface__"):
+    if isinstance(item, (list, tuple, range, memoryview)) or hasattr(item, "__array__") \
+            or hasattr(item, "__array_interface__"):
         array = np.asarray(item)
         if array.size == 0 and array.dtype.kind not in "biu":
             return array.astype(np.intp)
@@ -245,8 +245,13 @@ def read_advanced(proxy: Any, key: Any) -> Any:
     from ..execute_points import read_fancy
     fancy = normalize_vectorized(key, proxy.shape)
     if not isinstance(fancy, FancyKey):
-        return proxy[fancy]
+        return _read_basic(proxy, fancy)
     return read_fancy(proxy, fancy)
+
+
+def _read_basic(proxy: Any, key: Any) -> Any:
+    """A key that turned out basic after conversion: straight to the basic path."""
+    return proxy._read(normalize_key(key, proxy.shape), proxy._default_conversion)
 
 
 class OrthogonalIndexer:
@@ -267,7 +272,7 @@ class OrthogonalIndexer:
         from ..execute_points import read_fancy
         fancy = normalize_orthogonal(key, self._proxy.shape)
         if not isinstance(fancy, FancyKey):
-            return self._proxy[fancy]
+            return _read_basic(self._proxy, fancy)
         return read_fancy(self._proxy, fancy)
 
     def __repr__(self) -> str:

@@ -101,7 +101,9 @@ def _is_integer_scalar(item: Any) -> bool:
 
 
 def _is_advanced(item: Any) -> bool:
-    if isinstance(item, (bool, np.bool_, list)):
+    if _is_integer_scalar(item):  # numpy integers have __array__ but index like ints
+        return False
+    if isinstance(item, (bool, np.bool_, list, tuple, range, memoryview)):
         return True
     if isinstance(item, np.ndarray):
         return not _is_integer_scalar(item)
