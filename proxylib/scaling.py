@@ -62,10 +62,10 @@ def finish_values(values: np.ndarray, conversion: Conversion) -> np.ndarray:
     # file stays NaN (numpy would flag 'invalid value encountered in cast')
     with np.errstate(over="ignore", invalid="ignore"):
         if values.dtype != conversion.compute_dtype:
-            if values.dtype.newbyteorder("=") == conversion.compute_dtype or _same_struct(
-                    values.dtype, conversion.compute_dtype):
+            if values.dtype.fields is None and \
+                    values.dtype.newbyteorder("=") == conversion.compute_dtype:
                 values = values.byteswap(inplace=True).view(conversion.compute_dtype)
-            else:
+            else:  # other values, or a structured dtype (fields may differ in byte order)
                 values = values.astype(conversion.compute_dtype)
         if conversion.scales:
             scalar = conversion.compute_dtype.type
@@ -76,7 +76,3 @@ def finish_values(values: np.ndarray, conversion: Conversion) -> np.ndarray:
         if values.dtype != conversion.result_dtype:
             values = values.astype(conversion.result_dtype)
     return values
-
-
-def _same_struct(a: np.dtype, b: np.dtype) -> bool:
-    return a.fields is not None and native(a) == b

@@ -48,6 +48,10 @@ class ArraySpec:
             raise SpecError(
                 f"array of shape {shape} and dtype {dtype} needs {nbytes} bytes, "
                 f"more than this platform can address ({MAX_NBYTES})")
+        if offset + nbytes > MAX_NBYTES:
+            raise SpecError(
+                f"offset {offset} plus {nbytes} bytes of data ends past the largest file "
+                f"position this platform can address ({MAX_NBYTES})")
         if (slope != 1 or inter != 0) and not _is_numeric(dtype):
             raise SpecError(f"cannot scale values of non-numeric dtype {dtype}")
         object.__setattr__(self, "shape", shape)
@@ -105,13 +109,8 @@ class ArraySpec:
 
 
 def native(dtype: np.dtype) -> np.dtype:
-    """``dtype`` in native byte order (structured dtypes field by field)."""
-    return np.dtype(dtype).newbyteorder("=") if dtype.fields is None else _native_struct(dtype)
-
-
-def _native_struct(dtype: np.dtype) -> np.dtype:
-    fields = [(name, native(dtype.fields[name][0])) for name in dtype.names]
-    return np.dtype(fields)
+    """``dtype`` in native byte order; structured dtypes keep offsets and itemsize."""
+    return np.dtype(dtype).newbyteorder("=")
 
 
 def _is_numeric(dtype: np.dtype) -> bool:

@@ -26,6 +26,8 @@ def test_basic_key_matches_numpy(case):
 def test_full_read_matches_numpy(case, dtype):
     if dtype is not None and np.dtype(dtype).kind == "f" and case.spec.output_dtype.kind == "c":
         dtype = np.complex128
+    if case.spec.storage_dtype.fields is not None:
+        dtype = None  # records have no float conversion (numpy refuses it too)
     with tempfile.TemporaryDirectory() as directory, open_case_proxy(
             case.stored, case.spec, case.source, directory, mmap=case.mmap,
             keep_file_open=case.keep_file_open, cost=case.cost) as proxy:

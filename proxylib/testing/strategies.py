@@ -41,10 +41,21 @@ class ProxyCase:
     cost: CostModel
 
 
+#: Structured dtypes: RGB-like, mixed byte order, padded, fields out of order.
+STRUCTURED_DTYPES = (
+    np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")]),
+    np.dtype([("a", ">i2"), ("b", "<f4")]),
+    np.dtype({"names": ["a", "b"], "formats": ["<i2", "<i4"], "offsets": [4, 0],
+              "itemsize": 12}),
+    np.dtype({"names": ["x"], "formats": [">u4"], "offsets": [2], "itemsize": 8}),
+)
+
+
 def storage_dtypes() -> st.SearchStrategy[np.dtype]:
-    """Every integer, float, complex and bool width, in both byte orders."""
-    return st.tuples(st.sampled_from(STORAGE_DTYPES), st.sampled_from("<>")).map(
+    """Every integer, float, complex and bool width in both byte orders; some structs."""
+    numeric = st.tuples(st.sampled_from(STORAGE_DTYPES), st.sampled_from("<>")).map(
         lambda pair: pair[0].newbyteorder(pair[1]) if pair[0].itemsize > 1 else pair[0])
+    return st.one_of(numeric, numeric, numeric, st.sampled_from(STRUCTURED_DTYPES))
 
 
 def shapes(max_dims: int = 6, max_side: int = 5) -> st.SearchStrategy[Tuple[int, ...]]:
@@ -54,7 +65,7 @@ def shapes(max_dims: int = 6, max_side: int = 5) -> st.SearchStrategy[Tuple[int,
 
 def scalings(dtype: np.dtype) -> st.SearchStrategy[Tuple[Any, Any]]:
     """(slope, inter) pairs of assorted numeric types; (1, 0) often."""
-    if dtype.kind == "b":
+    if dtype.kind in "bV":
         return st.just((1.0, 0.0))
     factors = st.sampled_from([
         1.0, 0.5, 2, -3, np.float32(0.25), np.float32(4), np.float64(1.5), np.int16(3)])
@@ -83,6 +94,21 @@ def stored_arrays(shape: Tuple[int, ...], dtype: np.dtype) -> st.SearchStrategy[
 
 
 @st.composite
+def _with_numpy_integers(draw, key: Any) -> Any:
+    """``key`` with some Python ints replaced by numpy integer scalars or 0-d arrays."""
+    def convert(item):
+        if type(item) is not int:
+            return item
+        kind = draw(st.sampled_from(["int", "int", "int64", "intp", "int16", "0d"]))
+        if kind == "int" or (kind == "int16" and not -2**15 <= item < 2**15):
+            return item
+        if kind == "0d":
+            return np.array(item)
+        return np.dtype(kind).type(item)
+    return tuple(convert(item) for item in key) if isinstance(key, tuple) else convert(key)
+
+
+@st.composite
 def proxy_cases(draw, max_dims: int = 6, sources=SOURCES) -> ProxyCase:
     """A full read case; see :class:`ProxyCase`."""
     dtype = draw(storage_dtypes())
@@ -92,6 +118,7 @@ def proxy_cases(draw, max_dims: int = 6, sources=SOURCES) -> ProxyCase:
     spec = ArraySpec(shape, dtype, offset=draw(st.integers(0, 40)),
                      order=draw(st.sampled_from("FC")), slope=slope, inter=inter)
     key = draw(hnp.basic_indices(shape, min_dims=0, allow_newaxis=True, allow_ellipsis=True))
+    key = draw(_with_numpy_integers(key))
     return ProxyCase(stored=stored, spec=spec, key=key,
                      mmap=draw(st.sampled_from(MMAP_MODES)),
                      keep_file_open=draw(st.booleans()),
