@@ -84,6 +84,8 @@ class FileHolder:
             self.fileobj.seek(self.pos)
             yield self.fileobj
             return
+        from .io.opening import require_regular_file
+        require_regular_file(self.filename)  # a FIFO would block open(); a directory fails
         with open(self.filename, "rb") as raw:
             if raw.read(2) == GZIP_MAGIC:
                 raw.seek(0)
@@ -258,15 +260,16 @@ class FileBasedImage:
         self.to_file_map(self.filespec_to_file_map(filename))
 
 
-_MMAP_VALUES = (True, False, "c", "r")
 
 
 def check_load_options(mmap: Any, keep_file_open: Any) -> None:
-    """Raise ``ValueError`` for an ``mmap`` or ``keep_file_open`` the proxy does not know."""
-    if not (isinstance(mmap, (bool, str)) and mmap in _MMAP_VALUES):
-        raise ValueError(f"mmap must be one of True, False, 'c' or 'r', not {mmap!r}")
-    if not (keep_file_open is None or isinstance(keep_file_open, bool)):
-        raise ValueError(f"keep_file_open must be None, True or False, not {keep_file_open!r}")
+    """Raise ``ValueError`` for an ``mmap`` or ``keep_file_open`` the proxy does not know.
+
+    The proxy's own rules, applied before any file is opened.
+    """
+    from .arrayproxy import resolve_keep_file_open, resolve_mmap
+    resolve_mmap(mmap)
+    resolve_keep_file_open(keep_file_open)
 
 
 class DataobjImage(FileBasedImage):

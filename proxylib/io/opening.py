@@ -16,6 +16,7 @@ the array, and unchanged (size, inode, mtime) since the proxy first saw it.
 
 from __future__ import annotations
 
+import io
 import os
 import stat as stat_module
 import threading
@@ -28,7 +29,10 @@ from ..errors import (FileChangedError, ProxyReadError, TruncatedFileError,
 from .sources import ByteSource, DescriptorSource, FileObjectSource, MappedSource, Mapper
 
 GZIP_MAGIC = b"\x1f\x8b"
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+#: O_NONBLOCK: opening a FIFO must not wait for a writer (the regular-file check that
+#: follows then refuses it); reads of regular files ignore the flag.
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+               | getattr(os, "O_NONBLOCK", 0))
 
 
 class MissingFileError(ProxyReadError, FileNotFoundError):
@@ -75,6 +79,28 @@ def _open_descriptor(path: str) -> int:
         raise ProxyReadError(f"{path}: cannot open: {err.strerror or err}", path=path) from err
 
 
+def require_regular_file(path: str) -> os.stat_result:
+    """``os.stat(path)`` of a regular file, or a proxylib error naming the path.
+
+    Checked before opening, so a FIFO never blocks the open and a directory
+    is reported as such.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError as err:
+        raise MissingFileError(f"{path}: no such file; was it moved or deleted?",
+                               path=path) from err
+    except PermissionError as err:
+        raise FileAccessError(f"{path}: permission denied; check the file's mode and owner",
+                              path=path) from err
+    except OSError as err:
+        raise ProxyReadError(f"{path}: cannot open: {err.strerror or err}", path=path) from err
+    if not stat_module.S_ISREG(st.st_mode):
+        raise ProxyReadError(f"{path}: not a regular file (a directory, pipe or device); "
+                             "proxies read files", path=path)
+    return st
+
+
 class OpenFile:
     """One opened path: its descriptor and/or memory map, and its byte source.
 
@@ -92,7 +118,7 @@ class OpenFile:
         try:
             st = os.fstat(self.fd)
             if not stat_module.S_ISREG(st.st_mode):
-                raise ProxyReadError(f"{path}: not a regular file", path=path)
+                require_regular_file(path)  # raises, naming what the path is
             self.fingerprint = Fingerprint.of(st)
             if check is not None:  # a changed file is reported as such, before anything else
                 check(self.fingerprint)
@@ -325,6 +351,9 @@ _file_locks: "weakref.WeakKeyDictionary[Any, threading.RLock]" = weakref.WeakKey
 _file_locks_guard = threading.Lock()
 
 
+_UNREGISTRABLE_LOCK = threading.RLock()
+
+
 def lock_for(fileobj: Any) -> threading.RLock:
     """The one lock shared by every proxy reading ``fileobj``."""
     with _file_locks_guard:
@@ -333,15 +362,20 @@ def lock_for(fileobj: Any) -> threading.RLock:
             if lock is None:
                 lock = _file_locks[fileobj] = threading.RLock()
             return lock
-        except TypeError:  # not weak-referenceable or not hashable
-            return threading.RLock()
+        except TypeError:  # not weak-referenceable or not hashable: one lock for all such
+            return _UNREGISTRABLE_LOCK
 
 
 class FileObjectOpener:
     """Handle policy for an already open file-like object: there is none.
 
-    The caller owns the object; proxylib never closes it. Reads go through
-    :class:`FileObjectSource` under the object's shared lock.
+    The caller owns the object; proxylib never closes it. A plain read-only
+    file (``open(path, 'rb')``) is read with positional reads on its
+    descriptor, which neither move its position nor need a lock, and stay
+    correct in forked children. Any other object is read through
+    :class:`FileObjectSource` under the object's shared lock; in a forked
+    child, an object backed by a descriptor (whose position the child shares
+    with its parent and siblings) is refused rather than read wrongly.
     """
 
     keep_open = False
@@ -353,12 +387,26 @@ class FileObjectOpener:
                 f"seek(), not {type(fileobj).__name__}")
         self.fileobj = fileobj
         self.lock = lock if lock is not None else lock_for(fileobj)
+        self.pid = os.getpid()
+        self.name = describe_file(fileobj)
+        self.positional = _plain_descriptor(fileobj) is not None
         from .gzip import cost_for_fileobj
-        self._source = FileObjectSource(fileobj, self.lock, describe_file(fileobj),
+        self._source = FileObjectSource(fileobj, self.lock, self.name,
                                         cost_for_fileobj(fileobj))
 
     def source(self):
-        """Context manager: the object's source, held (lock, position) for one access."""
+        """Context manager: the byte source for one access."""
+        if self.positional:
+            fd = _plain_descriptor(self.fileobj)
+            if fd is None:
+                raise ProxyReadError(f"{self.name}: the file object was closed",
+                                     path=self.name)
+            return _Yield(DescriptorSource(fd, self.name))
+        if os.getpid() != self.pid and _descriptor_of(self.fileobj) is not None:
+            raise ProxyReadError(
+                f"{self.name}: this file object shares its file position with the process "
+                "it was opened in (fork); reads here would move each other's position. "
+                "Give the proxy a path, or open the file in this process", path=self.name)
         return self._source.access()
 
     @contextmanager
@@ -383,6 +431,53 @@ class FileObjectOpener:
 
     def clone(self) -> "FileObjectOpener":
         return FileObjectOpener(self.fileobj, self.lock)
+
+
+class _Yield:
+    """A context manager that just yields ``value``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __enter__(self) -> Any:
+        return self.value
+
+    def __exit__(self, *exc_info: Any) -> None:
+        return None
+
+
+def _descriptor_of(fileobj: Any) -> Optional[int]:
+    try:
+        return fileobj.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return None
+
+
+def _plain_descriptor(fileobj: Any) -> Optional[int]:
+    """The descriptor of an open, read-only, regular file object, else None.
+
+    Exactly ``io.FileIO`` or an ``io.BufferedReader`` over one: subclasses
+    (indexed_gzip's reader is a BufferedReader) may serve other bytes than
+    their descriptor's.
+    """
+    plain = type(fileobj) is io.FileIO or (
+        type(fileobj) is io.BufferedReader and type(getattr(fileobj, "raw", None)) is io.FileIO)
+    if not plain or fileobj.closed:
+        return None
+    try:
+        if fileobj.writable():
+            return None
+    except (OSError, ValueError):
+        return None
+    fd = _descriptor_of(fileobj)
+    if fd is None:
+        return None
+    try:
+        return fd if stat_module.S_ISREG(os.fstat(fd).st_mode) else None
+    except OSError:
+        return None
 
 
 def make_opener(file_like: Any, *, keep_open: bool, required_size: Optional[int],
