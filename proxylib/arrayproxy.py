@@ -61,13 +61,17 @@ MMAP_MODES = {True: "c", "c": "c", "r": "r", False: False}
 FileLike = Union[str, os.PathLike, Any]
 
 
-def _resolve_mmap(mmap: Any) -> Union[str, bool]:
+def resolve_mmap(mmap: Any) -> Union[str, bool]:
+    """The mmap mode ('c', 'r' or False) for a user's ``mmap`` argument; ValueError if unknown."""
+    if isinstance(mmap, np.bool_):
+        mmap = bool(mmap)
     if isinstance(mmap, (bool, str)) and mmap in MMAP_MODES:
         return MMAP_MODES[mmap]
     raise ValueError(f"mmap must be one of True, False, 'c' or 'r', not {mmap!r}")
 
 
-def _resolve_keep_file_open(keep_file_open: Any) -> bool:
+def resolve_keep_file_open(keep_file_open: Any) -> bool:
+    """True/False for a user's ``keep_file_open`` (None: the module default); ValueError else."""
     if keep_file_open is None:
         keep_file_open = KEEP_FILE_OPEN_DEFAULT
         if not isinstance(keep_file_open, bool):
@@ -132,12 +136,12 @@ class ArrayProxy:
     def __init__(self, file_like: FileLike, spec: Any, *, mmap: Union[bool, str] = True,
                  order: Optional[str] = None, keep_file_open: Optional[bool] = None,
                  cost: Optional[CostModel] = None) -> None:
-        self._mmap = _resolve_mmap(mmap)
+        self._mmap = resolve_mmap(mmap)
         if order is None:
             order = spec.order if isinstance(spec, ArraySpec) else self._default_order
         if order not in ("F", "C"):
             raise ValueError(f"order must be 'F' or 'C', not {order!r}")
-        self._keep_file_open = _resolve_keep_file_open(keep_file_open)
+        self._keep_file_open = resolve_keep_file_open(keep_file_open)
         self._cost = cost
         self._spec = _spec_from(spec, order)
         self.file_like = file_like
@@ -196,6 +200,11 @@ class ArrayProxy:
     @property
     def keep_file_open(self) -> bool:
         return self._keep_file_open
+
+    @property
+    def cost(self) -> Optional[CostModel]:
+        """The cost model given at construction (None: the byte source's own)."""
+        return self._cost
 
     def __repr__(self) -> str:
         scaling = f", slope={self.slope!r}, inter={self.inter!r}" if self._spec.has_scaling else ""
@@ -307,6 +316,14 @@ class ArrayProxy:
         new._spec = spec
         new._opener = self._opener.clone()
         return new
+
+    def unscaled(self) -> "ArrayProxy":
+        """A proxy on the same bytes that returns the stored values (no slope/inter).
+
+        Like :meth:`copy`, it keeps the file's identity: a file changed since
+        this proxy first saw it is still reported, not read under this header.
+        """
+        return self._derive(replace(self._spec, slope=1.0, inter=0.0))
 
     def copy(self) -> "ArrayProxy":
         """A proxy with the same file, spec and policies, and its own handle."""

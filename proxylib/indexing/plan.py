@@ -53,6 +53,12 @@ class CostModel:
     gap_threshold: int = DEFAULT_GAP_THRESHOLD
     block_size: int = DEFAULT_BLOCK_SIZE
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.gap_threshold, int) or self.gap_threshold < 0:
+            raise ValueError(f"gap_threshold must be an integer >= 0, not {self.gap_threshold!r}")
+        if not isinstance(self.block_size, int) or self.block_size < 1:
+            raise ValueError(f"block_size must be an integer >= 1, not {self.block_size!r}")
+
 
 LOCAL_FILE_COST = CostModel()
 
@@ -225,6 +231,7 @@ def choose_runs(fetch_shape: Tuple[int, ...], byte_steps: Tuple[int, ...], items
     outermost merged axis whose single index still fits a block.
     """
     ndim = len(fetch_shape)
+    block = max(cost.block_size, itemsize)  # a block always holds one element
     span = itemsize
     split = ndim
     while split > 0:
@@ -240,12 +247,12 @@ def choose_runs(fetch_shape: Tuple[int, ...], byte_steps: Tuple[int, ...], items
         spans[axis] = (fetch_shape[axis] - 1) * byte_steps[axis] + spans[axis + 1]
     if split == ndim:
         return split, 1
-    if spans[split] <= cost.block_size:
+    if spans[split] <= block:
         return split, fetch_shape[split]
     axis = split
-    while spans[axis + 1] > cost.block_size:
+    while spans[axis + 1] > block:
         axis += 1
-    group = (cost.block_size - spans[axis + 1]) // byte_steps[axis] + 1
+    group = (block - spans[axis + 1]) // byte_steps[axis] + 1
     return axis, int(max(1, min(group, fetch_shape[axis])))
 
 
