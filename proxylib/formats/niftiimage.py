@@ -185,7 +185,7 @@ class NiftiImage(DataobjImage):
                          offset=holder.pos + header.get_data_offset(), order="F",
                          slope=slope, inter=inter)
         self._dataobj = ArrayProxy(holder.file_like, spec, mmap=old.mmap,
-                                   keep_file_open=old.keep_file_open)
+                                   keep_file_open=old.keep_file_open, cost=old.cost)
         old.close()
 
     def _prepare_save(self, single: bool) -> Tuple[Any, Any, np.dtype]:
@@ -210,14 +210,12 @@ def _storage_dtype(dataobj: Any) -> np.dtype:
     return WIDENED.get(native(dtype), dtype)
 
 
-def _stored_layout(dataobj: Any, header: Any) -> Tuple[np.dtype, float, float,
-                                                        Optional[ArraySpec]]:
-    """How ``dataobj`` is stored: (dtype, scl_slope, scl_inter, unscaled spec or None).
+def _stored_layout(dataobj: Any, header: Any) -> Tuple[np.dtype, float, float, bool]:
+    """How ``dataobj`` is stored: (dtype, scl_slope, scl_inter, copy the stored values?).
 
     An ArrayProxy whose stored dtype NIfTI knows and whose scale factors the
-    header holds exactly keeps them (its stored values are copied unscaled,
-    described by the returned spec); anything else is stored as the values
-    it returns, unscaled.
+    header holds exactly keeps them (its stored values are copied as they are);
+    anything else is stored as the values it returns, unscaled.
     """
     if isinstance(dataobj, ArrayProxy):
         spec = dataobj.spec
@@ -225,18 +223,16 @@ def _stored_layout(dataobj: Any, header: Any) -> Tuple[np.dtype, float, float,
         exact = all(isinstance(v, (int, float, np.integer, np.floating))
                     and float(factor_type(v)) == float(v) for v in (spec.slope, spec.inter))
         if datatype_code(spec.storage_dtype) is not None and exact:
-            unscaled = ArraySpec(spec.shape, spec.storage_dtype, spec.offset, spec.order)
-            return spec.storage_dtype, float(spec.slope), float(spec.inter), unscaled
-        return WIDENED.get(dataobj.dtype, dataobj.dtype), 1.0, 0.0, None
-    return _storage_dtype(dataobj), 1.0, 0.0, None
+            return spec.storage_dtype, float(spec.slope), float(spec.inter), True
+        return WIDENED.get(dataobj.dtype, dataobj.dtype), 1.0, 0.0, False
+    return _storage_dtype(dataobj), 1.0, 0.0, False
 
 
 def _stored_form(dataobj: Any, header: Any) -> Tuple[Any, np.dtype, float, float]:
     """What to write: (sliceable source, dtype, scl_slope, scl_inter)."""
-    dtype, slope, inter, unscaled = _stored_layout(dataobj, header)
-    if unscaled is not None:
-        source = ArrayProxy(dataobj.file_like, unscaled, mmap=dataobj.mmap,
-                            keep_file_open=dataobj.keep_file_open)
+    dtype, slope, inter, copy_stored = _stored_layout(dataobj, header)
+    if copy_stored:  # same file identity: a changed file is reported, not copied
+        source = dataobj.unscaled()
     else:
         source = dataobj if is_proxy(dataobj) else np.asanyarray(dataobj)
     return source, dtype, slope, inter
