@@ -1,0 +1,235 @@
+"""Edge cases found in review: each once gave wrong data, a hang or a foreign exception."""
+
+import io
+import multiprocessing
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import proxylib
+from proxylib import ArrayProxy
+from proxylib.indexing.plan import CostModel
+
+
+@pytest.fixture
+def small():
+    data = np.arange(24, dtype=np.float64).reshape(2, 3, 4)
+    return ArrayProxy(io.BytesIO(data.tobytes()), (data.shape, data.dtype), order="C"), data
+
+
+@pytest.mark.parametrize("key", [np.int64(1), (0, np.uint64(2)), (np.int8(-1), Ellipsis),
+                                 np.array(1), (slice(None), np.intp(1), np.int16(3))])
+def test_numpy_integer_scalars_index_like_ints(small, key):
+    proxy, data = small
+    np.testing.assert_array_equal(proxy[key], data[key])
+    np.testing.assert_array_equal(proxy.oindex[key], data[key])
+
+
+def test_huge_numpy_integer_is_an_index_error(small):
+    proxy, _ = small
+    with pytest.raises(IndexError, match="out of bounds"):
+        proxy[np.int64(2**62)]
+
+
+@pytest.mark.parametrize("key", [((0, 1),), range(2), (slice(None), range(1, 3)),
+                                 (memoryview(np.array([1, 0], dtype=np.intp)),)])
+def test_sequences_numpy_accepts(small, key):
+    proxy, data = small
+    np.testing.assert_array_equal(proxy[key], data[key])
+
+
+@pytest.mark.parametrize("dtype", [
+    np.dtype({"names": ["a", "b"], "formats": ["<i2", "<i4"], "offsets": [0, 4], "itemsize": 12}),
+    np.dtype({"names": ["a", "b"], "formats": ["<i2", "<i4"], "offsets": [4, 0], "itemsize": 12}),
+    np.dtype([("a", ">i2"), ("b", ">i4"), ("pad", "V2")]),
+    np.dtype([("a", ">i2"), ("b", "<f8")]),
+])
+@pytest.mark.parametrize("mmap", [True, False])
+def test_structured_dtypes_keep_layout(tmp_path, dtype, mmap):
+    data = np.zeros(6, dtype=dtype)
+    data["a"] = [1, 2, 3, 4, 5, 6]
+    data["b"] = [1000, 2000, 3000, 4000, 5000, 6000]
+    path = tmp_path / "records.bin"
+    path.write_bytes(data.tobytes())
+    proxy = ArrayProxy(str(path), ((6,), dtype), mmap=mmap)
+    for key in (slice(None), slice(None, None, -2), 3):
+        result = proxy[key]
+        assert result.dtype.names == dtype.names
+        for name in ("a", "b"):
+            np.testing.assert_array_equal(result[name], data[key][name])
+    full = np.asarray(proxy)
+    np.testing.assert_array_equal(full["b"], data["b"])
+
+
+def _read_in_child(args):
+    proxy, keys, expected = args
+    return sum(0 if np.array_equal(proxy[k], expected[k]) else 1 for k in keys)
+
+
+_SHARED = {}
+
+
+def _forked_reads(seed):
+    proxy, expected = _SHARED["proxy"], _SHARED["expected"]
+    rng = np.random.default_rng(seed)
+    bad = 0
+    for _ in range(150):
+        i = int(rng.integers(0, expected.shape[0]))
+        bad += 0 if np.array_equal(proxy[i], expected[i]) else 1
+    return bad
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_open_file_object_is_safe_in_forked_workers(tmp_path):
+    data = np.random.default_rng(0).standard_normal((64, 32)).astype(np.float32)
+    path = tmp_path / "data.bin"
+    path.write_bytes(data.tobytes())
+    handle = open(path, "rb")
+    handle.seek(5)
+    _SHARED.update(proxy=ArrayProxy(handle, (data.shape, data.dtype), order="C", mmap=False),
+                   expected=data)
+    try:
+        with multiprocessing.get_context("fork").Pool(8) as pool:
+            assert pool.map(_forked_reads, range(8)) == [0] * 8
+        assert handle.tell() == 5
+    finally:
+        _SHARED.clear()
+        handle.close()
+
+
+def _gzip_object_in_child(_):
+    try:
+        _SHARED["proxy"][0]
+    except proxylib.ProxyReadError as err:
+        return "refused" if "fork" in str(err) else repr(err)
+    return "read"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_descriptor_backed_stream_is_refused_in_a_forked_child(tmp_path):
+    import gzip
+    data = np.arange(100, dtype=np.int16).reshape(10, 10)
+    path = tmp_path / "data.gz"
+    with gzip.open(path, "wb") as out:
+        out.write(data.tobytes())
+    stream = gzip.open(path, "rb")
+    _SHARED["proxy"] = ArrayProxy(stream, (data.shape, data.dtype), order="C")
+    try:
+        np.testing.assert_array_equal(_SHARED["proxy"][3], data[3])  # fine in this process
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            assert pool.map(_gzip_object_in_child, range(2)) == ["refused", "refused"]
+    finally:
+        _SHARED.clear()
+        stream.close()
+
+
+def test_save_refuses_a_file_changed_since_load(tmp_path):
+    source = str(tmp_path / "source.nii")
+    values = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
+    image = proxylib.Nifti1Image(values, np.eye(4))
+    image.header.set_slope_inter(2.0, 1.0)
+    proxylib.save(image, source)
+    loaded = proxylib.load(source)
+    with open(source, "r+b") as handle:  # another program rewrites the data in place
+        handle.seek(352)
+        handle.write(np.full(24, 7, np.int16).tobytes())
+    os.utime(source, ns=(time.time_ns(), time.time_ns() + 10**9))
+    with pytest.raises(proxylib.FileChangedError):
+        proxylib.save(loaded, str(tmp_path / "copy.nii"))
+
+
+class Slotted:
+    """A file object that cannot be weak-referenced or hashed."""
+
+    __slots__ = ("inner",)
+    __hash__ = None
+
+    def __init__(self, payload):
+        self.inner = io.BytesIO(payload)
+
+    def seek(self, *args):
+        time.sleep(0.0001)
+        return self.inner.seek(*args)
+
+    def tell(self):
+        return self.inner.tell()
+
+    def read(self, n=-1):
+        return self.inner.read(n)
+
+
+def test_unregistrable_file_objects_still_share_one_lock():
+    data = np.arange(400, dtype=np.int32).reshape(20, 20)
+    shared = Slotted(data.tobytes())
+    proxies = [ArrayProxy(shared, (data.shape, data.dtype), order="C", cost=CostModel(0, 64))
+               for _ in range(2)]
+    assert proxies[0]._opener.lock is proxies[1]._opener.lock
+    wrong = []
+
+    def worker(n):
+        for i in range(40):
+            row = (i * 7 + n) % 20
+            if not np.array_equal(proxies[i % 2][row, ::3], data[row, ::3]):
+                wrong.append(row)
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not wrong
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs mkfifo")
+def test_fifo_and_directory_are_refused_without_hanging(tmp_path):
+    fifo = tmp_path / "fifo.nii"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder.nii"
+    folder.mkdir()
+    script = f"""
+import numpy as np, proxylib
+for path in ({str(fifo)!r}, {str(folder)!r}):
+    for attempt in (lambda: proxylib.load(path),
+                    lambda: proxylib.ArrayProxy(path, ((2, 2), np.uint8))[0]):
+        try:
+            attempt()
+        except proxylib.ProxyReadError as err:
+            assert "not a regular file" in str(err) and path in str(err), err
+        else:
+            raise AssertionError("read a " + path)
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_offset_past_addressable_range_is_a_spec_error():
+    with pytest.raises(proxylib.SpecError, match="offset"):
+        ArrayProxy(io.BytesIO(b"x" * 100), ((4, 3), np.float32, 2**63))
+
+
+@pytest.mark.parametrize("kwargs", [{"block_size": 0}, {"gap_threshold": -5},
+                                    {"block_size": 1.5}])
+def test_cost_model_is_validated(kwargs):
+    with pytest.raises(ValueError):
+        CostModel(**kwargs)
+
+
+def test_block_smaller_than_an_element_still_reads():
+    data = np.arange(4.0)
+    proxy = ArrayProxy(io.BytesIO(data.tobytes()), ((4,), np.float64),
+                       cost=CostModel(block_size=4))
+    np.testing.assert_array_equal(proxy[:], data)
+    np.testing.assert_array_equal(proxy[::-3], data[::-3])
+
+
+def test_numpy_bool_mmap_is_accepted(tmp_path):
+    path = tmp_path / "d.bin"
+    path.write_bytes(bytes(8))
+    assert ArrayProxy(str(path), ((8,), np.uint8), mmap=np.True_).mmap == "c"
+    assert ArrayProxy(str(path), ((8,), np.uint8), mmap=np.False_).mmap is False
