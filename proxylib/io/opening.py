@@ -366,7 +366,33 @@ def lock_for(fileobj: Any) -> threading.RLock:
             return _UNREGISTRABLE_LOCK
 
 
-class FileObjectOpener:
+class HandlelessOpener:
+    """Base of the openers that own no handle (file objects, remote files).
+
+    Every opener answers ``source()`` (a context manager yielding the byte
+    source for one access), ``opened()``, ``is_open``, ``close()``,
+    ``clone()`` and ``remember_current_file()``; these have nothing to open,
+    keep or close, so only ``source`` and ``clone`` differ.
+    """
+
+    keep_open = False
+
+    @contextmanager
+    def opened(self) -> Iterator[None]:
+        yield None
+
+    @property
+    def is_open(self) -> bool:
+        return False
+
+    def remember_current_file(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class FileObjectOpener(HandlelessOpener):
     """Handle policy for an already open file-like object: there is none.
 
     The caller owns the object; proxylib never closes it. A plain read-only
@@ -377,8 +403,6 @@ class FileObjectOpener:
     child, an object backed by a descriptor (whose position the child shares
     with its parent and siblings) is refused rather than read wrongly.
     """
-
-    keep_open = False
 
     def __init__(self, fileobj: Any, lock: Optional[threading.RLock] = None) -> None:
         if not (hasattr(fileobj, "read") and hasattr(fileobj, "seek")):
@@ -408,20 +432,6 @@ class FileObjectOpener:
                 "it was opened in (fork); reads here would move each other's position. "
                 "Give the proxy a path, or open the file in this process", path=self.name)
         return self._source.access()
-
-    @contextmanager
-    def opened(self) -> Iterator[None]:
-        yield None
-
-    @property
-    def is_open(self) -> bool:
-        return False
-
-    def remember_current_file(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
     def __getstate__(self) -> dict:
         return {"fileobj": self.fileobj}

@@ -7,6 +7,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, Optional
 
+from ..opening import HandlelessOpener
 from ..sources import ByteSource
 from .files import BACKOFF, GZIP_MAGIC, RETRIES, RemoteFile, _fsspec, is_fsspec_file, is_url
 from .gzipped import RemoteGzipFile
@@ -78,15 +79,13 @@ def _request_pool():
 _POOL_PID = [0]
 
 
-class RemoteOpener:
+class RemoteOpener(HandlelessOpener):
     """Handle policy of a remote file: there are no handles, only requests.
 
     Plugs into :func:`proxylib.io.opening.make_opener` (see
     :func:`remote_opener_for`) so that proxies on URLs read without the
     per-object lock file objects need; pickles as its :class:`RemoteFile`.
     """
-
-    keep_open = False
 
     def __init__(self, remote: RemoteFile) -> None:
         self.remote = remote
@@ -96,22 +95,11 @@ class RemoteOpener:
     def source(self) -> Iterator[ByteSource]:
         yield self._source
 
-    @contextmanager
-    def opened(self) -> Iterator[None]:
-        yield None
-
-    @property
-    def is_open(self) -> bool:
-        return False
-
     def remember_current_file(self) -> None:
         self.remote.identity()
 
     def identity(self) -> Any:
         return self.remote.__dask_tokenize__()
-
-    def close(self) -> None:
-        pass
 
     def clone(self) -> "RemoteOpener":
         return RemoteOpener(self.remote)
