@@ -58,6 +58,9 @@ def conversion_for(spec: ArraySpec, dtype: Optional[Any] = None,
 
 def finish_values(values: np.ndarray, conversion: Conversion) -> np.ndarray:
     """Byte-swap and scale ``values`` in place; cast last if still needed."""
+    if values.dtype == conversion.result_dtype and not conversion.scales \
+            and conversion.compute_dtype == conversion.result_dtype:
+        return values  # the common case: nothing to do (np.errstate alone costs ~5 us)
     # out of range for the dtype: +-inf, as IEEE says; a signalling NaN read from the
     # file stays NaN (numpy would flag 'invalid value encountered in cast')
     with np.errstate(over="ignore", invalid="ignore"):

@@ -128,7 +128,9 @@ def expand_ellipsis(items: Tuple[Any, ...], ndim: int) -> Tuple[Tuple[Any, ...],
     n_ellipsis = 0
     indexed = 0
     for item in items:
-        if item is Ellipsis:
+        if type(item) is int or type(item) is slice:
+            indexed += 1
+        elif item is Ellipsis:
             n_ellipsis += 1
         elif item is None or isinstance(item, (bool, np.bool_)):
             continue

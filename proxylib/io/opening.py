@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 from ..errors import (FileChangedError, ProxyReadError, TruncatedFileError,
                       describe_file)
+from .compressed import open_compressed_source
 from .sources import ByteSource, DescriptorSource, FileObjectSource, MappedSource, Mapper
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -127,7 +128,6 @@ class OpenFile:
             self._mapper: Optional[Mapper] = None
             sequential = None
             if not self.compressed and head:
-                from .compressed import open_compressed_source
                 sequential = open_compressed_source(self.fd, path, head)
                 self.compressed = sequential is not None
             if sequential is not None:
