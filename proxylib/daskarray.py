@@ -24,7 +24,6 @@ imported only when a dask array is built.
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any, Optional, Sequence, Tuple, Union
 

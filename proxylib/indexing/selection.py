@@ -18,7 +18,7 @@ the broadcast shape of the coordinate arrays goes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 

@@ -21,11 +21,11 @@ import errno
 import os
 import threading
 import weakref
-import zlib
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from ..errors import CorruptDataError, ProxyReadError, TruncatedFileError
 from ..indexing.plan import CostModel
+from .positional import seek_position
 from .sources import ByteSource, _byte_view
 
 BZ2_MAGIC = b"BZh"
@@ -79,16 +79,9 @@ class PreadFile:
         return self.pos
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == 0:
-            pos = offset
-        elif whence == 1:
-            pos = self.pos + offset
-        else:
-            pos = os.fstat(self._fd()).st_size + offset
-        if pos < 0:
-            raise OSError(errno.EINVAL, "negative seek position")
-        self.pos = pos
-        return pos
+        self.pos = seek_position(self.pos, offset, whence,
+                                 lambda: os.fstat(self._fd()).st_size)
+        return self.pos
 
     def _fd(self) -> int:
         if self.fd < 0:

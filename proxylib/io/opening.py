@@ -67,17 +67,21 @@ class Fingerprint(NamedTuple):
         return ", ".join(changes)
 
 
+def _opening_error(path: str, err: OSError) -> ProxyReadError:
+    """The proxylib error for an OSError met while opening or stat-ing ``path``."""
+    if isinstance(err, FileNotFoundError):
+        return MissingFileError(f"{path}: no such file; was it moved or deleted?", path=path)
+    if isinstance(err, PermissionError):
+        return FileAccessError(f"{path}: permission denied; check the file's mode and owner",
+                               path=path)
+    return ProxyReadError(f"{path}: cannot open: {err.strerror or err}", path=path)
+
+
 def _open_descriptor(path: str) -> int:
     try:
         return os.open(path, _OPEN_FLAGS)
-    except FileNotFoundError as err:
-        raise MissingFileError(f"{path}: no such file; was it moved or deleted?",
-                               path=path) from err
-    except PermissionError as err:
-        raise FileAccessError(f"{path}: permission denied; check the file's mode and owner",
-                              path=path) from err
     except OSError as err:
-        raise ProxyReadError(f"{path}: cannot open: {err.strerror or err}", path=path) from err
+        raise _opening_error(path, err) from err
 
 
 def require_regular_file(path: str) -> os.stat_result:
@@ -88,14 +92,8 @@ def require_regular_file(path: str) -> os.stat_result:
     """
     try:
         st = os.stat(path)
-    except FileNotFoundError as err:
-        raise MissingFileError(f"{path}: no such file; was it moved or deleted?",
-                               path=path) from err
-    except PermissionError as err:
-        raise FileAccessError(f"{path}: permission denied; check the file's mode and owner",
-                              path=path) from err
     except OSError as err:
-        raise ProxyReadError(f"{path}: cannot open: {err.strerror or err}", path=path) from err
+        raise _opening_error(path, err) from err
     if not stat_module.S_ISREG(st.st_mode):
         raise ProxyReadError(f"{path}: not a regular file (a directory, pipe or device); "
                              "proxies read files", path=path)

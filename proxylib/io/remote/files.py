@@ -9,6 +9,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from ...errors import FileChangedError, ProxyReadError, TruncatedFileError
 from ...indexing.plan import CostModel
+from ..positional import seek_position
 from ..sources import _byte_view
 
 
@@ -230,18 +231,8 @@ class RemoteFile(io.RawIOBase):
         return self._pos
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == 0:
-            pos = offset
-        elif whence == 1:
-            pos = self._pos + offset
-        elif whence == 2:
-            pos = self.size + offset
-        else:
-            raise ValueError(f"invalid whence ({whence})")
-        if pos < 0:
-            raise ValueError(f"negative seek position {pos}")
-        self._pos = pos
-        return pos
+        self._pos = seek_position(self._pos, offset, whence, lambda: self.size)
+        return self._pos
 
     def readinto(self, buffer: Any) -> int:
         view = _byte_view(buffer)

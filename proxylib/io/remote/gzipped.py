@@ -10,6 +10,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from ...errors import CorruptDataError, ProxyReadError, TruncatedFileError
 from ...indexing.plan import CostModel
+from ..positional import seek_position
 from ..sources import _byte_view
 from .files import GZIP_READ_SIZE, REMOTE_COST, RemoteFile
 
@@ -38,8 +39,7 @@ class _CompressedReader:
         return self.pos
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self.pos, 2: self.remote.size}[whence]
-        self.pos = max(0, base + offset)
+        self.pos = seek_position(self.pos, offset, whence, lambda: self.remote.size)
         return self.pos
 
     def read(self, size: int = -1) -> bytes:
