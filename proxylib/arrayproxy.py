@@ -251,14 +251,21 @@ class ArrayProxy:
     def _fetch(self, plan: ReadPlan, source: ByteSource, dest: np.ndarray) -> None:
         use_map = choose_mapping(plan, bool(self._mmap), self._keep_file_open)
         mapping = source.mapping() if use_map else None
+        if dest.dtype.newbyteorder("=") == self._spec.native_storage_dtype:
+            self._copy_out(plan, source, mapping, dest)  # bytes only: no FP to guard
+            return
         # casting stored values into ``dest``: a signalling NaN stays NaN, a value out of
         # range becomes +-inf, with no numpy warning (see proxylib.scaling)
         with np.errstate(over="ignore", invalid="ignore"):
-            if mapping is not None:
-                fetch_by_mapping(plan, mapping, dest, self.storage_dtype)
-            else:
-                block = (self._cost or source.cost).block_size
-                fetch_by_reads(plan, source, dest, self.storage_dtype, block)
+            self._copy_out(plan, source, mapping, dest)
+
+    def _copy_out(self, plan: ReadPlan, source: ByteSource, mapping: Any,
+                  dest: np.ndarray) -> None:
+        if mapping is not None:
+            fetch_by_mapping(plan, mapping, dest, self.storage_dtype)
+        else:
+            block = (self._cost or source.cost).block_size
+            fetch_by_reads(plan, source, dest, self.storage_dtype, block)
 
     def _read_all(self, conversion: Conversion) -> np.ndarray:
         return self._read(normalize_key(Ellipsis, self.shape), conversion)

@@ -295,9 +295,8 @@ def plan_basic(key: BasicKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST
         grid_ndim, group = len(fetch_shape), 1
     else:
         grid_ndim, group = choose_runs(fetch_shape, byte_steps, itemsize, cost)
-    return ReadPlan(fetch_shape=fetch_shape, byte_steps=byte_steps, base=base,
-                    itemsize=itemsize, grid_ndim=grid_ndim, group=group,
-                    transpose=transpose, finish_key=tuple(finish))
+    return ReadPlan(fetch_shape, byte_steps, base, itemsize, grid_ndim, group, transpose,
+                    tuple(finish))
 
 
 _ALL = slice(None)

@@ -109,7 +109,8 @@ class OpenFile:
     """
 
     def __init__(self, path: str, required_size: Optional[int], map_only: bool = False,
-                 check: Optional[Callable[[Fingerprint], None]] = None) -> None:
+                 check: Optional[Callable[[Fingerprint], None]] = None,
+                 raw_at: Optional[Fingerprint] = None) -> None:
         self.path = path
         self.pid = os.getpid()
         self.closed = False
@@ -121,13 +122,16 @@ class OpenFile:
             self.fingerprint = Fingerprint.of(st)
             if check is not None:  # a changed file is reported as such, before anything else
                 check(self.fingerprint)
-            head = os.pread(self.fd, 4, 0) if st.st_size >= 2 else b""
-            self.compressed = head[:2] == GZIP_MAGIC
             self._mapper: Optional[Mapper] = None
             sequential = None
-            if not self.compressed and head:
-                sequential = open_compressed_source(self.fd, path, head)
-                self.compressed = sequential is not None
+            if raw_at is not None and raw_at == self.fingerprint:
+                self.compressed = False  # this very version of the file was sniffed before
+            else:
+                head = os.pread(self.fd, 4, 0) if st.st_size >= 2 else b""
+                self.compressed = head[:2] == GZIP_MAGIC
+                if not self.compressed and head:
+                    sequential = open_compressed_source(self.fd, path, head)
+                    self.compressed = sequential is not None
             if sequential is not None:
                 self.source: ByteSource = sequential
             elif self.compressed:
@@ -223,6 +227,9 @@ class PathOpener:
         self._lock = threading.Lock()
         self._kept: Optional[OpenFile] = None
         self._finalizer: Optional[weakref.finalize] = None
+        #: The fingerprint at which the file was last found uncompressed: opening
+        #: that same version again needs no sniffing read.
+        self._raw_at: Optional[Fingerprint] = None
         _live_openers.add(self)
 
     # -- policy -----------------------------------------------------------
@@ -256,24 +263,17 @@ class PathOpener:
         return _Access(self, want_source=True)
 
     def _acquire(self) -> OpenFile:
-        if not self.keep_open:
-            opened = OpenFile(self.path, self.required_size, check=self._check_identity)
-            try:
-                self._check(opened, opened.fingerprint)
-            except BaseException:
-                opened.close()
-                raise
+        if not self.keep_open:  # OpenFile checks the identity before anything else
+            opened = OpenFile(self.path, self.required_size, check=self._check_identity,
+                              raw_at=self._raw_at)
+            if not opened.compressed:
+                self._raw_at = opened.fingerprint
             return opened
         with self._lock:
             kept = self._kept
             if kept is None or kept.pid != os.getpid():
                 kept = OpenFile(self.path, self.required_size, map_only=self.use_mmap,
                                 check=self._check_identity)
-                try:
-                    self._check(kept, kept.fingerprint)
-                except BaseException:
-                    kept.close()
-                    raise
                 self._kept = kept
                 if self._finalizer is not None:
                     self._finalizer.detach()
