@@ -84,6 +84,18 @@ class DescriptorSource(ByteSource):
                 raise self._short_read(offset, wanted, done)
             done += got
 
+    def readinto_runs(self, offsets: Sequence[int], buffers: Sequence[memoryview]) -> None:
+        """One positional read per run in a tight loop; short or failed reads take
+        the careful path of :meth:`readinto` (retry the rest, or raise)."""
+        fd = self.fd
+        try:
+            for offset, buffer in zip(offsets, buffers):
+                if _pread_into(fd, buffer, offset) != len(buffer):
+                    self.readinto(offset, buffer)
+        except OSError:
+            for offset, buffer in zip(offsets, buffers):
+                self.readinto(offset, buffer)  # raises the error with the file named
+
     def mapping(self) -> Optional[mmap.mmap]:
         return None if self._mapper is None else self._mapper.get()
 
