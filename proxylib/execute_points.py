@@ -25,7 +25,7 @@ from .allocation import allocate
 from .indexing.plan_points import PointPlan, plan_points
 from .indexing.selection import FancyKey
 from .io.sources import ByteSource
-from .scaling import conversion_for, finish_values
+from .scaling import finish_values
 
 #: Most elements gathered (and index entries held) per vectorized step.
 GATHER_ELEMENTS = 1 << 20
@@ -35,7 +35,7 @@ FetchBox = Callable[[Any, ByteSource, np.ndarray], None]
 
 def read_fancy(proxy: Any, key: FancyKey) -> np.ndarray:
     """Plan, fetch and finish one fancy key on ``proxy`` (an ArrayProxy)."""
-    conversion = conversion_for(proxy.spec)
+    conversion = proxy._default_conversion
     with proxy._opener.source() as source:
         cost = proxy._cost or source.cost
         mapping = source.mapping() if proxy._mmap else None
