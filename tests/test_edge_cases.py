@@ -233,3 +233,117 @@ def test_numpy_bool_mmap_is_accepted(tmp_path):
     path.write_bytes(bytes(8))
     assert ArrayProxy(str(path), ((8,), np.uint8), mmap=np.True_).mmap == "c"
     assert ArrayProxy(str(path), ((8,), np.uint8), mmap=np.False_).mmap is False
+
+
+def test_gzip_rewritten_in_place_with_restored_mtime_reads_new_data(tmp_path):
+    """cp -p / rsync --inplace -t: same size, same mtime, new bytes (ctime still moves)."""
+    import gzip
+    shape = (64, 64, 64, 4)  # 1 MiB volumes: later volumes are reached by index jumps
+    first, second = (np.random.default_rng(seed).random(shape, dtype=np.float32)
+                     for seed in (1, 2))
+    path = str(tmp_path / "data.gz")
+    payloads = [gzip.compress(a.tobytes(order="F"), compresslevel=0, mtime=0)
+                for a in (first, second)]
+    assert len(payloads[0]) == len(payloads[1])
+    with open(path, "wb") as out:
+        out.write(payloads[0])
+    before = ArrayProxy(path, (shape, np.float32))
+    for t in (3, 1):  # jumps: builds seek points (and windows) of the first version
+        np.testing.assert_array_equal(before[..., t], first[..., t])
+    stat = os.stat(path)
+    with open(path, "r+b") as out:
+        out.write(payloads[1])
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    fresh = ArrayProxy(path, (shape, np.float32))
+    for t in (2, 1, 3):  # jumps: the old version's points must not be used
+        np.testing.assert_array_equal(fresh[..., t], second[..., t])
+
+
+class _FailingRemote:
+    """A stand-in RemoteFile: the first run fails at once, the others are slow."""
+
+    def __init__(self):
+        self.calls = 0
+        self.url = "http://example.invalid/data"
+        self.cost = CostModel()
+
+    def read_at(self, offset, buffer):
+        self.calls += 1
+        if offset == 0:
+            raise proxylib.ProxyReadError(f"{self.url}: bytes 0-7 failed", path=self.url)
+        time.sleep(0.05)
+        memoryview(buffer)[:] = b"\1" * len(buffer)
+
+
+def test_failed_remote_batch_stops_issuing_requests():
+    from proxylib.io.remote.opening import RemoteSource
+    remote = _FailingRemote()
+    source = RemoteSource.__new__(RemoteSource)
+    source.remote, source.name, source.cost = remote, remote.url, remote.cost
+    buffers = [bytearray(8) for _ in range(40)]
+    with pytest.raises(proxylib.ProxyReadError, match="bytes 0-7"):
+        source.readinto_runs([i * 8 for i in range(40)], [memoryview(b) for b in buffers])
+    seen = remote.calls
+    time.sleep(0.3)
+    assert remote.calls == seen < 40  # nothing runs after the error reached us
+
+
+def test_remote_batch_after_pool_shutdown_reads_one_by_one(monkeypatch):
+    from proxylib.io.remote import opening as remote_opening
+    remote = _FailingRemote()
+    remote.read_at = lambda offset, buffer: memoryview(buffer).__setitem__(
+        slice(None), bytes([offset // 8]) * len(buffer))
+
+    def no_more_threads():
+        raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+    monkeypatch.setattr(remote_opening, "_request_pool", no_more_threads)
+    source = remote_opening.RemoteSource.__new__(remote_opening.RemoteSource)
+    source.remote, source.name, source.cost = remote, remote.url, remote.cost
+    buffers = [bytearray(8) for _ in range(5)]
+    source.readinto_runs([i * 8 for i in range(5)], [memoryview(b) for b in buffers])
+    assert [b[0] for b in buffers] == [0, 1, 2, 3, 4]
+
+
+def _spooled_in_child(_):
+    return _SHARED["proxy"][2].tolist()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_in_memory_spooled_file_reads_in_a_forked_child():
+    import tempfile
+    data = np.arange(40, dtype=np.int16).reshape(4, 10)
+    spooled = tempfile.SpooledTemporaryFile(max_size=1 << 20)
+    spooled.write(data.tobytes())
+    _SHARED["proxy"] = ArrayProxy(spooled, (data.shape, data.dtype), order="C")
+    try:
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            assert pool.map(_spooled_in_child, [0]) == [data[2].tolist()]
+        assert not spooled._rolled
+    finally:
+        _SHARED.clear()
+        spooled.close()
+
+
+class _BreaksOnRead(io.BytesIO):
+    def readinto(self, buffer):
+        self.close()
+        raise OSError("device went away")
+
+
+def test_error_inside_an_access_is_not_masked_by_restoring_the_position():
+    proxy = ArrayProxy(_BreaksOnRead(bytes(100)), ((10, 10), np.int8))
+    with pytest.raises(proxylib.ProxyReadError, match="device went away"):
+        proxy[3]
+
+
+def test_cost_model_accepts_numpy_integers_not_bools():
+    assert CostModel(gap_threshold=np.int64(4096), block_size=np.uint32(1 << 20)).block_size \
+        == 1 << 20
+    with pytest.raises(ValueError):
+        CostModel(block_size=True)
+
+
+def test_numpy_float_key_has_numpys_message(small):
+    proxy, data = small
+    with pytest.raises(IndexError, match="only integers, slices"):
+        proxy[np.float64(1)]

@@ -103,6 +103,8 @@ def _is_integer_scalar(item: Any) -> bool:
 def _is_advanced(item: Any) -> bool:
     if _is_integer_scalar(item):  # numpy integers have __array__ but index like ints
         return False
+    if isinstance(item, np.generic) and not isinstance(item, np.bool_):
+        return False  # np.float64(1) & co: invalid, with numpy's "only integers..." message
     if isinstance(item, (bool, np.bool_, list, tuple, range, memoryview)):
         return True
     if isinstance(item, np.ndarray):

@@ -20,6 +20,7 @@ F-ordered array), every step made positive. It describes
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator, NamedTuple, Tuple
@@ -54,10 +55,21 @@ class CostModel:
     block_size: int = DEFAULT_BLOCK_SIZE
 
     def __post_init__(self) -> None:
-        if not isinstance(self.gap_threshold, int) or self.gap_threshold < 0:
-            raise ValueError(f"gap_threshold must be an integer >= 0, not {self.gap_threshold!r}")
-        if not isinstance(self.block_size, int) or self.block_size < 1:
-            raise ValueError(f"block_size must be an integer >= 1, not {self.block_size!r}")
+        object.__setattr__(self, "gap_threshold", _whole("gap_threshold", self.gap_threshold, 0))
+        object.__setattr__(self, "block_size", _whole("block_size", self.block_size, 1))
+
+
+def _whole(name: str, value: object, minimum: int) -> int:
+    """``value`` as a Python int of at least ``minimum`` (numpy integers accepted)."""
+    try:
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError
+        number = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}") from None
+    if number < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
+    return number
 
 
 LOCAL_FILE_COST = CostModel()

@@ -67,13 +67,15 @@ class FileIdentity:
 
     @classmethod
     def of_descriptor(cls, fd: int) -> "FileIdentity":
-        """The identity of the open file, hashed once per (device, inode, size, mtime).
+        """The identity of the open file, hashed once per (device, inode, size, mtime, ctime).
 
         A reader with keep_file_open=False opens the file on every access;
         hashing 128 KiB each time would cost more than many reads.
         """
         st = os.fstat(fd)
-        stat_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        # ctime too: a same-size rewrite whose mtime was put back (cp -p, touch -r,
+        # rsync --inplace -t) still changes it, and utime cannot set it back
+        stat_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         with _IDENTITY_GUARD:
             known = _IDENTITIES.get(stat_key)
         if known is not None:

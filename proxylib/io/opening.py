@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import stat as stat_module
+import tempfile
 import threading
 import weakref
 from contextlib import contextmanager
@@ -424,7 +425,7 @@ class FileObjectOpener(HandlelessOpener):
                 raise ProxyReadError(f"{self.name}: the file object was closed",
                                      path=self.name)
             return _Yield(DescriptorSource(fd, self.name))
-        if os.getpid() != self.pid and _descriptor_of(self.fileobj) is not None:
+        if os.getpid() != self.pid and _shares_descriptor(self.fileobj):
             raise ProxyReadError(
                 f"{self.name}: this file object shares its file position with the process "
                 "it was opened in (fork); reads here would move each other's position. "
@@ -459,8 +460,19 @@ class _Yield:
 def _descriptor_of(fileobj: Any) -> Optional[int]:
     try:
         return fileobj.fileno()
-    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+    except Exception:  # no descriptor, whatever the object says (io.UnsupportedOperation...)
         return None
+
+
+def _shares_descriptor(fileobj: Any) -> bool:
+    """True when reading ``fileobj`` moves a file position shared across a fork.
+
+    A SpooledTemporaryFile still in memory is private to each process, and its
+    ``fileno()`` would roll it over to disk, so it is asked without calling it.
+    """
+    if isinstance(fileobj, tempfile.SpooledTemporaryFile):
+        return bool(getattr(fileobj, "_rolled", True))
+    return _descriptor_of(fileobj) is not None
 
 
 def _plain_descriptor(fileobj: Any) -> Optional[int]:

@@ -186,10 +186,17 @@ class FileObjectSource(ByteSource):
             self._accesses += 1
             try:
                 yield self
-            finally:
+            except BaseException:
                 self._accesses -= 1
                 if position is not None:
-                    self.fileobj.seek(position)
+                    try:
+                        self.fileobj.seek(position)
+                    except Exception:
+                        pass  # the error being raised says more than a failed restore
+                raise
+            self._accesses -= 1
+            if position is not None:
+                self.fileobj.seek(position)
 
     def readinto(self, offset: int, buffer: memoryview) -> None:
         if self._accesses:

@@ -51,13 +51,32 @@ class RemoteSource(ByteSource):
         self.remote.read_at(offset, buffer)
 
     def readinto_runs(self, offsets, buffers) -> None:
-        """Issue the runs' range requests concurrently (each still retried on its own)."""
+        """Issue the runs' range requests concurrently (each still retried on its own).
+
+        On the first failure the requests not yet started are cancelled and the
+        running ones awaited, so nothing writes into the buffers after the error
+        reaches the caller. At interpreter exit, when no thread can start any
+        more, the runs are read one by one.
+        """
         if len(offsets) <= 1:
             return super().readinto_runs(offsets, buffers)
-        futures = [_request_pool().submit(self.remote.read_at, offset, buffer)
-                   for offset, buffer in zip(offsets, buffers)]
+        from concurrent.futures import FIRST_EXCEPTION, wait
+        futures = []
+        try:
+            pool = _request_pool()
+            for offset, buffer in zip(offsets, buffers):
+                futures.append(pool.submit(self.remote.read_at, offset, buffer))
+        except RuntimeError:  # "cannot schedule new futures after (interpreter) shutdown"
+            wait(futures)
+            return super().readinto_runs(offsets, buffers)
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        if pending:
+            for future in pending:
+                future.cancel()
+            wait(pending)
         for future in futures:
-            future.result()
+            if not future.cancelled():
+                future.result()  # raises the first failure, in file order
 
 
 #: Range requests one read keeps in flight at most.
