@@ -205,6 +205,7 @@ _live_openers: "weakref.WeakSet[PathOpener]" = weakref.WeakSet()
 
 
 def _reset_locks_after_fork() -> None:
+    Mapper._guard = threading.Lock()
     for opener in list(_live_openers):
         opener._lock = threading.Lock()
 

@@ -111,30 +111,39 @@ else:  # pragma: no cover - platforms without preadv
 
 
 class Mapper:
-    """Creates one read-only map of a descriptor on first use."""
+    """Creates one read-only map of a descriptor on first use.
+
+    One is made per open file, most never map anything, so it holds no lock
+    of its own: making and dropping maps (rare) share one class-wide lock.
+    """
+
+    __slots__ = ("_fd", "_length", "_map")
+    _guard = threading.Lock()
 
     def __init__(self, fd: int, length: int) -> None:
         self._fd = fd
         self._length = length
-        self._lock = threading.Lock()
         self._map: Optional[mmap.mmap] = None
 
     def get(self) -> Optional[mmap.mmap]:
-        if self._length == 0:
-            return None
-        with self._lock:
+        mapped = self._map
+        if mapped is not None or self._length == 0:
+            return mapped
+        with Mapper._guard:
             if self._map is None:
                 self._map = mmap.mmap(self._fd, self._length, access=mmap.ACCESS_READ)
             return self._map
 
     def close(self) -> None:
-        with self._lock:
-            if self._map is not None:
-                try:
-                    self._map.close()
-                except BufferError:  # a caller still holds a view; let GC unmap it
-                    pass
-                self._map = None
+        if self._map is None:
+            return
+        with Mapper._guard:
+            mapped, self._map = self._map, None
+        if mapped is not None:
+            try:
+                mapped.close()
+            except BufferError:  # a caller still holds a view; let GC unmap it
+                pass
 
 
 class MappedSource(ByteSource):
