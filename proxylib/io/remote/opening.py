@@ -7,7 +7,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, Optional
 
-from ..opening import HandlelessOpener
+from ..fileobjects import HandlelessOpener
 from ..sources import ByteSource
 from .files import BACKOFF, GZIP_MAGIC, RETRIES, RemoteFile, _fsspec, is_fsspec_file, is_url
 from .gzipped import RemoteGzipFile
