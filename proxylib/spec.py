@@ -104,9 +104,6 @@ class ArraySpec:
     def with_shape(self, shape: Sequence[int]) -> "ArraySpec":
         return replace(self, shape=tuple(shape))
 
-    def with_order(self, order: str) -> "ArraySpec":
-        return replace(self, order=order)
-
 
 def native(dtype: np.dtype) -> np.dtype:
     """``dtype`` in native byte order; structured dtypes keep offsets and itemsize."""

@@ -73,16 +73,6 @@ class BasicKey:
         """One selection per array axis, newaxis markers left out."""
         return tuple(item for item in self.items if item is not NEWAXIS)
 
-    @property
-    def result_shape(self) -> Tuple[int, ...]:
-        shape = []
-        for item in self.items:
-            if item is NEWAXIS:
-                shape.append(1)
-            elif isinstance(item, AxisRange):
-                shape.append(item.count)
-        return tuple(shape)
-
 
 #: Item types that are basic without further inspection (the common case).
 _PLAIN_BASIC_TYPES = frozenset({int, slice, type(None), type(Ellipsis)})

@@ -152,10 +152,6 @@ class ReadPlan(NamedTuple):
         return (count - 1) * self.grouped_step + self.inner_span
 
     @property
-    def run_count(self) -> int:
-        return 0 if self.is_empty else math.prod(self.grid_shape) * self.groups_per_run_row
-
-    @property
     def read_bytes(self) -> int:
         """Bytes the runs read, gaps included."""
         if self.is_empty:
