@@ -146,3 +146,42 @@ def test_bench_plot(tmp_path, plain):
     cli("bench", plain, "--repeat", "1", "--keys", "volume", "time", "--plot", str(chart),
         "--no-peers")
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000
+
+
+def test_slice_keeps_header_fields(tmp_path):
+    data = np.arange(4 * 5 * 6 * 8, dtype=np.int16).reshape(4, 5, 6, 8)
+    image = proxylib.Nifti1Image(data, np.diag([2.0, 2.0, 2.0, 1.0]))
+    image.header.set_zooms((2.0, 2.0, 2.0, 2.5))
+    image.header["xyzt_units"] = 2 | 8  # mm, sec
+    source = str(tmp_path / "bold.nii")
+    proxylib.save(image, source)
+    out = str(tmp_path / "every_other.nii")
+    cli("slice", source, "..., 1:7:2", "-o", out)
+    sliced = proxylib.load(out)
+    assert tuple(sliced.header.get_zooms()) == (2.0, 2.0, 2.0, 5.0)  # TR times the step
+    assert int(sliced.header["xyzt_units"]) == 2 | 8
+    np.testing.assert_array_equal(sliced.get_fdata(), data[..., 1:7:2])
+
+
+def test_ls_reports_the_data_file_of_a_pair_and_skips_stats_of_records(tmp_path):
+    env = {"PROXYLIB_CACHE_DIR": str(tmp_path / "cache")}
+    pair = str(tmp_path / "pair.hdr.gz")
+    proxylib.save(proxylib.load(EXAMPLE), pair)
+    cli("index", str(tmp_path / "pair.img.gz"), env=env)
+    assert "gzip, saved index" in cli("ls", pair, env=env).stdout
+    rgb = np.zeros((3, 3, 3), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    rgb_path = str(tmp_path / "rgb.nii")
+    proxylib.save(proxylib.Nifti1Image(rgb, np.eye(4)), rgb_path)
+    out = cli("ls", "-s", rgb_path).stdout
+    assert "statistics: not computed" in out
+
+
+def test_bench_fails_clearly_when_every_strategy_fails(tmp_path):
+    whole = open(EXAMPLE, "rb").read()
+    broken = tmp_path / "broken.nii.gz"
+    broken.write_bytes(whole[:len(whole) // 2])
+    result = cli("bench", str(broken), "--repeat", "1", "--keys", "volume", "--no-peers",
+                 check=False, env={"PROXYLIB_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 1 and "every proxylib strategy failed" in result.stderr
+    assert "recommended for this file" not in result.stdout
+    assert "no recommendation" in result.stdout

@@ -347,3 +347,42 @@ def test_numpy_float_key_has_numpys_message(small):
     proxy, data = small
     with pytest.raises(IndexError, match="only integers, slices"):
         proxy[np.float64(1)]
+
+
+def test_saving_another_librarys_proxy_keeps_its_scaled_values(tmp_path):
+    nibabel = pytest.importorskip("nibabel")
+    source = str(tmp_path / "scaled.nii")
+    stored = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
+    image = nibabel.Nifti1Image(stored, np.eye(4))
+    image.header.set_slope_inter(0.5, 10.0)
+    nibabel.save(image, source)
+    foreign = nibabel.load(source)
+    copy = str(tmp_path / "copy.nii")
+    proxylib.save(proxylib.Nifti1Image(foreign.dataobj, foreign.affine), copy)
+    np.testing.assert_array_equal(proxylib.load(copy).get_fdata(), foreign.get_fdata())
+
+
+def test_bench_no_index_strategies_really_start_without_an_index(tmp_path, monkeypatch):
+    from proxylib.bench.runner import run_benchmark
+    from proxylib.io import index_cache
+    monkeypatch.setenv("PROXYLIB_CACHE_DIR", str(tmp_path / "user-cache"))
+    path = str(tmp_path / "v.nii.gz")
+    proxylib.save(proxylib.Nifti1Image(np.random.default_rng(0).random((64, 64, 32, 6),
+                                                                   dtype=np.float32),
+                                       np.eye(4)), path)
+    loaded = []
+    real_load = index_cache.load_index
+
+    def recording(identity, directory=None):
+        found = real_load(identity, directory)
+        loaded.append((os.environ["PROXYLIB_CACHE_DIR"], found is not None))
+        return found
+    monkeypatch.setattr(index_cache, "load_index", recording)
+    results = run_benchmark(path, workload_names=("volume",), repeat=2, memory=False,
+                            include_peers=False)
+    assert {r.strategy for r in results} >= {"proxylib gz no-index mmap='c' keep=True",
+                                             "proxylib gz saved-index mmap='c' keep=True"}
+    directories = {d for d, _ in loaded}
+    assert len(directories) == 2  # each family read its own cache
+    found_in = {d: any(found for e, found in loaded if e == d) for d in directories}
+    assert sorted(found_in.values()) == [False, True]  # no-index never finds one, saved does

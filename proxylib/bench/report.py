@@ -31,11 +31,13 @@ def recommend(results: Sequence[Measurement]) -> Optional[Measurement]:
             scores[result.strategy].append(math.inf)
         else:
             scores[result.strategy].append(result.median_seconds / best[result.workload])
-    if not scores:
+    usable = {name: values for name, values in scores.items() if math.inf not in values}
+    if not usable:  # a strategy that failed a workload is never recommended
         return None
+
     def geometric_mean(values):
         return math.exp(sum(math.log(v) for v in values) / len(values))
-    winner = min(scores, key=lambda name: geometric_mean(scores[name]))
+    winner = min(usable, key=lambda name: geometric_mean(usable[name]))
     return first[winner]
 
 
@@ -59,7 +61,9 @@ def render_table(results: Sequence[Measurement], path: str) -> str:
                          f"{ratio_best:8.2f} {ratio_nib} {peak}")
         lines.append("")
     choice = recommend(results)
-    if choice is not None:
+    if choice is None:
+        lines.append("no recommendation: no proxylib strategy completed every workload")
+    else:
         settings = ", ".join(f"{k}={v!r}" for k, v in (choice.settings or {}).items())
         lines.append(f"recommended for this file: {settings} ({choice.strategy}; best "
                      "geometric-mean ratio to the fastest strategy over all workloads)")

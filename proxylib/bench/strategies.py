@@ -109,6 +109,8 @@ def gzip_cache(path: str, saved: bool) -> Iterator[Callable[[], None]]:
 
     ``saved``: the index is built and saved once, and each round starts like
     a fresh process that finds it. Otherwise each round starts with no index.
+    The reset points ``PROXYLIB_CACHE_DIR`` at this cache, so several of these
+    can be open at once, each strategy reading only its own.
     """
     from ..io import gzip as gzip_module
     from ..io.index_cache import build_index
@@ -120,6 +122,7 @@ def gzip_cache(path: str, saved: bool) -> Iterator[Callable[[], None]]:
             build_index(path)
 
         def reset():
+            os.environ["PROXYLIB_CACHE_DIR"] = directory
             gzip_module.STATES.clear()
             if not saved:
                 shutil.rmtree(directory, ignore_errors=True)
@@ -154,11 +157,12 @@ def peer_strategies(path: str, compressed: bool) -> List[Strategy]:
         image = load(path)
         proxy = image.dataobj
         spec = proxy.spec
+        data_path = os.fspath(proxy.file_like)  # the .img of a pair, not the header
         if spec.storage_dtype.isnative and proxy.order == "F":
             for kept in (True, False):
                 out.append(Strategy(
                     f"numpy.memmap {'kept' if kept else 'fresh'}", "numpy.memmap",
-                    lambda kept=kept: MemmapTarget(path, spec.shape, spec.storage_dtype,
+                    lambda kept=kept: MemmapTarget(data_path, spec.shape, spec.storage_dtype,
                                                    spec.offset, (spec.slope, spec.inter), kept)))
     try:
         import nibabel  # noqa: F401

@@ -57,6 +57,11 @@ def run(args) -> int:
                 json.dump(payload if len(payload) > 1 else payload[0], handle, indent=2)
         if args.plot:
             report.plot([r for _, results in everything for r in results], args.plot)
+    for path, results in everything:
+        own = [r for r in results if r.family == "proxylib"]
+        if own and all(r.median_seconds is None for r in own):
+            reason = next(r.error for r in own if r.error)
+            raise RuntimeError(f"{path}: every proxylib strategy failed; first error: {reason}")
     return 0
 
 

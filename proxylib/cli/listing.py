@@ -33,7 +33,10 @@ def run(args) -> int:
     for path in args.files:
         image = load(path)
         print(describe(path, image))
-        if args.stats:
+        if args.stats and image.dataobj.dtype.fields is not None:
+            print(f"  statistics: not computed for {image.dataobj.dtype} records "
+                  "(e.g. RGB); view them as numbers first")
+        elif args.stats:
             low, high, mean = block_stats(image.dataobj, progress)
             print(f"  min={low:.6g} max={high:.6g} mean={mean:.6g}")
         if args.verbose:
@@ -50,22 +53,17 @@ def describe(path: str, image) -> str:
     spec = proxy.spec
     zooms = "x".join(f"{z:g}" for z in image.header.get_zooms())
     scaling = f"slope={spec.slope:g} inter={spec.inter:g}" if spec.has_scaling else "no scaling"
-    compression = _compression(path)
+    data_path = os.fspath(proxy.file_like)  # a pair's .img, where the data (and index) are
+    compression = _compression(data_path)
     index = ""
     if compression == "gzip":
-        index = ", saved index" if _has_saved_index(path) else ", no saved index"
+        index = ", saved index" if _has_saved_index(data_path) else ", no saved index"
     return (f"{path}: {type(image).__name__} shape={spec.shape} "
             f"storage={spec.storage_dtype} output={proxy.dtype} zooms={zooms} {scaling} "
             f"{compression}{index}")
 
 
-def _compression(path: str) -> str:
-    data_path = path
-    if path.endswith((".hdr", ".hdr.gz")):
-        base = path[:-4] if path.endswith(".hdr") else path[:-7]
-        for candidate in (base + ".img", base + ".img.gz"):
-            if os.path.exists(candidate):
-                data_path = candidate
+def _compression(data_path: str) -> str:
     with open(data_path, "rb") as handle:
         magic = handle.read(4)
     if magic[:2] == b"\x1f\x8b":

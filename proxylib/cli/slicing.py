@@ -34,11 +34,29 @@ def run(args) -> int:
     elif out.endswith((".nii", ".nii.gz")):
         nifti_key, affine = sliced_affine(key, image.shape, np.asarray(image.affine))
         data = np.asarray(image.dataobj[nifti_key])
-        save(type(image)(data, affine), out)
+        save(type(image)(data, affine, header=sliced_header(image.header, nifti_key)), out)
     else:
         raise ValueError(f"{out}: output must end in .npy, .nii or .nii.gz")
     print(f"{args.file}[{args.key}] -> {out}")
     return 0
+
+
+def sliced_header(header, nifti_key):
+    """The source header for the slice: units, codes, intent and the zooms of
+    non-spatial axes kept (a stepped time axis scales its zoom by the step).
+    Shape, dtype, scaling and affine are then set from the slice itself."""
+    header = header.copy()
+    zooms = list(header.get_zooms())
+    kept = []
+    for axis, item in enumerate(nifti_key):
+        if isinstance(item, slice):
+            zoom = zooms[axis] if axis < len(zooms) else 1.0
+            if axis >= SPATIAL_AXES and item.step not in (None, 1):
+                zoom *= abs(item.step)
+            kept.append(zoom)
+    header.set_data_shape(tuple(1 for _ in kept))  # placeholder; the image sets the shape
+    header.set_zooms(kept)
+    return header
 
 
 def sliced_affine(key, shape, affine):

@@ -205,9 +205,24 @@ class NiftiImage(DataobjImage):
 
 
 def _storage_dtype(dataobj: Any) -> np.dtype:
-    dtype = getattr(dataobj, "storage_dtype", None)
-    dtype = np.dtype(dataobj.dtype if dtype is None else dtype)
+    """The dtype to store an array or a foreign proxy's values in (never an ArrayProxy)."""
+    if is_proxy(dataobj):  # another library's proxy: its .dtype may be the stored one
+        dtype = _returned_dtype(dataobj)
+    else:
+        dtype = np.dtype(dataobj.dtype)
     return WIDENED.get(native(dtype), dtype)
+
+
+def _returned_dtype(proxy: Any) -> np.dtype:
+    """The dtype a foreign proxy's reads return, from a one-element read.
+
+    nibabel's proxies report the on-disk dtype as ``.dtype`` while reads come
+    back scaled; storing scaled values in the on-disk dtype would truncate them.
+    """
+    shape = tuple(proxy.shape)
+    if 0 in shape:
+        return np.dtype(proxy.dtype)
+    return np.asarray(proxy[(0,) * len(shape)]).dtype
 
 
 def _stored_layout(dataobj: Any, header: Any) -> Tuple[np.dtype, float, float, bool]:
