@@ -114,8 +114,12 @@ class FileHolder:
             yield self.fileobj
             return
         folder = os.path.dirname(os.path.abspath(self.filename))
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".proxylib-",
-                                             suffix=os.path.basename(self.filename))
+        try:
+            handle, temporary = tempfile.mkstemp(dir=folder, prefix=".proxylib-",
+                                                 suffix=os.path.basename(self.filename))
+        except OSError as err:  # name the file asked for, not the temporary one
+            raise type(err)(err.errno, f"{self.filename}: cannot write here: "
+                                       f"{err.strerror}") from err
         try:
             with os.fdopen(handle, "wb") as raw:
                 if self.filename.endswith(COMPRESSED_SUFFIXES):
