@@ -17,6 +17,7 @@ Python loop runs per element and index arrays stay bounded.
 from __future__ import annotations
 
 import mmap
+from itertools import accumulate
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -116,7 +117,8 @@ def _gather_from_reads(plan: PointPlan, source: ByteSource, rows: np.ndarray,
     for chunk in plan.chunks():
         starts = plan.runs(chunk.offsets)
         offsets, lengths = plan.run_extents(chunk.offsets, starts)
-        capacity = max(block_size, int(lengths.max()))
+        # a block, or less when this chunk's runs need less; never less than one run
+        capacity = max(min(block_size, int(lengths.sum())), int(lengths.max()))
         if buffer is None or buffer.nbytes < capacity:
             buffer = np.empty(-(-capacity // plan.itemsize), dtype=storage_dtype)
             raw = memoryview(buffer.view(np.uint8))
@@ -132,10 +134,13 @@ def _read_chunk(plan: PointPlan, source: ByteSource, rows: np.ndarray, chunk: An
     while run < len(lengths):
         done = int(ends[run - 1]) if run else 0
         stop = max(int(np.searchsorted(ends, done + buffer.nbytes, side="right")), run + 1)
-        position = 0  # one read per run; this fill's runs sit back to back in the buffer
-        for offset, length in zip(offsets[run:stop].tolist(), lengths[run:stop].tolist()):
-            source.readinto(offset, raw[position:position + length])
-            position += length
+        # one read per run, handed over as one batch (a remote source sends them
+        # concurrently); this fill's runs sit back to back in the buffer
+        fill_lengths = lengths[run:stop].tolist()
+        fill_starts = [0, *accumulate(fill_lengths[:-1])]
+        source.readinto_runs(offsets[run:stop].tolist(),
+                             [raw[start:start + length]
+                              for start, length in zip(fill_starts, fill_lengths)])
         first_row, stop_row = int(starts[run]), int(starts[stop])
         run_position = (ends[run:stop] - lengths[run:stop]) - done - offsets[run:stop]
         byte_positions = (np.repeat(run_position, np.diff(starts[run:stop + 1]))
