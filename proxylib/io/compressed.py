@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from ..errors import CorruptDataError, ProxyReadError, TruncatedFileError
 from ..indexing.plan import CostModel
-from .positional import seek_position
+from .positional import ReadOnlyPosition
 from .sources import ByteSource, _byte_view
 
 BZ2_MAGIC = b"BZh"
@@ -44,7 +44,7 @@ _SETTLE_HOLD = 8 << 20
 _SKIP_CHUNK = 1 << 20
 
 
-class PreadFile:
+class PreadFile(ReadOnlyPosition):
     """A read-only file-like view of a descriptor with a private position.
 
     ``fd`` may be swapped between accesses (the descriptor of the current
@@ -66,22 +66,8 @@ class PreadFile:
         #: Compressed bytes read so far (what the tests and benchmarks count).
         self.bytes_read = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def writable(self) -> bool:
-        return False
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self.pos = seek_position(self.pos, offset, whence,
-                                 lambda: os.fstat(self._fd()).st_size)
-        return self.pos
+    def _end(self) -> int:
+        return os.fstat(self._fd()).st_size
 
     def _fd(self) -> int:
         if self.fd < 0:

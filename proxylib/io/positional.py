@@ -22,3 +22,32 @@ def seek_position(current: int, offset: int, whence: int, size: Callable[[], int
     if position < 0:
         raise OSError(errno.EINVAL, f"negative seek position {position}")
     return position
+
+
+class ReadOnlyPosition:
+    """The file-object protocol of a read-only reader that keeps its own ``pos``.
+
+    Subclasses set ``self.pos`` and define ``_end()`` (the size, for seeks
+    from the end) and their reads.
+    """
+
+    pos: int
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = seek_position(self.pos, offset, whence, self._end)
+        return self.pos
+
+    def _end(self) -> int:
+        raise NotImplementedError

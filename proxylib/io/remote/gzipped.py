@@ -10,12 +10,12 @@ from typing import Any, Dict, Optional, Tuple
 
 from ...errors import CorruptDataError, ProxyReadError, TruncatedFileError
 from ...indexing.plan import CostModel
-from ..positional import seek_position
+from ..positional import ReadOnlyPosition
 from ..sources import _byte_view
 from .files import GZIP_READ_SIZE, REMOTE_COST, RemoteFile
 
 
-class _CompressedReader:
+class _CompressedReader(ReadOnlyPosition):
     """Sequential file-like view of a RemoteFile for indexed_gzip (own position)."""
 
     def __init__(self, remote: RemoteFile) -> None:
@@ -26,21 +26,8 @@ class _CompressedReader:
         self.mode = "rb"
         self.closed = False
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def writable(self) -> bool:
-        return False
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self.pos = seek_position(self.pos, offset, whence, lambda: self.remote.size)
-        return self.pos
+    def _end(self) -> int:
+        return self.remote.size
 
     def read(self, size: int = -1) -> bytes:
         total = self.remote.size
