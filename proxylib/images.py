@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 import zlib
 from contextlib import contextmanager
 from typing import Any, Dict, IO, Iterator, Mapping, Optional, Tuple, Union
@@ -29,6 +28,7 @@ import numpy as np
 from .arrayproxy import is_proxy
 from .errors import (CorruptDataError, ExpiredDeprecationError, ProxyError, ProxyReadError,
                      TruncatedFileError)
+from .io.atomic import replacing
 from .io.opening import GZIP_MAGIC
 
 FileSpec = Union[str, os.PathLike, bytes]
@@ -113,29 +113,13 @@ class FileHolder:
             self.fileobj.seek(self.pos)
             yield self.fileobj
             return
-        folder = os.path.dirname(os.path.abspath(self.filename))
-        try:
-            handle, temporary = tempfile.mkstemp(dir=folder, prefix=".proxylib-",
-                                                 suffix=os.path.basename(self.filename))
-        except OSError as err:  # name the file asked for, not the temporary one
-            raise type(err)(err.errno, f"{self.filename}: cannot write here: "
-                                       f"{err.strerror}") from err
-        try:
-            with os.fdopen(handle, "wb") as raw:
-                if self.filename.endswith(COMPRESSED_SUFFIXES):
-                    with gzip.GzipFile(fileobj=raw, mode="wb", filename="",
-                                       compresslevel=GZIP_COMPRESSLEVEL, mtime=0) as zipped:
-                        yield zipped
-                else:
-                    yield raw
-            _copy_permissions(self.filename, temporary)
-            os.replace(temporary, self.filename)
-        except BaseException:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
-            raise
+        with replacing(self.filename, suffix=os.path.basename(self.filename)) as raw:
+            if self.filename.endswith(COMPRESSED_SUFFIXES):
+                with gzip.GzipFile(fileobj=raw, mode="wb", filename="",
+                                   compresslevel=GZIP_COMPRESSLEVEL, mtime=0) as zipped:
+                    yield zipped
+            else:
+                yield raw
 
 
 def _gzip_error(name: str, raw: IO[bytes], err: BaseException) -> ProxyReadError:
@@ -155,17 +139,6 @@ def _gzip_error(name: str, raw: IO[bytes], err: BaseException) -> ProxyReadError
             "is damaged, re-download or re-copy it", path=name, offset=position)
     return ProxyReadError(f"{name}: reading the gzip file failed: {err}", path=name,
                           offset=position)
-
-
-def _copy_permissions(existing: str, temporary: str) -> None:
-    """Give the new file the mode a plain ``open(name, 'wb')`` would have given it."""
-    try:
-        mode = os.stat(existing).st_mode & 0o7777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    os.chmod(temporary, mode)
 
 
 FileMap = Dict[str, FileHolder]

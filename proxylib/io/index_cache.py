@@ -26,7 +26,6 @@ import json
 import os
 import struct
 import sys
-import tempfile
 import threading
 import warnings
 import zlib
@@ -35,6 +34,8 @@ from pathlib import Path
 from typing import Iterable, List, Optional, Union
 
 import numpy as np
+
+from .atomic import replacing
 
 #: Bytes hashed at each end of the file for its identity.
 EDGE_BYTES = 64 * 1024
@@ -182,22 +183,12 @@ def save_index(identity: FileIdentity, payload: bytes, *, spacing: int, points: 
     }).encode()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-",
-                                             suffix=".pxgzi")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(_HEADER.pack(_MAGIC, len(header)))
-                out.write(header)
-                out.write(table)
-                for blob in packed:
-                    out.write(blob)
-            os.replace(temporary, target)
-        except BaseException:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
-            raise
+        with replacing(str(target), suffix=".pxgzi", keep_mode=False) as out:
+            out.write(_HEADER.pack(_MAGIC, len(header)))
+            out.write(header)
+            out.write(table)
+            for blob in packed:
+                out.write(blob)
     except OSError as err:
         _warn_once(
             f"proxylib: cannot save the gzip index in {target.parent} ({err.strerror or err}); "
