@@ -17,9 +17,7 @@ from typing import Any, List, Tuple
 import numpy as np
 from hypothesis import strategies as st
 
-from ..spec import ArraySpec
-from .strategies import (MMAP_MODES, SOURCES, ProxyCase, cost_models, scalings, shapes,
-                         storage_dtypes, stored_arrays)
+from .strategies import SOURCES, ProxyCase, read_settings, stored_specs
 
 
 def _maybe_list(draw, array: np.ndarray) -> Any:
@@ -145,18 +143,10 @@ def orthogonal_keys(draw, shape: Tuple[int, ...], invalid: bool = False) -> Any:
 def fancy_cases(draw, max_dims: int = 4, sources=SOURCES, orthogonal: bool = False,
                 invalid: bool = True) -> ProxyCase:
     """A :class:`ProxyCase` whose key is a fancy key (or an ``oindex`` key)."""
-    dtype = draw(storage_dtypes())
-    shape = draw(shapes(max_dims))
-    stored = draw(stored_arrays(shape, dtype))
-    slope, inter = draw(scalings(dtype))
-    spec = ArraySpec(shape, dtype, offset=draw(st.integers(0, 40)),
-                     order=draw(st.sampled_from("FC")), slope=slope, inter=inter)
+    stored, spec = draw(stored_specs(max_dims))
     keys = orthogonal_keys if orthogonal else fancy_keys
-    return ProxyCase(stored=stored, spec=spec, key=draw(keys(shape, invalid)),
-                     mmap=draw(st.sampled_from(MMAP_MODES)),
-                     keep_file_open=draw(st.booleans()),
-                     source=draw(st.sampled_from(sources)),
-                     cost=draw(cost_models()))
+    return ProxyCase(stored=stored, spec=spec, key=draw(keys(spec.shape, invalid)),
+                     **draw(read_settings(sources)))
 
 
 def orthogonal_oracle(values: np.ndarray, key: Any) -> Any:

@@ -109,18 +109,29 @@ def _with_numpy_integers(draw, key: Any) -> Any:
 
 
 @st.composite
-def proxy_cases(draw, max_dims: int = 6, sources=SOURCES) -> ProxyCase:
-    """A full read case; see :class:`ProxyCase`."""
+def stored_specs(draw, max_dims: int = 6) -> Tuple[np.ndarray, ArraySpec]:
+    """Stored values and the spec of a file holding them (dtype, offset, order, scaling)."""
     dtype = draw(storage_dtypes())
     shape = draw(shapes(max_dims))
     stored = draw(stored_arrays(shape, dtype))
     slope, inter = draw(scalings(dtype))
     spec = ArraySpec(shape, dtype, offset=draw(st.integers(0, 40)),
                      order=draw(st.sampled_from("FC")), slope=slope, inter=inter)
-    key = draw(hnp.basic_indices(shape, min_dims=0, allow_newaxis=True, allow_ellipsis=True))
+    return stored, spec
+
+
+@st.composite
+def read_settings(draw, sources=SOURCES) -> dict:
+    """How a case is read: mmap mode, handle policy, byte source and cost model."""
+    return {"mmap": draw(st.sampled_from(MMAP_MODES)), "keep_file_open": draw(st.booleans()),
+            "source": draw(st.sampled_from(sources)), "cost": draw(cost_models())}
+
+
+@st.composite
+def proxy_cases(draw, max_dims: int = 6, sources=SOURCES) -> ProxyCase:
+    """A full read case; see :class:`ProxyCase`."""
+    stored, spec = draw(stored_specs(max_dims))
+    key = draw(hnp.basic_indices(spec.shape, min_dims=0, allow_newaxis=True,
+                                 allow_ellipsis=True))
     key = draw(_with_numpy_integers(key))
-    return ProxyCase(stored=stored, spec=spec, key=key,
-                     mmap=draw(st.sampled_from(MMAP_MODES)),
-                     keep_file_open=draw(st.booleans()),
-                     source=draw(st.sampled_from(sources)),
-                     cost=draw(cost_models()))
+    return ProxyCase(stored=stored, spec=spec, key=key, **draw(read_settings(sources)))
