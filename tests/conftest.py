@@ -1,5 +1,6 @@
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -9,3 +10,20 @@ settings.register_profile(
     "thorough", max_examples=3000, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile(os.environ.get("PROXYLIB_HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture
+def gzip_isolated(tmp_path, monkeypatch):
+    """A private index cache, empty gzip registries and small seek spacings."""
+    from proxylib.io import compressed, index_cache
+    from proxylib.io import gzip as pgz
+    monkeypatch.setenv("PROXYLIB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(pgz, "INDEX_SPACING", 64 * 1024)
+    monkeypatch.setattr(pgz, "JUMP", 64 * 1024)
+    monkeypatch.setattr(pgz, "_READBUF", 16 * 1024)
+    pgz.STATES.clear()
+    compressed.SEQUENTIAL_CURSORS.clear()
+    index_cache.reset_warning()
+    yield
+    pgz.STATES.clear()
+    compressed.SEQUENTIAL_CURSORS.clear()

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import proxylib
 from proxylib import (ArrayProxy, CorruptDataError, FileChangedError, ProxyReadError,
                       TruncatedFileError)
-from proxylib.io import compressed, index_cache
+from proxylib.io import index_cache
 from proxylib.io import gzip as pgz
 
 SHAPE = (32, 32, 32, 20)
@@ -38,19 +38,7 @@ def payload(data: np.ndarray) -> bytes:
     return b"\x5c" * OFFSET + data.tobytes(order="F")
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """A private cache dir, empty registries and a small index spacing."""
-    monkeypatch.setenv("PROXYLIB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(pgz, "INDEX_SPACING", 64 * 1024)
-    monkeypatch.setattr(pgz, "JUMP", 64 * 1024)
-    monkeypatch.setattr(pgz, "_READBUF", 16 * 1024)
-    pgz.STATES.clear()
-    compressed.SEQUENTIAL_CURSORS.clear()
-    index_cache.reset_warning()
-    yield
-    pgz.STATES.clear()
-    compressed.SEQUENTIAL_CURSORS.clear()
+pytestmark = pytest.mark.usefixtures("gzip_isolated")  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxylib import ArrayProxy, CorruptDataError, TruncatedFileError
-from proxylib.io import compressed, gzip_jump, index_cache
+from proxylib.io import gzip_jump, index_cache
 from proxylib.io import gzip as pgz
 
 pytestmark = pytest.mark.skipif(not gzip_jump.HAVE_ISAL, reason="python-isal not installed")
@@ -210,13 +210,7 @@ OFFSET = 352
 
 
 @pytest.fixture
-def volume(tmp_path, monkeypatch):
-    monkeypatch.setenv("PROXYLIB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(pgz, "INDEX_SPACING", 64 * 1024)
-    monkeypatch.setattr(pgz, "JUMP", 64 * 1024)
-    monkeypatch.setattr(pgz, "_READBUF", 16 * 1024)
-    pgz.STATES.clear()
-    compressed.SEQUENTIAL_CURSORS.clear()
+def volume(tmp_path, gzip_isolated):
     rng = np.random.default_rng(3)
     array = rng.standard_normal(SHAPE).astype(np.float32)
     array[rng.random(SHAPE) > 0.1] = 0
@@ -224,7 +218,6 @@ def volume(tmp_path, monkeypatch):
     with open(path, "wb") as out:
         out.write(gzip.compress(b"\0" * OFFSET + array.tobytes(order="F"), 6))
     yield path, array
-    pgz.STATES.clear()
 
 
 def test_proxy_jumps_use_isal_after_a_saved_index(volume):
