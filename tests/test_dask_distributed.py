@@ -27,7 +27,7 @@ def _gzip_seek_points():
     """
     from proxylib.io import gzip as pgzip
     found = []
-    for state in list(pgzip.STATES._states.values()):
+    for state in list(pgzip.STATES.values()):
         if state.points is not None:
             found.append([int(u) for u in state.points.uncompressed])
         elif state.zran is not None:

@@ -228,7 +228,7 @@ def test_proxy_jumps_use_isal_after_a_saved_index(volume):
     for key in [(Ellipsis, -1), (3, 4, 5, slice(1, None)), (slice(None), 7, 2, slice(2, 9, 3)),
                 (Ellipsis, 5), (Ellipsis, 6)]:
         np.testing.assert_array_equal(proxy[key], array[key])
-    state = next(iter(pgz.STATES._states.values()))
+    state = next(iter(pgz.STATES.values()))
     assert state.zran is None and state.zfile.bytes_read == 0   # indexed_gzip never inflated
     assert state.cursor.file.bytes_read == 0
     assert 0 < state.jump_bytes_read
@@ -242,7 +242,7 @@ def test_without_isal_jumps_fall_back_to_indexed_gzip(volume, monkeypatch):
     proxy = ArrayProxy(path, (SHAPE, np.float32, OFFSET))
     np.testing.assert_array_equal(proxy[..., -1], array[..., -1])
     np.testing.assert_array_equal(proxy[1, 2, 3], array[1, 2, 3])
-    state = next(iter(pgz.STATES._states.values()))
+    state = next(iter(pgz.STATES.values()))
     assert state.jump_bytes_read == 0 and state.zfile.bytes_read > 0
 
 
@@ -250,7 +250,7 @@ def test_index_built_by_reads_then_serves_isal_jumps(volume):
     path, array = volume
     proxy = ArrayProxy(path, (SHAPE, np.float32, OFFSET))
     np.testing.assert_array_equal(proxy[..., -1], array[..., -1])   # indexed_gzip builds
-    state = next(iter(pgz.STATES._states.values()))
+    state = next(iter(pgz.STATES.values()))
     assert state.points is not None and state.points.complete
     before = state.zfile.bytes_read
     for t in (3, 9, 1):

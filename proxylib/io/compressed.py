@@ -20,12 +20,12 @@ import bz2
 import errno
 import os
 import threading
-import weakref
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 from ..errors import CorruptDataError, ProxyReadError, TruncatedFileError
 from ..indexing.plan import CostModel
 from .positional import ReadOnlyPosition
+from .registry import ProcessRegistry
 from .sources import ByteSource, _byte_view
 
 BZ2_MAGIC = b"BZh"
@@ -254,52 +254,14 @@ class StreamCursor:
             "error), no values were returned", path=self.name, offset=self.file.pos)
 
 
-class CursorRegistry:
-    """Process-wide cursors, one per file identity, guarded by one lock each.
-
-    A cursor outlives the access (and descriptor) that created it, so a proxy
-    that re-opens its file for every access still reads on from where the
-    last access stopped. Only a few are kept (least recently used dropped).
-    After ``os.fork()`` the child starts with an empty registry.
-    """
-
-    def __init__(self, limit: int = 8) -> None:
-        self.limit = limit
-        self._guard = threading.Lock()
-        self._entries: Dict[Any, Tuple[threading.Lock, StreamCursor]] = {}
+class CursorRegistry(ProcessRegistry):
+    """Process-wide cursors, one per file identity, each with its own lock."""
 
     def get(self, key: Any, make: Callable[[], StreamCursor]) -> Tuple[threading.Lock, StreamCursor]:
-        with self._guard:
-            entry = self._entries.pop(key, None)
-            if entry is None:
-                entry = (threading.Lock(), make())
-            self._entries[key] = entry  # most recently used last
-            while len(self._entries) > self.limit:
-                oldest = next(iter(self._entries))
-                self._entries.pop(oldest)
-            return entry
-
-    def clear(self) -> None:
-        with self._guard:
-            self._entries.clear()
-
-    def reset_after_fork(self) -> None:
-        self._guard = threading.Lock()
-        self._entries = {}
+        return super().get(key, lambda: (threading.Lock(), make()))
 
 
-_registries: "weakref.WeakSet[CursorRegistry]" = weakref.WeakSet()
 SEQUENTIAL_CURSORS = CursorRegistry()
-_registries.add(SEQUENTIAL_CURSORS)
-
-
-def _after_fork_in_child() -> None:
-    for registry in list(_registries):
-        registry.reset_after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def file_key(fd: int) -> Tuple[int, int, int, int]:

@@ -28,8 +28,7 @@ import gzip
 import io
 import os
 import threading
-import weakref
-from typing import Any, Dict, Optional
+from typing import Any, Optional
 
 import indexed_gzip  # noqa: F401  # a hard dependency; imported with this module, not in a read
 
@@ -38,6 +37,7 @@ from ..indexing.plan import CostModel
 from . import gzip_jump, index_cache
 from .compressed import Codec, PreadFile, StreamCursor
 from .index_cache import FileIdentity
+from .registry import ProcessRegistry
 from .sources import ByteSource, _byte_view
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -311,40 +311,15 @@ class GzipState:
             self.zfile.fd = -1
 
 
-class GzipRegistry:
-    """Process-wide :class:`GzipState` per file identity (least recently used dropped)."""
-
-    def __init__(self, limit: int = 8) -> None:
-        self.limit = limit
-        self._guard = threading.Lock()
-        self._states: Dict[FileIdentity, GzipState] = {}
+class GzipRegistry(ProcessRegistry):
+    """Process-wide :class:`GzipState` per file identity (saved indexes are still
+    found in the cache by a forked child, which starts with none of these)."""
 
     def state(self, identity: FileIdentity, name: str) -> GzipState:
-        with self._guard:
-            state = self._states.pop(identity, None)
-            if state is None:
-                state = GzipState(identity, name)
-            self._states[identity] = state
-            while len(self._states) > self.limit:
-                self._states.pop(next(iter(self._states)))
-            return state
-
-    def clear(self) -> None:
-        with self._guard:
-            self._states.clear()
-
-    def reset_after_fork(self) -> None:
-        # A parent's thread may have been inside a state; the child starts clean
-        # (saved indexes are still found in the cache).
-        self._guard = threading.Lock()
-        self._states = {}
+        return self.get(identity, lambda: GzipState(identity, name))
 
 
 STATES = GzipRegistry()
-_registries: "weakref.WeakSet[GzipRegistry]" = weakref.WeakSet([STATES])
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=lambda: [r.reset_after_fork() for r in list(_registries)])
 
 
 class GzipSource(ByteSource):
