@@ -46,7 +46,7 @@ import numpy as np
 from .allocation import allocate
 from .errors import ResultTooLargeError, SpecError
 from .execute import choose_mapping, fetch_by_mapping, fetch_by_reads
-from .indexing.normalize import BasicKey, is_basic, normalize_key
+from .indexing.normalize import BasicKey, normalize_if_basic, normalize_key
 from .indexing.plan import CostModel, ReadPlan, plan_basic
 from .io.opening import PathOpener, make_opener
 from .io.sources import ByteSource
@@ -214,10 +214,11 @@ class ArrayProxy:
 
     # -- reading ------------------------------------------------------------
     def __getitem__(self, key: Any) -> Any:
-        if not is_basic(key):
+        basic = normalize_if_basic(key, self._spec.shape)
+        if basic is None:
             from .indexing.advanced import read_advanced
             return read_advanced(self, key)
-        return self._read(normalize_key(key, self.shape), self._default_conversion)
+        return self._read(basic, self._default_conversion)
 
     @property
     def _default_conversion(self) -> Conversion:
@@ -242,16 +243,19 @@ class ArrayProxy:
             plan = plan_basic(key, self._spec, self._cost or source.cost)
             fetched = allocate(plan.fetch_shape, conversion.fetch_dtype, source.name)
             if not plan.is_empty:
-                self._fetch(plan, source, fetched)
-        fetched = finish_values(fetched, conversion)
+                self._fetch(plan, source, fetched, conversion.casts)
+        if not conversion.passthrough:
+            fetched = finish_values(fetched, conversion)
         if plan.transpose:
             fetched = fetched.transpose()
         return fetched[plan.finish_key]
 
-    def _fetch(self, plan: ReadPlan, source: ByteSource, dest: np.ndarray) -> None:
+    def _fetch(self, plan: ReadPlan, source: ByteSource, dest: np.ndarray,
+               casts: bool = True) -> None:
+        """Fill ``dest`` with the plan's box; ``casts``: values change dtype on the way."""
         use_map = choose_mapping(plan, bool(self._mmap), self._keep_file_open)
         mapping = source.mapping() if use_map else None
-        if dest.dtype.newbyteorder("=") == self._spec.native_storage_dtype:
+        if not casts:
             self._copy_out(plan, source, mapping, dest)  # bytes only: no FP to guard
             return
         # casting stored values into ``dest``: a signalling NaN stays NaN, a value out of

@@ -43,7 +43,7 @@ def choose_mapping(plan: ReadPlan, mapping_allowed: bool, mapping_kept: bool) ->
     """
     if not mapping_allowed or plan.is_empty:
         return False
-    if plan.is_dense and plan.run_length(plan.group) >= DIRECT_READ_MIN_RUN:
+    if plan.dense and plan.run_bytes >= DIRECT_READ_MIN_RUN:
         return False
     if mapping_kept:
         return True
@@ -69,8 +69,11 @@ def fetch_by_reads(plan: ReadPlan, source: ByteSource, dest: np.ndarray,
     """Read the plan's runs from ``source`` into ``dest`` (C-contiguous)."""
     if plan.is_empty:
         return
+    direct = dest.dtype == storage_dtype and plan.dense
+    if direct and plan.run_bytes == dest.nbytes:  # one run, straight into the result
+        source.readinto(plan.base, memoryview(dest.reshape(-1).view(np.uint8)))
+        return
     block_size = source.cost.block_size if block_size is None else block_size
-    direct = dest.dtype == storage_dtype and plan.is_dense
     rows = dest.reshape((math.prod(plan.grid_shape), plan.grouped_count) + plan.inner_shape)
     if plan.group == plan.grouped_count:
         if direct:
@@ -93,7 +96,7 @@ def _read_rows_direct(plan: ReadPlan, source: ByteSource, rows: np.ndarray) -> N
 
 def _read_rows_buffered(plan: ReadPlan, source: ByteSource, rows: np.ndarray,
                         storage_dtype: np.dtype, block_size: int) -> None:
-    run_length = plan.run_length(plan.group)
+    run_length = plan.run_bytes
     per_buffer = max(1, min(block_size // run_length, rows.shape[0]))
     buffer = np.empty(per_buffer * run_length, dtype=np.uint8)
     view = memoryview(buffer)
@@ -111,7 +114,7 @@ def _read_rows_buffered(plan: ReadPlan, source: ByteSource, rows: np.ndarray,
 
 def _read_groups(plan: ReadPlan, source: ByteSource, rows: np.ndarray,
                  storage_dtype: np.dtype, direct: bool) -> None:
-    buffer = None if direct else np.empty(plan.run_length(plan.group), dtype=np.uint8)
+    buffer = None if direct else np.empty(plan.run_bytes, dtype=np.uint8)
     run_steps = (plan.grouped_step,) + plan.inner_steps
     for run in plan.iter_grouped_runs():
         target = rows[run.grid_index, run.first:run.first + run.count]

@@ -17,6 +17,7 @@ Python loop runs per element and index arrays stay bounded.
 from __future__ import annotations
 
 import mmap
+from functools import partial
 from itertools import accumulate
 from typing import Any, Callable, Optional
 
@@ -45,7 +46,8 @@ def read_fancy(proxy: Any, key: FancyKey) -> np.ndarray:
         if not plan.is_empty:
             fetch_points(plan, source, fetched, proxy.storage_dtype,
                          mapping=mapping if plan.coalesce else None,
-                         fetch_box=proxy._fetch, block_size=cost.block_size)
+                         fetch_box=partial(proxy._fetch, casts=conversion.casts),
+                         block_size=cost.block_size)
     return plan.placement.apply(finish_values(fetched, conversion))
 
 
@@ -72,10 +74,7 @@ def _read_rows(plan: PointPlan, source: ByteSource, rows: np.ndarray,
         positions = (range(destination.start, destination.stop)
                      if isinstance(destination, slice) else destination.tolist())
         for position, offset in zip(positions, chunk.offsets.tolist()):
-            box = type(row)(fetch_shape=row.fetch_shape, byte_steps=row.byte_steps,
-                            base=offset, itemsize=row.itemsize, grid_ndim=row.grid_ndim,
-                            group=row.group, transpose=False, finish_key=())
-            fetch_box(box, source, rows[position])
+            fetch_box(row._replace(base=offset), source, rows[position])
 
 
 def _gather(plan: PointPlan, elements: np.ndarray, first_elements: np.ndarray,

@@ -36,10 +36,9 @@ class Conversion:
     result_dtype: np.dtype     # dtype handed back
     slope: Any
     inter: Any
-
-    @property
-    def scales(self) -> bool:
-        return bool(self.slope != 1 or self.inter != 0)
+    scales: bool               # slope or inter takes part
+    casts: bool                # fetching converts values, not just bytes
+    passthrough: bool          # the fetched array is already the result
 
 
 def conversion_for(spec: ArraySpec, dtype: Optional[Any] = None,
@@ -49,17 +48,16 @@ def conversion_for(spec: ArraySpec, dtype: Optional[Any] = None,
     default = spec.output_dtype if scaled else spec.native_storage_dtype
     result = default if dtype is None else native(np.dtype(dtype))
     compute = result if (result.kind in "fc" or not (slope != 1 or inter != 0)) else default
-    if compute == spec.native_storage_dtype and not (slope != 1 or inter != 0):
-        fetch = spec.storage_dtype
-    else:
-        fetch = compute
-    return Conversion(fetch, compute, result, slope, inter)
+    scales = bool(slope != 1 or inter != 0)
+    fetch = spec.storage_dtype if compute == spec.native_storage_dtype and not scales else compute
+    passthrough = fetch == result and not scales
+    return Conversion(fetch, compute, result, slope, inter, scales,
+                      casts=native(fetch) != spec.native_storage_dtype, passthrough=passthrough)
 
 
 def finish_values(values: np.ndarray, conversion: Conversion) -> np.ndarray:
     """Byte-swap and scale ``values`` in place; cast last if still needed."""
-    if values.dtype == conversion.result_dtype and not conversion.scales \
-            and conversion.compute_dtype == conversion.result_dtype:
+    if conversion.passthrough:
         return values  # the common case: nothing to do (np.errstate alone costs ~5 us)
     # out of range for the dtype: +-inf, as IEEE says; a signalling NaN read from the
     # file stays NaN (numpy would flag 'invalid value encountered in cast')

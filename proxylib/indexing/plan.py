@@ -28,7 +28,7 @@ from typing import Iterator, NamedTuple, Tuple
 import numpy as np
 
 from ..spec import ArraySpec
-from .normalize import NEWAXIS, AxisRange, BasicKey
+from .normalize import NEWAXIS, BasicKey
 
 #: Gaps up to this many bytes are read through rather than skipped with a new
 #: read (local files). benchmarks/bench_gap_threshold.py, 4 KiB runs over a
@@ -98,6 +98,8 @@ class ReadPlan(NamedTuple):
     itemsize: int
     grid_ndim: int
     group: int
+    run_bytes: int       # bytes of one run of ``group`` indices, gaps included; 0: empty
+    dense: bool          # every run holds exactly its selected elements, in order
     transpose: bool
     finish_key: Tuple[object, ...]
 
@@ -116,7 +118,7 @@ class ReadPlan(NamedTuple):
 
     @property
     def is_empty(self) -> bool:
-        return self.selected_count == 0
+        return self.run_bytes == 0
 
     @property
     def grid_shape(self) -> Tuple[int, ...]:
@@ -159,17 +161,6 @@ class ReadPlan(NamedTuple):
         full, rest = divmod(self.grouped_count, self.group)
         per_row = full * self.run_length(self.group) + (self.run_length(rest) if rest else 0)
         return math.prod(self.grid_shape) * per_row
-
-    @property
-    def is_dense(self) -> bool:
-        """True when the runs hold exactly the selected elements, in order."""
-        expected = self.itemsize
-        for count, step in zip(reversed(self.fetch_shape[self.grid_ndim:]),
-                               reversed(self.byte_steps[self.grid_ndim:])):
-            if count > 1 and step != expected:
-                return False
-            expected *= count
-        return True
 
     @property
     def extent(self) -> Tuple[int, int]:
@@ -229,82 +220,105 @@ def storage_strides(shape: Tuple[int, ...], itemsize: int) -> Tuple[int, ...]:
     return tuple(reversed(strides))
 
 
+class Runs(NamedTuple):
+    """How the selected box is cut into reads (see :func:`choose_runs`)."""
+
+    grid_ndim: int
+    group: int
+    run_bytes: int
+    dense: bool
+
+
 def choose_runs(fetch_shape: Tuple[int, ...], byte_steps: Tuple[int, ...], itemsize: int,
-                cost: CostModel) -> Tuple[int, int]:
-    """Return ``(grid_ndim, group)``: where runs split and how they are cut.
+                cost: CostModel) -> Runs:
+    """Where runs split (``grid_ndim``), how they are cut (``group``), their length.
 
     Axes are merged into one run from the fastest outwards while the gap
     between consecutive runs along the next axis is at most the gap
     threshold. A run longer than the block size is then cut along the
-    outermost merged axis whose single index still fits a block.
+    outermost merged axis whose single index still fits a block. The runs
+    are dense when one run's bytes are exactly its ``group`` indices' elements.
     """
     ndim = len(fetch_shape)
+    if 0 in fetch_shape:
+        return Runs(ndim, 1, 0, True)
     block = max(cost.block_size, itemsize)  # a block always holds one element
-    span = itemsize
+    gap_threshold = cost.gap_threshold
+    # spans[axis]: bytes from the first to one past the last element of the box
+    # made of axes axis.. (the merged run when axis is the split)
+    spans = [itemsize] * (ndim + 1)
     split = ndim
     while split > 0:
         axis = split - 1
         count, step = fetch_shape[axis], byte_steps[axis]
-        if count > 1:
-            if step - span > cost.gap_threshold:
-                break
-            span += (count - 1) * step
+        if count > 1 and step - spans[split] > gap_threshold:
+            break
+        spans[axis] = (count - 1) * step + spans[split]
         split = axis
-    spans = [itemsize] * (ndim + 1)
-    for axis in range(ndim - 1, split - 1, -1):
-        spans[axis] = (fetch_shape[axis] - 1) * byte_steps[axis] + spans[axis + 1]
     if split == ndim:
-        return split, 1
+        return Runs(ndim, 1, itemsize, True)
     if spans[split] <= block:
-        return split, fetch_shape[split]
-    axis = split
-    while spans[axis + 1] > block:
-        axis += 1
-    group = (block - spans[axis + 1]) // byte_steps[axis] + 1
-    return axis, int(max(1, min(group, fetch_shape[axis])))
+        axis, group, run_bytes = split, fetch_shape[split], spans[split]
+    else:
+        axis = split
+        while spans[axis + 1] > block:
+            axis += 1
+        group = max(1, min((block - spans[axis + 1]) // byte_steps[axis] + 1,
+                           fetch_shape[axis]))
+        run_bytes = (group - 1) * byte_steps[axis] + spans[axis + 1]
+    return Runs(axis, group, run_bytes,
+                run_bytes == group * itemsize * math.prod(fetch_shape[axis + 1:]))
 
 
 def plan_basic(key: BasicKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST) -> ReadPlan:
-    """Plan the reads for a normalized basic key on the array ``spec``."""
-    itemsize = spec.storage_dtype.itemsize
+    """Plan the reads for a normalized basic key on the array ``spec``.
+
+    Runs on every read, so the per-axis work is inlined rather than spread
+    over helper calls.
+    """
     starts, counts, steps, finish = [], [], [], []
     for item in key.items:
-        if item is NEWAXIS:
-            finish.append(None)
-        elif type(item) is AxisRange:
-            first, count, step, flipped = item.ascending()
-            finish.append(_REVERSED if flipped else _ALL)
-            starts.append(first)
-            counts.append(count)
-            steps.append(step)
-        else:
+        if type(item) is int:
             finish.append(0)
             starts.append(item)
             counts.append(1)
             steps.append(1)
+        elif item is NEWAXIS:
+            finish.append(None)
+        else:  # an AxisRange, read in ascending order and reversed in memory
+            start, count, step = item
+            if count <= 1:
+                step = 1
+                finish.append(_ALL)
+            elif step < 0:
+                start += (count - 1) * step
+                step = -step
+                finish.append(_REVERSED)
+            else:
+                finish.append(_ALL)
+            starts.append(start)
+            counts.append(count)
+            steps.append(step)
     if key.had_ellipsis:
         finish.append(Ellipsis)
     shape = spec.shape
-    transpose = spec.order == "F" and spec.ndim > 1
-    if spec.order == "F":
+    fortran = spec.order == "F"
+    if fortran:
         shape = shape[::-1]
         starts.reverse()
         counts.reverse()
         steps.reverse()
-    strides = storage_strides(shape, itemsize)
+    itemsize = spec.storage_dtype.itemsize
     base = spec.offset
     byte_steps = []
-    for first, step, stride in zip(starts, steps, strides):
+    for first, step, stride in zip(starts, steps, storage_strides(shape, itemsize)):
         base += first * stride
         byte_steps.append(step * stride)
     fetch_shape = tuple(counts)
     byte_steps = tuple(byte_steps)
-    if 0 in fetch_shape:
-        grid_ndim, group = len(fetch_shape), 1
-    else:
-        grid_ndim, group = choose_runs(fetch_shape, byte_steps, itemsize, cost)
-    return ReadPlan(fetch_shape, byte_steps, base, itemsize, grid_ndim, group, transpose,
-                    tuple(finish))
+    return ReadPlan(fetch_shape, byte_steps, base, itemsize,
+                    *choose_runs(fetch_shape, byte_steps, itemsize, cost),
+                    fortran and len(shape) > 1, tuple(finish))
 
 
 _ALL = slice(None)

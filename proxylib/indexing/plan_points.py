@@ -414,12 +414,8 @@ def _point_offsets(key: FancyKey, spec: ArraySpec, strides: Tuple[int, ...],
 def _row_plan(shape: Tuple[int, ...], steps: Tuple[int, ...], itemsize: int,
               cost: CostModel) -> Tuple[ReadPlan, int]:
     """The basic plan of one row (base 0) and its byte span."""
-    if math.prod(shape) == 0:
-        grid_ndim, group = len(shape), 1
-    else:
-        grid_ndim, group = choose_runs(shape, steps, itemsize, cost)
-    plan = ReadPlan(fetch_shape=shape, byte_steps=steps, base=0, itemsize=itemsize,
-                    grid_ndim=grid_ndim, group=group, transpose=False, finish_key=())
+    plan = ReadPlan(shape, steps, 0, itemsize, *choose_runs(shape, steps, itemsize, cost),
+                    transpose=False, finish_key=())
     first, stop = plan.extent
     return plan, max(stop - first, itemsize)
 
