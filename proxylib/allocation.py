@@ -26,10 +26,13 @@ def physical_memory() -> Optional[int]:
         return None
 
 
+_PHYSICAL_MEMORY = physical_memory()
+
+
 def allocate(shape: Tuple[int, ...], dtype: np.dtype, source: str) -> np.ndarray:
     """``np.empty(shape, dtype)``, or a clear error if it cannot fit in memory."""
-    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-    limit = physical_memory()
+    nbytes = math.prod(shape) * dtype.itemsize
+    limit = _PHYSICAL_MEMORY
     if limit is not None and nbytes > limit:
         raise ResultTooLargeError(
             f"{source}: the result of shape {shape} and dtype {np.dtype(dtype)} needs "

@@ -45,7 +45,7 @@ import numpy as np
 
 from .allocation import allocate
 from .errors import ResultTooLargeError, SpecError
-from .execute import choose_mapping, fetch_by_mapping, fetch_by_reads
+from .execute import fetch
 from .indexing.normalize import BasicKey, normalize_if_basic, normalize_key
 from .indexing.plan import CostModel, ReadPlan, plan_basic
 from .io.opening import PathOpener, make_opener
@@ -239,11 +239,14 @@ class ArrayProxy:
 
     def _read(self, key: BasicKey, conversion: Conversion) -> Any:
         """Plan, fetch and finish one basic key."""
+        spec = self._spec
         with self._opener.source() as source:
-            plan = plan_basic(key, self._spec, self._cost or source.cost)
+            cost = self._cost or source.cost
+            plan = plan_basic(key, spec, cost)
             fetched = allocate(plan.fetch_shape, conversion.fetch_dtype, source.name)
-            if not plan.is_empty:
-                self._fetch(plan, source, fetched, conversion.casts)
+            fetch(plan, source, fetched, spec.storage_dtype, may_map=bool(self._mmap),
+                  map_kept=self._keep_file_open, casts=conversion.casts,
+                  block_size=cost.block_size)
         if not conversion.passthrough:
             fetched = finish_values(fetched, conversion)
         if plan.transpose:
@@ -252,24 +255,10 @@ class ArrayProxy:
 
     def _fetch(self, plan: ReadPlan, source: ByteSource, dest: np.ndarray,
                casts: bool = True) -> None:
-        """Fill ``dest`` with the plan's box; ``casts``: values change dtype on the way."""
-        use_map = choose_mapping(plan, bool(self._mmap), self._keep_file_open)
-        mapping = source.mapping() if use_map else None
-        if not casts:
-            self._copy_out(plan, source, mapping, dest)  # bytes only: no FP to guard
-            return
-        # casting stored values into ``dest``: a signalling NaN stays NaN, a value out of
-        # range becomes +-inf, with no numpy warning (see proxylib.scaling)
-        with np.errstate(over="ignore", invalid="ignore"):
-            self._copy_out(plan, source, mapping, dest)
-
-    def _copy_out(self, plan: ReadPlan, source: ByteSource, mapping: Any,
-                  dest: np.ndarray) -> None:
-        if mapping is not None:
-            fetch_by_mapping(plan, mapping, dest, self.storage_dtype)
-        else:
-            block = (self._cost or source.cost).block_size
-            fetch_by_reads(plan, source, dest, self.storage_dtype, block)
+        """Fill ``dest`` with the plan's box under this proxy's mmap and handle policy."""
+        fetch(plan, source, dest, self._spec.storage_dtype, may_map=bool(self._mmap),
+              map_kept=self._keep_file_open, casts=casts,
+              block_size=(self._cost or source.cost).block_size)
 
     def _read_all(self, conversion: Conversion) -> np.ndarray:
         return self._read(normalize_key(Ellipsis, self.shape), conversion)

@@ -1,6 +1,7 @@
 """Execute a :class:`~proxylib.indexing.plan.ReadPlan`: the only code that reads.
 
-Two ways to fill the fetched array:
+:func:`fetch` is the entry point: it picks one of two ways to fill the
+fetched array (:func:`choose_mapping`) and guards value casts:
 
 * :func:`fetch_by_reads` asks a byte source for the plan's runs. Dense runs
   (nothing but wanted bytes) go straight into the destination; other runs
@@ -8,7 +9,8 @@ Two ways to fill the fetched array:
   strided view is copied (and cast) into the destination.
 * :func:`fetch_by_mapping` copies a strided view of a memory map.
 
-:func:`choose_mapping` decides between them for one plan.
+A plan whose one dense run is the whole result is a single ``preadv`` into
+it, with no further bookkeeping: the common one-volume read.
 """
 
 from __future__ import annotations
@@ -31,6 +33,40 @@ DIRECT_READ_MIN_RUN = 64 * 1024
 #: read at least this many times the wanted bytes (and at least WASTE_MIN_BYTES).
 WASTE_RATIO_FOR_FRESH_MAP = 4
 WASTE_MIN_BYTES = 1 << 20
+
+
+def fetch(plan: ReadPlan, source: ByteSource, dest: np.ndarray, storage_dtype: np.dtype, *,
+          may_map: bool, map_kept: bool, casts: bool, block_size: int) -> None:
+    """Fill ``dest`` (C-contiguous, ``plan.fetch_shape``) with the plan's box.
+
+    ``may_map``: the proxy allows memory maps; ``map_kept``: a map lives as
+    long as the handle; ``casts``: ``dest`` has another dtype than the stored
+    values (not just another byte order), so the copy converts values.
+    """
+    if plan.is_empty:
+        return
+    if may_map and choose_mapping(plan, True, map_kept):
+        mapping = source.mapping()
+    elif plan.dense and plan.run_bytes == dest.nbytes and dest.dtype == storage_dtype:
+        source.readinto(plan.base, memoryview(dest.reshape(-1).view(np.uint8)))
+        return
+    else:
+        mapping = None
+    if not casts:  # bytes only: no floating-point state to guard
+        _fetch_with(plan, source, mapping, dest, storage_dtype, block_size)
+        return
+    # casting stored values into ``dest``: a signalling NaN stays NaN, a value out of
+    # range becomes +-inf, with no numpy warning (see proxylib.scaling)
+    with np.errstate(over="ignore", invalid="ignore"):
+        _fetch_with(plan, source, mapping, dest, storage_dtype, block_size)
+
+
+def _fetch_with(plan: ReadPlan, source: ByteSource, mapping: Optional[mmap.mmap],
+                dest: np.ndarray, storage_dtype: np.dtype, block_size: int) -> None:
+    if mapping is not None:
+        fetch_by_mapping(plan, mapping, dest, storage_dtype)
+    else:
+        fetch_by_reads(plan, source, dest, storage_dtype, block_size)
 
 
 def choose_mapping(plan: ReadPlan, mapping_allowed: bool, mapping_kept: bool) -> bool:
@@ -70,9 +106,6 @@ def fetch_by_reads(plan: ReadPlan, source: ByteSource, dest: np.ndarray,
     if plan.is_empty:
         return
     direct = dest.dtype == storage_dtype and plan.dense
-    if direct and plan.run_bytes == dest.nbytes:  # one run, straight into the result
-        source.readinto(plan.base, memoryview(dest.reshape(-1).view(np.uint8)))
-        return
     block_size = source.cost.block_size if block_size is None else block_size
     rows = dest.reshape((math.prod(plan.grid_shape), plan.grouped_count) + plan.inner_shape)
     if plan.group == plan.grouped_count:

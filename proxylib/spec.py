@@ -88,6 +88,17 @@ class ArraySpec:
         return native(self.storage_dtype)
 
     @cached_property
+    def axis_strides(self) -> Tuple[int, ...]:
+        """Bytes between neighbouring elements along each axis (user order) in the file."""
+        fastest_first = self.shape if self.order == "F" else self.shape[::-1]
+        strides = []
+        step = self.storage_dtype.itemsize
+        for length in fastest_first:
+            strides.append(step)
+            step *= max(length, 1)
+        return tuple(strides) if self.order == "F" else tuple(reversed(strides))
+
+    @cached_property
     def output_dtype(self) -> np.dtype:
         """The dtype indexing returns, known without reading anything.
 

@@ -7,6 +7,7 @@ works from :class:`BasicKey` alone.
 from __future__ import annotations
 
 import operator
+from functools import lru_cache
 from typing import Any, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
@@ -200,6 +201,7 @@ def _normalize_plain(items: Tuple[Any, ...], shape: Tuple[int, ...]) -> Optional
         raise ProxyIndexError("an index can only have a single ellipsis ('...')")
     if indexed > ndim:
         raise _too_many(ndim, indexed)
+    whole = _whole_axes(shape)
     out = []
     axis = 0
     for item in items:
@@ -216,21 +218,24 @@ def _normalize_plain(items: Tuple[Any, ...], shape: Tuple[int, ...]) -> Optional
             axis += 1
         elif kind is slice:
             if item.start is None and item.stop is None and item.step is None:
-                out.append(AxisRange(0, shape[axis], 1))
+                out.append(whole[axis])
             else:
                 out.append(AxisRange.from_slice(item, shape[axis]))
             axis += 1
         elif item is None:
             out.append(NEWAXIS)
-        else:  # the Ellipsis: full ranges for the axes no other item indexes
+        else:  # the Ellipsis: whole axes where no other item indexes one
             stop = axis + ndim - indexed
-            while axis < stop:
-                out.append(AxisRange(0, shape[axis], 1))
-                axis += 1
-    while axis < ndim:  # no Ellipsis: trailing axes are taken whole
-        out.append(AxisRange(0, shape[axis], 1))
-        axis += 1
+            out.extend(whole[axis:stop])
+            axis = stop
+    out.extend(whole[axis:])  # no Ellipsis: trailing axes are taken whole
     return BasicKey(tuple(out), ellipses == 1)
+
+
+@lru_cache(maxsize=64)
+def _whole_axes(shape: Tuple[int, ...]) -> Tuple[AxisRange, ...]:
+    """``AxisRange(0, n, 1)`` for every axis of ``shape`` (``slice(None)`` resolved)."""
+    return tuple(AxisRange(0, size, 1) for size in shape)
 
 
 def _too_many(ndim: int, indexed: int) -> ProxyIndexError:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Iterator, NamedTuple, Tuple
 
 import numpy as np
@@ -209,17 +208,6 @@ def _span(shape: Tuple[int, ...], steps: Tuple[int, ...], itemsize: int) -> int:
     return sum((n - 1) * s for n, s in zip(shape, steps)) + itemsize
 
 
-@lru_cache(maxsize=256)
-def storage_strides(shape: Tuple[int, ...], itemsize: int) -> Tuple[int, ...]:
-    """Byte strides of a C-contiguous array of ``shape`` (storage space)."""
-    strides = []
-    acc = itemsize
-    for n in reversed(shape):
-        strides.append(acc)
-        acc *= max(n, 1)
-    return tuple(reversed(strides))
-
-
 class Runs(NamedTuple):
     """How the selected box is cut into reads (see :func:`choose_runs`)."""
 
@@ -273,52 +261,52 @@ def choose_runs(fetch_shape: Tuple[int, ...], byte_steps: Tuple[int, ...], items
 def plan_basic(key: BasicKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST) -> ReadPlan:
     """Plan the reads for a normalized basic key on the array ``spec``.
 
-    Runs on every read, so the per-axis work is inlined rather than spread
-    over helper calls.
+    Runs on every read, so the per-axis work is one inlined loop over the
+    key in the user's axis order; an F-ordered plan is then reversed into
+    storage order.
     """
-    starts, counts, steps, finish = [], [], [], []
+    strides = spec.axis_strides
+    base = spec.offset
+    counts, byte_steps, finish = [], [], []
+    axis = 0
     for item in key.items:
         if type(item) is int:
-            finish.append(0)
-            starts.append(item)
+            stride = strides[axis]
+            base += item * stride
             counts.append(1)
-            steps.append(1)
+            byte_steps.append(stride)
+            finish.append(0)
         elif item is NEWAXIS:
             finish.append(None)
-        else:  # an AxisRange, read in ascending order and reversed in memory
+            continue
+        else:  # an AxisRange, read in ascending order and reversed in memory if needed
             start, count, step = item
+            stride = strides[axis]
             if count <= 1:
-                step = 1
+                byte_steps.append(stride)
                 finish.append(_ALL)
             elif step < 0:
                 start += (count - 1) * step
-                step = -step
+                byte_steps.append(-step * stride)
                 finish.append(_REVERSED)
             else:
+                byte_steps.append(step * stride)
                 finish.append(_ALL)
-            starts.append(start)
+            base += start * stride
             counts.append(count)
-            steps.append(step)
+        axis += 1
     if key.had_ellipsis:
         finish.append(Ellipsis)
-    shape = spec.shape
-    fortran = spec.order == "F"
-    if fortran:
-        shape = shape[::-1]
-        starts.reverse()
+    transpose = spec.order == "F" and axis > 1
+    if transpose:
         counts.reverse()
-        steps.reverse()
-    itemsize = spec.storage_dtype.itemsize
-    base = spec.offset
-    byte_steps = []
-    for first, step, stride in zip(starts, steps, storage_strides(shape, itemsize)):
-        base += first * stride
-        byte_steps.append(step * stride)
+        byte_steps.reverse()
     fetch_shape = tuple(counts)
     byte_steps = tuple(byte_steps)
+    itemsize = spec.storage_dtype.itemsize
     return ReadPlan(fetch_shape, byte_steps, base, itemsize,
                     *choose_runs(fetch_shape, byte_steps, itemsize, cost),
-                    fortran and len(shape) > 1, tuple(finish))
+                    transpose, tuple(finish))
 
 
 _ALL = slice(None)

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..spec import ArraySpec
 from .normalize import NEWAXIS, AxisRange
-from .plan import LOCAL_FILE_COST, CostModel, ReadPlan, choose_runs, storage_strides
+from .plan import LOCAL_FILE_COST, CostModel, ReadPlan, choose_runs
 from .selection import POINTS, AxisIndices, FancyKey
 
 #: Rows (inner boxes) at least this long are read one by one as basic reads,
@@ -331,8 +331,7 @@ def plan_points(key: FancyKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COS
     ndim = spec.ndim
     user_axis = (lambda s: ndim - 1 - s) if spec.order == "F" else (lambda s: s)
     selections = [key.per_axis[user_axis(s)] for s in range(ndim)]
-    storage_shape = tuple(spec.shape[user_axis(s)] for s in range(ndim))
-    strides = storage_strides(storage_shape, itemsize)
+    strides = tuple(spec.axis_strides[user_axis(s)] for s in range(ndim))
 
     # The inner box: of the longest suffix of regular storage axes, the part
     # whose gaps the cost model reads through (as for a basic key).

@@ -107,11 +107,13 @@ class OpenFile:
     one descriptor (the one the map keeps) and serves every read from the map.
     """
 
+    #: The process that opened a kept file (set by its opener; a forked child re-opens).
+    pid: Optional[int] = None
+
     def __init__(self, path: str, required_size: Optional[int], map_only: bool = False,
                  check: Optional[Callable[[Fingerprint], None]] = None,
                  raw_at: Optional[Fingerprint] = None) -> None:
         self.path = path
-        self.pid = os.getpid()
         self.closed = False
         self.fd = _open_descriptor(path)
         try:
@@ -241,7 +243,8 @@ class PathOpener:
             except OSError:
                 pass
 
-    def _check(self, opened: OpenFile, fingerprint: Fingerprint) -> None:
+    def _check(self, fingerprint: Fingerprint) -> None:
+        """Remember the first fingerprint seen; raise FileChangedError on any other."""
         if self.fingerprint is None:
             self.fingerprint = fingerprint
         elif fingerprint != self.fingerprint:
@@ -250,9 +253,6 @@ class PathOpener:
                 f"({self.fingerprint.differences(fingerprint)}); reload the image to "
                 "read the new content", path=self.path, offset=0,
                 expected=self.fingerprint.size, found=fingerprint.size)
-
-    def _check_identity(self, fingerprint: Fingerprint) -> None:
-        self._check(None, fingerprint)
 
     def opened(self) -> "_Access":
         """Context manager: an open, checked file for the duration of one access."""
@@ -264,7 +264,7 @@ class PathOpener:
 
     def _acquire(self) -> OpenFile:
         if not self.keep_open:  # OpenFile checks the identity before anything else
-            opened = OpenFile(self.path, self.required_size, check=self._check_identity,
+            opened = OpenFile(self.path, self.required_size, check=self._check,
                               raw_at=self._raw_at)
             if not opened.compressed:
                 self._raw_at = opened.fingerprint
@@ -273,14 +273,15 @@ class PathOpener:
             kept = self._kept
             if kept is None or kept.pid != os.getpid():
                 kept = OpenFile(self.path, self.required_size, map_only=self.use_mmap,
-                                check=self._check_identity)
+                                check=self._check)
+                kept.pid = os.getpid()
                 self._kept = kept
                 if self._finalizer is not None:
                     self._finalizer.detach()
                 self._finalizer = weakref.finalize(self, kept.close)
             kept.users += 1
         try:
-            self._check(kept, kept.current_fingerprint())
+            self._check(kept.current_fingerprint())
         except BaseException:
             self._release(kept)
             raise
