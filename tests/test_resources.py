@@ -17,6 +17,9 @@ needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="need
 
 
 def open_descriptors():
+    """Descriptors open now; garbage from earlier tests is collected first, so a
+    finalizer closing its handle mid-test cannot move the count."""
+    gc.collect()
     return len(os.listdir("/proc/self/fd"))
 
 

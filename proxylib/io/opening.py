@@ -21,7 +21,8 @@ import os
 import stat as stat_module
 import threading
 import weakref
-from typing import Any, Callable, NamedTuple, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 from ..errors import FileChangedError, ProxyReadError, TruncatedFileError
 from .compressed import open_compressed_source
@@ -53,7 +54,9 @@ class Fingerprint(NamedTuple):
 
     @classmethod
     def of(cls, st: os.stat_result) -> "Fingerprint":
-        return cls(st.st_size, st.st_ino, st.st_dev, st.st_mtime_ns)
+        # tuple.__new__ directly: the generated __new__ is a Python call, and this
+        # runs on every access
+        return tuple.__new__(cls, (st.st_size, st.st_ino, st.st_dev, st.st_mtime_ns))
 
     def differences(self, other: "Fingerprint") -> str:
         changes = []
@@ -105,6 +108,9 @@ class OpenFile:
     With ``map_only`` (a kept handle that may be memory-mapped) the file is
     mapped at once and its descriptor closed, so a kept proxy holds exactly
     one descriptor (the one the map keeps) and serves every read from the map.
+
+    Opened for one access, it is its own context manager: ``with`` yields the
+    byte source and closes the file on the way out.
     """
 
     #: The process that opened a kept file (set by its opener; a forked child re-opens).
@@ -116,6 +122,7 @@ class OpenFile:
         self.path = path
         self.closed = False
         self.fd = _open_descriptor(path)
+        self._mapper: Optional[Mapper] = None
         try:
             st = os.fstat(self.fd)
             if not stat_module.S_ISREG(st.st_mode):
@@ -123,7 +130,6 @@ class OpenFile:
             self.fingerprint = Fingerprint.of(st)
             if check is not None:  # a changed file is reported as such, before anything else
                 check(self.fingerprint)
-            self._mapper: Optional[Mapper] = None
             sequential = None
             if raw_at is not None and raw_at == self.fingerprint:
                 self.compressed = False  # this very version of the file was sniffed before
@@ -160,6 +166,12 @@ class OpenFile:
         self.users = 0
         self.closing = False
 
+    def __enter__(self) -> ByteSource:
+        return self.source
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
     @property
     def can_map(self) -> bool:
         return self._mapper is not None
@@ -190,9 +202,7 @@ class OpenFile:
         self.closed = True
         if self._mapper is not None:
             self._mapper.close()
-        close = getattr(self.source, "close", None)
-        if close is not None:
-            close()
+        self.source.close()
         if self.fd >= 0:
             try:
                 os.close(self.fd)
@@ -254,21 +264,37 @@ class PathOpener:
                 "read the new content", path=self.path, offset=0,
                 expected=self.fingerprint.size, found=fingerprint.size)
 
-    def opened(self) -> "_Access":
+    @contextmanager
+    def opened(self) -> Iterator[OpenFile]:
         """Context manager: an open, checked file for the duration of one access."""
-        return _Access(self)
+        opened = self._acquire()
+        try:
+            yield opened
+        finally:
+            self._release(opened)
 
-    def source(self) -> "_Access":
-        """Context manager: the open file's byte source for one access."""
-        return _Access(self, want_source=True)
+    def source(self) -> Any:
+        """Context manager: the open file's byte source for one access.
+
+        Per access, the :class:`OpenFile` itself (it closes on exit); a kept
+        file is lent through a :class:`_KeptAccess`. Either way no more
+        objects than that: this runs on every read.
+        """
+        if not self.keep_open:
+            return self._open_for_access()
+        return _KeptAccess(self, self._acquire_kept())
 
     def _acquire(self) -> OpenFile:
-        if not self.keep_open:  # OpenFile checks the identity before anything else
-            opened = OpenFile(self.path, self.required_size, check=self._check,
-                              raw_at=self._raw_at)
-            if not opened.compressed:
-                self._raw_at = opened.fingerprint
-            return opened
+        return self._acquire_kept() if self.keep_open else self._open_for_access()
+
+    def _open_for_access(self) -> OpenFile:
+        # OpenFile checks the identity before anything else
+        opened = OpenFile(self.path, self.required_size, check=self._check, raw_at=self._raw_at)
+        if not opened.compressed:
+            self._raw_at = opened.fingerprint
+        return opened
+
+    def _acquire_kept(self) -> OpenFile:
         with self._lock:
             kept = self._kept
             if kept is None or kept.pid != os.getpid():
@@ -329,20 +355,19 @@ class PathOpener:
                           required_size=self.required_size, fingerprint=self.fingerprint)
 
 
-class _Access:
-    """One access through a :class:`PathOpener` (a plain class: it is on every read)."""
+class _KeptAccess:
+    """One access to a kept file: yields its byte source, gives the file back on exit."""
 
-    __slots__ = ("_opener", "_want_source", "_opened")
+    __slots__ = ("_opener", "_opened")
 
-    def __init__(self, opener: PathOpener, want_source: bool = False) -> None:
+    def __init__(self, opener: PathOpener, opened: OpenFile) -> None:
         self._opener = opener
-        self._want_source = want_source
+        self._opened = opened
 
-    def __enter__(self):
-        self._opened = self._opener._acquire()
-        return self._opened.source if self._want_source else self._opened
+    def __enter__(self) -> ByteSource:
+        return self._opened.source
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: Any) -> None:
         self._opener._release(self._opened)
 
 

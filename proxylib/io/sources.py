@@ -34,6 +34,9 @@ class ByteSource:
         """A read-only memory map of the whole source, or None if it has none."""
         return None
 
+    def close(self) -> None:
+        """Release what the source holds beyond its file (most hold nothing)."""
+
     def readinto_runs(self, offsets: Sequence[int], buffers: Sequence[memoryview]) -> None:
         """Fill each buffer from its offset (offsets ascending).
 
