@@ -1,8 +1,10 @@
 """One-volume reads with strategies alternating round by round (steadier ratios).
 
 pytest-benchmark times one strategy after another, so drift on a shared
-machine lands on whole strategies. Here every round runs each strategy once,
-in turn, and the medians are compared:
+machine lands on whole strategies (a run here has moved one strategy's
+ratio by 0.3x). Here every round runs each strategy once, in turn, and the
+medians are compared. ``bench_interleaved.py`` runs this inside the suite;
+by hand:
 
     python benchmarks/interleaved.py                 # makes a 400 MB volume in $TMPDIR
     python benchmarks/interleaved.py FILE --offset 352 --shape 100,100,100,100
@@ -14,10 +16,13 @@ import argparse
 import os
 import tempfile
 import time
+from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 
 from proxylib import ArrayProxy
+
+RAW = "raw preadv"
 
 
 def main() -> None:
@@ -30,7 +35,7 @@ def main() -> None:
     shape = tuple(int(n) for n in args.shape.split(","))
     with tempfile.TemporaryDirectory() as directory:
         path = args.file or _make(os.path.join(directory, "volume.bin"), shape, args.offset)
-        run(path, shape, args.offset, args.rounds)
+        print_table(time_strategies(path, shape, args.offset, args.rounds))
 
 
 def _make(path: str, shape, offset: int) -> str:
@@ -41,7 +46,8 @@ def _make(path: str, shape, offset: int) -> str:
     return path
 
 
-def run(path: str, shape, offset: int, rounds: int) -> None:
+def strategies(path: str, shape, offset: int) -> Tuple[Dict[str, Callable], List[Callable]]:
+    """Readers of volume ``t = shape[3] // 2`` by name, and the closers to call after."""
     volume = int(np.prod(shape[:3]))
     t = shape[3] // 2
     fd = os.open(path, os.O_RDONLY)
@@ -51,25 +57,44 @@ def run(path: str, shape, offset: int, rounds: int) -> None:
         os.preadv(fd, [memoryview(out)], offset + t * volume * 4)
         return out
 
-    strategies = {"raw preadv": raw}
+    def fresh_memmap():
+        return np.array(np.memmap(path, np.float32, "r", offset, shape, order="F")[..., t])
+
+    kept = np.memmap(path, np.float32, "r", offset, shape, order="F")
+    readers = {RAW: raw, "numpy.memmap fresh": fresh_memmap,
+               "numpy.memmap kept": lambda: np.array(kept[..., t])}
+    closers = [lambda: os.close(fd)]
     for mmap in (True, False):
         for keep in (True, False):
             proxy = ArrayProxy(path, (shape, np.float32, offset), mmap=mmap, keep_file_open=keep)
-            strategies[f"proxylib mmap={mmap} keep={keep}"] = lambda p=proxy: p[..., t]
-            strategies[f"  one element, mmap={mmap} keep={keep}"] = lambda p=proxy: p[1, 2, 3, 4]
-    times = {name: [] for name in strategies}
-    for _ in range(rounds):
-        for name, read in strategies.items():
-            start = time.perf_counter()
-            read()
-            times[name].append(time.perf_counter() - start)
-    base = np.median(times["raw preadv"])
+            readers[f"proxylib mmap={mmap} keep={keep}"] = lambda p=proxy: p[..., t]
+            closers.append(proxy.close)
+    return readers, closers
+
+
+def time_strategies(path: str, shape, offset: int, rounds: int) -> Dict[str, List[float]]:
+    """Seconds per read of every strategy, ``rounds`` rounds, strategies alternating."""
+    readers, closers = strategies(path, shape, offset)
+    try:
+        times: Dict[str, List[float]] = {name: [] for name in readers}
+        for _ in range(rounds):
+            for name, read in readers.items():
+                start = time.perf_counter()
+                read()
+                times[name].append(time.perf_counter() - start)
+        return times
+    finally:
+        for close in closers:
+            close()
+
+
+def print_table(times: Dict[str, List[float]]) -> None:
+    base = np.median(times[RAW])
     print(f"{'strategy':40s} {'median us':>10s} {'p10 us':>8s} {'/ raw':>6s}")
     for name, values in times.items():
         median = np.median(values)
         print(f"{name:40s} {median * 1e6:10.1f} {np.percentile(values, 10) * 1e6:8.1f} "
               f"{median / base:6.2f}")
-    os.close(fd)
 
 
 if __name__ == "__main__":
