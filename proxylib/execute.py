@@ -43,7 +43,7 @@ def fetch(plan: ReadPlan, source: ByteSource, dest: np.ndarray, storage_dtype: n
     long as the handle; ``casts``: ``dest`` has another dtype than the stored
     values (not just another byte order), so the copy converts values.
     """
-    if plan.is_empty:
+    if not plan.run_bytes:  # nothing selected (plan.is_empty, without a property call)
         return
     if may_map and choose_mapping(plan, True, map_kept):
         mapping = source.mapping()

@@ -6,8 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from proxylib.indexing.normalize import (_normalize_general, _normalize_plain,
-                                         normalize_if_basic)
+from proxylib.indexing.normalize import _normalize_general, normalize_if_basic
 from proxylib.indexing.plan import CostModel, ReadPlan, choose_runs
 from proxylib.testing.strategies import cost_models, shapes
 
@@ -32,20 +31,18 @@ def plain_keys(draw):
 @given(plain_keys())
 def test_plain_key_fast_path_matches_general_path(case):
     shape, items = case
-    fast = _outcome(_normalize_plain, items, shape)
+    fast = _outcome(normalize_if_basic, items, shape)
     assert fast is not None
     assert fast == _outcome(_normalize_general, items, shape)
 
 
-@pytest.mark.parametrize("item", [np.int64(1), True, np.array(2), [0], np.array([True])])
-def test_other_item_types_leave_the_fast_path(item):
-    assert _normalize_plain((item,), (3,)) is None
-
-
-def test_advanced_keys_are_not_basic():
-    assert normalize_if_basic((0, [1, 2]), (3, 3)) is None
-    assert normalize_if_basic((np.int64(1), Ellipsis), (3, 3)) == _normalize_general(
-        (1, Ellipsis), (3, 3))
+@pytest.mark.parametrize("item, basic", [(np.int64(1), True), (np.array(2), True),
+                                         (True, False), ([0], False),
+                                         (np.array([True]), False)])
+def test_other_item_types_take_the_general_path(item, basic):
+    key = (item, slice(None))
+    expected = _normalize_general(key, (3, 3)) if basic else None
+    assert normalize_if_basic(key, (3, 3)) == expected
 
 
 @st.composite
@@ -70,21 +67,21 @@ def boxes(draw):
 def test_run_facts_match_the_runs(box, cost):
     """``run_bytes`` is the first run's length; ``dense``: runs hold only selected bytes."""
     fetch_shape, byte_steps, itemsize = box
-    runs = choose_runs(fetch_shape, byte_steps, itemsize, cost)
-    plan = ReadPlan(fetch_shape, byte_steps, 0, itemsize, *runs, False, ())
+    plan = ReadPlan(fetch_shape, byte_steps, 0, itemsize,
+                    *choose_runs(fetch_shape, byte_steps, itemsize, cost), False, ())
     grids = np.indices(fetch_shape).reshape(len(fetch_shape), -1)
     starts = set((np.asarray(byte_steps)[:, None] * grids).sum(axis=0).tolist())
     selected = {start + byte for start in starts for byte in range(itemsize)}
     all_runs = list(plan.iter_grouped_runs())
-    assert all_runs[0].length == runs.run_bytes
+    assert all_runs[0].length == plan.run_bytes
     read = {run.offset + byte for run in all_runs for byte in range(run.length)}
     assert selected <= read
-    assert runs.dense == (read == selected and
+    assert plan.dense == (read == selected and
                           sum(run.length for run in all_runs) == len(selected))
-    assert runs.run_bytes <= max(cost.block_size, itemsize)
+    assert plan.run_bytes <= max(cost.block_size, itemsize)
 
 
 def test_empty_box_has_no_runs():
-    runs = choose_runs((3, 0, 2), (24, 8, 4), 4, CostModel())
-    assert runs.run_bytes == 0 and runs.dense
-    assert ReadPlan((3, 0, 2), (24, 8, 4), 0, 4, *runs, False, ()).is_empty
+    plan = ReadPlan((3, 0, 2), (24, 8, 4), 0, 4,
+                    *choose_runs((3, 0, 2), (24, 8, 4), 4, CostModel()), False, ())
+    assert plan.run_bytes == 0 and plan.dense and plan.is_empty

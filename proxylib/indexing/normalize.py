@@ -158,34 +158,23 @@ def normalize_key(key: Any, shape: Tuple[int, ...]) -> BasicKey:
     Advanced (array or boolean) items are not basic and must be routed to the
     advanced normalizer by the caller.
     """
-    items = key if type(key) is tuple else (key,)
-    plain = _normalize_plain(items, shape)
-    return plain if plain is not None else _normalize_general(items, shape)
+    basic = normalize_if_basic(key, shape)
+    if basic is not None:
+        return basic
+    return _normalize_general(key if type(key) is tuple else (key,), shape)  # raises
 
 
 def normalize_if_basic(key: Any, shape: Tuple[int, ...]) -> Optional[BasicKey]:
     """:func:`normalize_key` for a basic key; None when ``key`` has an advanced item.
 
     One call answers both questions a reader asks of every key (basic? and
-    resolved how?), walking a plain key once instead of twice.
+    resolved how?). Keys of exact ints, slices, None and Ellipsis (the common
+    case) are resolved here in two passes with no helper calls: this runs on
+    every read, and on a one-volume read its cost is part of the overhead
+    over a bare ``preadv``. Any other item type goes to the general path
+    (same checks, same wording).
     """
     items = key if type(key) is tuple else (key,)
-    plain = _normalize_plain(items, shape)
-    if plain is not None:
-        return plain
-    if not is_basic(items):
-        return None
-    return _normalize_general(items, shape)
-
-
-def _normalize_plain(items: Tuple[Any, ...], shape: Tuple[int, ...]) -> Optional[BasicKey]:
-    """The key when every item is exactly an int, slice, None or Ellipsis; else None.
-
-    The common case, resolved in two passes with no per-item helper calls: it
-    runs on every read, and on a one-volume read its cost is the reader's
-    overhead over a bare ``preadv``. Wording and checks match
-    :func:`_normalize_general`, which handles every other item type.
-    """
     indexed = 0
     ellipses = 0
     for item in items:
@@ -195,7 +184,7 @@ def _normalize_plain(items: Tuple[Any, ...], shape: Tuple[int, ...]) -> Optional
         elif item is Ellipsis:
             ellipses += 1
         elif item is not None:
-            return None
+            return _normalize_general(items, shape) if is_basic(items) else None
     ndim = len(shape)
     if ellipses > 1:
         raise ProxyIndexError("an index can only have a single ellipsis ('...')")
@@ -229,7 +218,7 @@ def _normalize_plain(items: Tuple[Any, ...], shape: Tuple[int, ...]) -> Optional
             out.extend(whole[axis:stop])
             axis = stop
     out.extend(whole[axis:])  # no Ellipsis: trailing axes are taken whole
-    return BasicKey(tuple(out), ellipses == 1)
+    return tuple.__new__(BasicKey, (tuple(out), ellipses == 1))  # no generated __new__ call
 
 
 @lru_cache(maxsize=64)

@@ -208,13 +208,9 @@ def _span(shape: Tuple[int, ...], steps: Tuple[int, ...], itemsize: int) -> int:
     return sum((n - 1) * s for n, s in zip(shape, steps)) + itemsize
 
 
-class Runs(NamedTuple):
-    """How the selected box is cut into reads (see :func:`choose_runs`)."""
-
-    grid_ndim: int
-    group: int
-    run_bytes: int
-    dense: bool
+#: ``(grid_ndim, group, run_bytes, dense)``: how a box is cut into reads, the
+#: :class:`ReadPlan` fields of the same names (a plain tuple: made on every read).
+Runs = Tuple[int, int, int, bool]
 
 
 def choose_runs(fetch_shape: Tuple[int, ...], byte_steps: Tuple[int, ...], itemsize: int,
@@ -229,33 +225,40 @@ def choose_runs(fetch_shape: Tuple[int, ...], byte_steps: Tuple[int, ...], items
     """
     ndim = len(fetch_shape)
     if 0 in fetch_shape:
-        return Runs(ndim, 1, 0, True)
-    block = max(cost.block_size, itemsize)  # a block always holds one element
+        return ndim, 1, 0, True
     gap_threshold = cost.gap_threshold
-    # spans[axis]: bytes from the first to one past the last element of the box
-    # made of axes axis.. (the merged run when axis is the split)
-    spans = [itemsize] * (ndim + 1)
+    span = itemsize  # bytes of the run made of the axes merged so far
+    elements = 1     # elements in it
     split = ndim
-    while split > 0:
-        axis = split - 1
-        count, step = fetch_shape[axis], byte_steps[axis]
-        if count > 1 and step - spans[split] > gap_threshold:
-            break
-        spans[axis] = (count - 1) * step + spans[split]
-        split = axis
+    for count, step in zip(reversed(fetch_shape), reversed(byte_steps)):
+        if count > 1:
+            if step - span > gap_threshold:
+                break
+            span += (count - 1) * step
+            elements *= count
+        split -= 1
     if split == ndim:
-        return Runs(ndim, 1, itemsize, True)
-    if spans[split] <= block:
-        axis, group, run_bytes = split, fetch_shape[split], spans[split]
-    else:
-        axis = split
-        while spans[axis + 1] > block:
-            axis += 1
-        group = max(1, min((block - spans[axis + 1]) // byte_steps[axis] + 1,
-                           fetch_shape[axis]))
-        run_bytes = (group - 1) * byte_steps[axis] + spans[axis + 1]
-    return Runs(axis, group, run_bytes,
-                run_bytes == group * itemsize * math.prod(fetch_shape[axis + 1:]))
+        return ndim, 1, itemsize, True
+    if span <= max(cost.block_size, itemsize):  # a block always holds one element
+        return split, fetch_shape[split], span, span == elements * itemsize
+    return _cut_runs(fetch_shape, byte_steps, itemsize, split, max(cost.block_size, itemsize))
+
+
+def _cut_runs(fetch_shape: Tuple[int, ...], byte_steps: Tuple[int, ...], itemsize: int,
+              split: int, block: int) -> Runs:
+    """:func:`choose_runs` for a merged run longer than ``block``: cut it into groups."""
+    ndim = len(fetch_shape)
+    # spans[axis]: bytes from the first to one past the last element of axes axis..
+    spans = [itemsize] * (ndim + 1)
+    for axis in range(ndim - 1, split - 1, -1):
+        spans[axis] = (fetch_shape[axis] - 1) * byte_steps[axis] + spans[axis + 1]
+    axis = split
+    while spans[axis + 1] > block:
+        axis += 1
+    group = max(1, min((block - spans[axis + 1]) // byte_steps[axis] + 1, fetch_shape[axis]))
+    run_bytes = (group - 1) * byte_steps[axis] + spans[axis + 1]
+    return (axis, group, run_bytes,
+            run_bytes == group * itemsize * math.prod(fetch_shape[axis + 1:]))
 
 
 def plan_basic(key: BasicKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST) -> ReadPlan:
@@ -304,9 +307,11 @@ def plan_basic(key: BasicKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST
     fetch_shape = tuple(counts)
     byte_steps = tuple(byte_steps)
     itemsize = spec.storage_dtype.itemsize
-    return ReadPlan(fetch_shape, byte_steps, base, itemsize,
-                    *choose_runs(fetch_shape, byte_steps, itemsize, cost),
-                    transpose, tuple(finish))
+    # tuple.__new__ rather than ReadPlan(...): the generated __new__ is one more
+    # Python call with ten arguments, on every read
+    return tuple.__new__(ReadPlan, (fetch_shape, byte_steps, base, itemsize,
+                                    *choose_runs(fetch_shape, byte_steps, itemsize, cost),
+                                    transpose, tuple(finish)))
 
 
 _ALL = slice(None)

@@ -55,6 +55,8 @@ class ByteSource:
 
 
 def _byte_view(buffer: Any) -> memoryview:
+    if type(buffer) is memoryview and buffer.format == "B" and buffer.ndim == 1:
+        return buffer
     view = memoryview(buffer)
     return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
@@ -75,6 +77,13 @@ class DescriptorSource(ByteSource):
         view = _byte_view(buffer)
         wanted = len(view)
         done = 0
+        if _preadv is not None:  # the whole buffer in one call, almost always
+            try:
+                done = _preadv(self.fd, [view], offset)
+            except OSError:
+                done = 0  # the loop below retries and reports the error
+            if done == wanted:
+                return
         while done < wanted:
             try:
                 got = _pread_into(self.fd, view[done:], offset + done)
@@ -103,7 +112,9 @@ class DescriptorSource(ByteSource):
         return None if self._mapper is None else self._mapper.get()
 
 
-if hasattr(os, "preadv"):
+_preadv = getattr(os, "preadv", None)
+
+if _preadv is not None:
     def _pread_into(fd: int, view: memoryview, offset: int) -> int:
         return os.preadv(fd, [view], offset)
 else:  # pragma: no cover - platforms without preadv
