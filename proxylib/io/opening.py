@@ -113,9 +113,6 @@ class OpenFile:
     byte source and closes the file on the way out.
     """
 
-    #: The process that opened a kept file (set by its opener; a forked child re-opens).
-    pid: Optional[int] = None
-
     def __init__(self, path: str, required_size: Optional[int], map_only: bool = False,
                  check: Optional[Callable[[Fingerprint], None]] = None,
                  raw_at: Optional[Fingerprint] = None) -> None:
@@ -214,14 +211,23 @@ class OpenFile:
 _live_openers: "weakref.WeakSet[PathOpener]" = weakref.WeakSet()
 
 
-def _reset_locks_after_fork() -> None:
+def _after_fork_in_child() -> None:
+    """A forked child gets fresh locks and forgets its parent's kept files.
+
+    The child's next access opens its own handle (a descriptor shared with the
+    parent would share its file position, and a kept gzip state its cursor);
+    the inherited copies are left to the child's garbage collector, never
+    closed under the parent. Done here, once per fork, so reads need no
+    ``getpid()`` to notice a fork.
+    """
     Mapper._guard = threading.Lock()
     for opener in list(_live_openers):
         opener._lock = threading.Lock()
+        opener._forget_kept()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_locks_after_fork)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class PathOpener:
@@ -297,10 +303,9 @@ class PathOpener:
     def _acquire_kept(self) -> OpenFile:
         with self._lock:
             kept = self._kept
-            if kept is None or kept.pid != os.getpid():
+            if kept is None:
                 kept = OpenFile(self.path, self.required_size, map_only=self.use_mmap,
                                 check=self._check)
-                kept.pid = os.getpid()
                 self._kept = kept
                 if self._finalizer is not None:
                     self._finalizer.detach()
@@ -334,10 +339,17 @@ class PathOpener:
             if self._finalizer is not None:
                 self._finalizer.detach()
                 self._finalizer = None
-            if kept is not None and kept.pid == os.getpid():
+            if kept is not None:
                 kept.closing = True
                 if kept.users == 0:
                     kept.close()
+
+    def _forget_kept(self) -> None:
+        """Drop the kept file without closing it (it belongs to another process)."""
+        self._kept = None
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
 
     # -- pickling: never carry a handle ------------------------------------
     def __getstate__(self) -> dict:
