@@ -13,7 +13,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from interleaved import time_strategies  # noqa: E402
 
-ROUNDS = 300
+ROUNDS = 500
 
 
 def bench_one_volume_interleaved(benchmark, volume, record_medians):

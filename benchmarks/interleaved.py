@@ -73,12 +73,20 @@ def strategies(path: str, shape, offset: int) -> Tuple[Dict[str, Callable], List
 
 
 def time_strategies(path: str, shape, offset: int, rounds: int) -> Dict[str, List[float]]:
-    """Seconds per read of every strategy, ``rounds`` rounds, strategies alternating."""
+    """Seconds per read of every strategy, ``rounds`` rounds, strategies alternating.
+
+    Each round runs the strategies in a new random order (seeded), so no
+    strategy always follows the same neighbour (whose copy decides what is
+    left in the CPU caches).
+    """
     readers, closers = strategies(path, shape, offset)
+    order = np.random.default_rng(0)
     try:
         times: Dict[str, List[float]] = {name: [] for name in readers}
+        names = list(readers)
         for _ in range(rounds):
-            for name, read in readers.items():
+            for index in order.permutation(len(names)):
+                name, read = names[index], readers[names[index]]
                 start = time.perf_counter()
                 read()
                 times[name].append(time.perf_counter() - start)

@@ -47,7 +47,8 @@ from .allocation import allocate
 from .errors import ResultTooLargeError, SpecError
 from .execute import fetch
 from .indexing.normalize import BasicKey, normalize_if_basic, normalize_key
-from .indexing.plan import CostModel, ReadPlan, plan_basic
+from .indexing.memo import PlanMemo
+from .indexing.plan import CostModel, ReadPlan, plan_basic, with_runs_for
 from .io.opening import PathOpener, make_opener
 from .io.sources import ByteSource
 from .scaling import Conversion, conversion_for, finish_values
@@ -147,6 +148,7 @@ class ArrayProxy:
         self.file_like = file_like
         self._opener = make_opener(file_like, keep_open=self._keep_file_open,
                                    required_size=self._spec.end, use_mmap=bool(self._mmap))
+        self._plans = PlanMemo(self._spec)
 
     # -- description ------------------------------------------------------
     is_proxy = True
@@ -214,11 +216,14 @@ class ArrayProxy:
 
     # -- reading ------------------------------------------------------------
     def __getitem__(self, key: Any) -> Any:
+        remembered = self._plans.find(key, self._spec)  # a key structure read before
+        if remembered is not None:
+            return self._read(None, self._default_conversion, *remembered)
         basic = normalize_if_basic(key, self._spec.shape)
         if basic is None:
             from .indexing.advanced import read_advanced
             return read_advanced(self, key)
-        return self._read(basic, self._default_conversion)
+        return self._read(basic, self._default_conversion, remember=key)
 
     @property
     def _default_conversion(self) -> Conversion:
@@ -237,12 +242,23 @@ class ArrayProxy:
         from .indexing.advanced import OrthogonalIndexer
         return OrthogonalIndexer(self)
 
-    def _read(self, key: BasicKey, conversion: Conversion) -> Any:
-        """Plan, fetch and finish one basic key."""
+    def _read(self, key: Optional[BasicKey], conversion: Conversion,
+              plan: Optional[ReadPlan] = None, planned_for: Optional[CostModel] = None,
+              remember: Any = None) -> Any:
+        """Plan (unless a remembered ``plan`` is given), fetch and finish one basic key.
+
+        ``planned_for``: the cost model a given plan's runs were cut for;
+        ``remember``: the user's key, to remember this plan for its structure.
+        """
         spec = self._spec
         with self._opener.source() as source:
             cost = self._cost or source.cost
-            plan = plan_basic(key, spec, cost)
+            if plan is None:
+                plan = plan_basic(key, spec, cost)
+                if remember is not None:
+                    self._plans.add(remember, key, spec, plan, cost)
+            elif planned_for is not cost and planned_for != cost:
+                plan = with_runs_for(plan, cost)
             fetched = allocate(plan.fetch_shape, conversion.fetch_dtype, source.name)
             fetch(plan, source, fetched, spec.storage_dtype, may_map=bool(self._mmap),
                   map_kept=self._keep_file_open, casts=conversion.casts,
@@ -315,6 +331,7 @@ class ArrayProxy:
         new.__dict__.update(self.__dict__)
         new._spec = spec
         new._opener = self._opener.clone()
+        new._plans = PlanMemo(spec)
         return new
 
     def unscaled(self) -> "ArrayProxy":
@@ -371,10 +388,13 @@ class ArrayProxy:
         self.close()
 
     def __getstate__(self) -> dict:
-        return dict(self.__dict__)
+        state = dict(self.__dict__)
+        del state["_plans"]  # remembered plans are rebuilt on first use
+        return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self._plans = PlanMemo(self._spec)
 
 
 def is_proxy(obj: Any) -> bool:

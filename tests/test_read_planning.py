@@ -1,4 +1,8 @@
-"""The fast paths of key normalization and run planning agree with the general rules."""
+"""The fast paths of key normalization, run planning and the plan memo agree with
+the general rules (and with numpy)."""
+
+import pickle
+import tempfile
 
 import numpy as np
 import pytest
@@ -6,9 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from proxylib import ArrayProxy
 from proxylib.indexing.normalize import _normalize_general, normalize_if_basic
-from proxylib.indexing.plan import CostModel, ReadPlan, choose_runs
-from proxylib.testing.strategies import cost_models, shapes
+from proxylib.indexing.plan import CostModel, ReadPlan, choose_runs, with_runs_for
+from proxylib.testing.conformance import check_read, open_case_proxy
+from proxylib.testing.strategies import cost_models, proxy_cases, shapes
 
 
 def _outcome(normalize, items, shape):
@@ -85,3 +91,68 @@ def test_empty_box_has_no_runs():
     plan = ReadPlan((3, 0, 2), (24, 8, 4), 0, 4,
                     *choose_runs((3, 0, 2), (24, 8, 4), 4, CostModel()), False, ())
     assert plan.run_bytes == 0 and plan.dense and plan.is_empty
+
+
+def _plain(key):
+    """``key`` with numpy integers as Python ints, so the plan memo applies to it."""
+    items = key if isinstance(key, tuple) else (key,)
+    return tuple(int(item) if isinstance(item, np.integer) or (
+        isinstance(item, np.ndarray) and item.ndim == 0) else item for item in items)
+
+
+@given(case=proxy_cases(max_dims=4), data=st.data())
+def test_keys_of_a_remembered_structure_match_numpy(case, data):
+    """After one key is planned, keys differing only in integers reuse its plan."""
+    key = _plain(case.key)
+    variants = [tuple(data.draw(st.integers(-7, 7)) if type(item) is int else item
+                      for item in key) for _ in range(4)]
+    with tempfile.TemporaryDirectory() as directory, open_case_proxy(
+            case.stored, case.spec, case.source, directory, mmap=case.mmap,
+            keep_file_open=case.keep_file_open, cost=case.cost) as proxy:
+        check_read(proxy, case.stored, key)
+        for variant in variants:
+            try:
+                np.empty(case.spec.shape, dtype=np.int8)[variant]
+            except IndexError as err:
+                with pytest.raises(IndexError) as raised:
+                    proxy[variant]
+                assert str(raised.value) == str(err)
+            else:
+                check_read(proxy, case.stored, variant)
+
+
+@given(boxes(), cost_models(), cost_models())
+def test_recut_plan_is_the_plan_for_the_other_cost(box, cost, other):
+    fetch_shape, byte_steps, itemsize = box
+    plan = ReadPlan(fetch_shape, byte_steps, 7, itemsize,
+                    *choose_runs(fetch_shape, byte_steps, itemsize, cost), True, (0,))
+    expected = ReadPlan(fetch_shape, byte_steps, 7, itemsize,
+                        *choose_runs(fetch_shape, byte_steps, itemsize, other), True, (0,))
+    assert with_runs_for(plan, other) == expected
+
+
+def test_only_exact_integer_keys_are_remembered(tmp_path):
+    data = np.arange(24, dtype=np.int16).reshape(4, 6)
+    path = tmp_path / "a.bin"
+    path.write_bytes(data.tobytes(order="F"))
+    proxy = ArrayProxy(str(path), (data.shape, np.int16))
+    np.testing.assert_array_equal(proxy[1:3], data[1:3])
+    np.testing.assert_array_equal(proxy[..., 2], data[..., 2])
+    with pytest.raises(TypeError):  # 1.0 == 1, but numpy refuses a float bound
+        proxy[1.0:3]
+    with pytest.raises(IndexError, match="only integers"):
+        proxy[..., 2.0]
+    np.testing.assert_array_equal(proxy[..., np.int64(-1)], data[..., -1])
+    assert set(proxy._plans._entries) == {((1, 3, None),), (Ellipsis, int)}
+
+
+def test_derived_and_unpickled_proxies_plan_afresh(tmp_path):
+    data = np.arange(24, dtype=np.int16).reshape(4, 6)
+    path = tmp_path / "a.bin"
+    path.write_bytes(data.tobytes(order="F"))
+    proxy = ArrayProxy(str(path), (data.shape, np.int16))
+    proxy[1]
+    reshaped = proxy.reshape((6, 4))
+    np.testing.assert_array_equal(reshaped[1], data.reshape((6, 4), order="F")[1])
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(proxy))[2], data[2])
+    assert proxy._plans is not reshaped._plans

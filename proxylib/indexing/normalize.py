@@ -145,7 +145,7 @@ def resolve_integer(item: Any, axis: int, size: int) -> int:
     """A single integer index, bounds-checked with numpy's message."""
     value = operator.index(item)
     if not -size <= value < size:
-        raise _out_of_bounds(value, axis, size)
+        raise out_of_bounds(value, axis, size)
     return value + size if value < 0 else value
 
 
@@ -199,10 +199,10 @@ def normalize_if_basic(key: Any, shape: Tuple[int, ...]) -> Optional[BasicKey]:
             size = shape[axis]
             if item < 0:
                 if item < -size:
-                    raise _out_of_bounds(item, axis, size)
+                    raise out_of_bounds(item, axis, size)
                 item += size
             elif item >= size:
-                raise _out_of_bounds(item, axis, size)
+                raise out_of_bounds(item, axis, size)
             out.append(item)
             axis += 1
         elif kind is slice:
@@ -233,7 +233,7 @@ def _too_many(ndim: int, indexed: int) -> ProxyIndexError:
         f"but {indexed} were indexed")
 
 
-def _out_of_bounds(value: int, axis: int, size: int) -> ProxyIndexError:
+def out_of_bounds(value: int, axis: int, size: int) -> ProxyIndexError:
     return ProxyIndexError(f"index {value} is out of bounds for axis {axis} with size {size}")
 
 

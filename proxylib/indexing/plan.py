@@ -316,3 +316,9 @@ def plan_basic(key: BasicKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST
 
 _ALL = slice(None)
 _REVERSED = slice(None, None, -1)
+
+
+def with_runs_for(plan: ReadPlan, cost: CostModel) -> ReadPlan:
+    """``plan`` with its runs cut for ``cost`` instead (same selection, same bytes)."""
+    runs = choose_runs(plan.fetch_shape, plan.byte_steps, plan.itemsize, cost)
+    return tuple.__new__(ReadPlan, plan[:4] + runs + plan[8:])

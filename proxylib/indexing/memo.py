@@ -1,0 +1,125 @@
+"""Read plans remembered per key *structure*: plan a loop over volumes once.
+
+A basic key's plan depends on its integer items only through the plan's
+``base``: an integer ``i`` on an axis whose elements are ``stride`` bytes
+apart adds ``i * stride`` to the base and leaves every other field alone
+(that axis has count 1, step ``stride`` and finish index 0 whatever ``i`` is).
+So ``proxy[..., 17]`` reads what ``proxy[..., 0]`` reads, 17 volumes on.
+
+:class:`PlanMemo` keeps, per key structure (which items are integers,
+``None`` or ``Ellipsis``, and the exact slices), the plan with the integers'
+share taken out of its base. A later key of the same structure is turned
+into its plan by bounds-checking its integers (numpy's IndexError and
+wording) and adding their share back: no normalization, no planning.
+Only keys of exact ``int`` items, slices of ``int``/``None`` bounds, ``None``
+and ``Ellipsis`` are remembered (so every structure is hashable and no
+``1.0`` can pass for ``1``); any other key is planned in full every time.
+
+A plan's runs also depend on the byte source's cost model, known only once
+the file is open; each entry records the cost it was planned with, and
+:func:`~proxylib.indexing.plan.with_runs_for` re-cuts a plan whose cost
+differs (any cut reads the same bytes, so a plan is never wrong, only
+possibly slower, for another cost).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Hashable, List, Optional, Tuple
+
+from ..spec import ArraySpec
+from .normalize import NEWAXIS, BasicKey, out_of_bounds
+from .plan import CostModel, ReadPlan
+
+#: Key structures remembered per proxy; past this the memo starts afresh.
+MEMO_LIMIT = 128
+
+#: One remembered structure: the plan with integer shares removed from its
+#: base, each integer item's (axis, size, stride), the cost planned for.
+_Entry = Tuple[ReadPlan, Tuple[Tuple[int, int, int], ...], CostModel]
+
+
+def _structure(key: Any) -> Optional[Tuple[Tuple[Hashable, ...], List[int]]]:
+    """``(structure, integers)`` of a plain key, or None for any other key."""
+    items = key if type(key) is tuple else (key,)
+    structure: List[Hashable] = []
+    integers: List[int] = []
+    for item in items:
+        kind = type(item)
+        if kind is int:
+            structure.append(int)
+            integers.append(item)
+        elif kind is slice:
+            bounds = (item.start, item.stop, item.step)
+            for bound in bounds:  # 1.0 == 1 and hashes alike, but numpy refuses it
+                if bound is not None and type(bound) is not int:
+                    return None
+            structure.append(bounds)
+        elif item is None or item is Ellipsis:
+            structure.append(item)
+        else:
+            return None
+    return tuple(structure), integers
+
+
+class PlanMemo:
+    """Plans of one array's plain keys, per key structure (see the module docstring)."""
+
+    __slots__ = ("_spec", "_entries")
+
+    def __init__(self, spec: ArraySpec) -> None:
+        self._spec = spec
+        self._entries: Dict[Tuple[Hashable, ...], _Entry] = {}
+
+    def find(self, key: Any, spec: ArraySpec) -> Optional[Tuple[ReadPlan, CostModel]]:
+        """``(plan, cost it was made for)`` if ``key``'s structure was planned, else None.
+
+        Raises numpy's IndexError for an integer out of range. ``spec`` is the
+        array's spec now: plans of another spec are never handed out.
+        """
+        if spec is not self._spec:
+            return None
+        found = _structure(key)
+        if found is None:
+            return None
+        structure, integers = found
+        entry = self._entries.get(structure)
+        if entry is None:
+            return None
+        template, axes, cost = entry
+        base = template.base
+        for value, (axis, size, stride) in zip(integers, axes):
+            if value < 0:
+                if value < -size:
+                    raise out_of_bounds(value, axis, size)
+                value += size
+            elif value >= size:
+                raise out_of_bounds(value, axis, size)
+            base += value * stride
+        # tuple.__new__: a ReadPlan without the generated __new__'s Python call
+        return tuple.__new__(ReadPlan, (template[0], template[1], base) + template[3:]), cost
+
+    def add(self, key: Any, basic: BasicKey, spec: ArraySpec, plan: ReadPlan,
+            cost: CostModel) -> None:
+        """Remember ``plan`` (of ``key``, normalized as ``basic``, on ``spec``)."""
+        found = _structure(key)
+        if found is None:
+            return
+        if spec is not self._spec:  # the array was given another spec: start afresh
+            self._spec = spec
+            self._entries = {}
+        structure = found[0]
+        axes = []
+        base = plan.base
+        strides = self._spec.axis_strides
+        shape = self._spec.shape
+        axis = 0
+        for item in basic.items:
+            if item is NEWAXIS:
+                continue
+            if type(item) is int:
+                axes.append((axis, shape[axis], strides[axis]))
+                base -= item * strides[axis]
+            axis += 1
+        if len(self._entries) >= MEMO_LIMIT:
+            self._entries = {}
+        self._entries[structure] = (plan._replace(base=base), tuple(axes), cost)
