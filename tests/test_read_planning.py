@@ -143,7 +143,7 @@ def test_only_exact_integer_keys_are_remembered(tmp_path):
     with pytest.raises(IndexError, match="only integers"):
         proxy[..., 2.0]
     np.testing.assert_array_equal(proxy[..., np.int64(-1)], data[..., -1])
-    assert set(proxy._plans._entries) == {((1, 3, None),), (Ellipsis, int)}
+    assert set(proxy._plans._entries) == {((1, 3, None),), (type(Ellipsis), int)}
 
 
 def test_derived_and_unpickled_proxies_plan_afresh(tmp_path):

@@ -34,31 +34,35 @@ from .plan import CostModel, ReadPlan
 MEMO_LIMIT = 128
 
 #: One remembered structure: the plan with integer shares removed from its
-#: base, each integer item's (axis, size, stride), the cost planned for.
-_Entry = Tuple[ReadPlan, Tuple[Tuple[int, int, int], ...], CostModel]
+#: base, each integer item's (position in the key, axis, size, stride), the
+#: cost planned for.
+_Entry = Tuple[ReadPlan, Tuple[Tuple[int, int, int, int], ...], CostModel]
+
+_PLAIN_TYPES = frozenset({int, slice, type(None), type(Ellipsis)})
 
 
-def _structure(key: Any) -> Optional[Tuple[Tuple[Hashable, ...], List[int]]]:
-    """``(structure, integers)`` of a plain key, or None for any other key."""
-    items = key if type(key) is tuple else (key,)
+def _structure(items: Tuple[Any, ...]) -> Optional[Tuple[Hashable, ...]]:
+    """The structure of a key's items: each item's type, a slice as its bounds.
+
+    Without slices it is ``tuple(map(type, items))``, built in C: the common
+    keys (``[..., t]``, ``[i]``) pay one call for it. None when a slice
+    bound is not an int or None (``1.0 == 1`` and hashes alike, but numpy
+    refuses it), so such a key is never matched.
+    """
+    kinds = tuple(map(type, items))
+    if slice not in kinds:
+        return kinds
     structure: List[Hashable] = []
-    integers: List[int] = []
-    for item in items:
-        kind = type(item)
-        if kind is int:
-            structure.append(int)
-            integers.append(item)
-        elif kind is slice:
+    for item, kind in zip(items, kinds):
+        if kind is slice:
             bounds = (item.start, item.stop, item.step)
-            for bound in bounds:  # 1.0 == 1 and hashes alike, but numpy refuses it
+            for bound in bounds:
                 if bound is not None and type(bound) is not int:
                     return None
             structure.append(bounds)
-        elif item is None or item is Ellipsis:
-            structure.append(item)
         else:
-            return None
-    return tuple(structure), integers
+            structure.append(kind)
+    return tuple(structure)
 
 
 class PlanMemo:
@@ -78,16 +82,17 @@ class PlanMemo:
         """
         if spec is not self._spec:
             return None
-        found = _structure(key)
-        if found is None:
+        items = key if type(key) is tuple else (key,)
+        structure = _structure(items)
+        if structure is None:
             return None
-        structure, integers = found
-        entry = self._entries.get(structure)
+        entry = self._entries.get(structure)  # only plain structures are ever added
         if entry is None:
             return None
-        template, axes, cost = entry
+        template, integers, cost = entry
         base = template.base
-        for value, (axis, size, stride) in zip(integers, axes):
+        for position, axis, size, stride in integers:
+            value = items[position]
             if value < 0:
                 if value < -size:
                     raise out_of_bounds(value, axis, size)
@@ -101,25 +106,28 @@ class PlanMemo:
     def add(self, key: Any, basic: BasicKey, spec: ArraySpec, plan: ReadPlan,
             cost: CostModel) -> None:
         """Remember ``plan`` (of ``key``, normalized as ``basic``, on ``spec``)."""
-        found = _structure(key)
-        if found is None:
+        items = key if type(key) is tuple else (key,)
+        if not _PLAIN_TYPES.issuperset(map(type, items)):
+            return
+        structure = _structure(items)
+        if structure is None:
             return
         if spec is not self._spec:  # the array was given another spec: start afresh
             self._spec = spec
             self._entries = {}
-        structure = found[0]
-        axes = []
+        positions = iter([position for position, item in enumerate(items)
+                          if type(item) is int])
+        integers = []
         base = plan.base
-        strides = self._spec.axis_strides
-        shape = self._spec.shape
+        strides = spec.axis_strides
         axis = 0
         for item in basic.items:
             if item is NEWAXIS:
                 continue
             if type(item) is int:
-                axes.append((axis, shape[axis], strides[axis]))
+                integers.append((next(positions), axis, spec.shape[axis], strides[axis]))
                 base -= item * strides[axis]
             axis += 1
         if len(self._entries) >= MEMO_LIMIT:
             self._entries = {}
-        self._entries[structure] = (plan._replace(base=base), tuple(axes), cost)
+        self._entries[structure] = (plan._replace(base=base), tuple(integers), cost)
