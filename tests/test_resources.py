@@ -16,11 +16,20 @@ from proxylib import ArrayProxy
 needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
 
 
-def open_descriptors():
-    """Descriptors open now; garbage from earlier tests is collected first, so a
-    finalizer closing its handle mid-test cannot move the count."""
-    gc.collect()
-    return len(os.listdir("/proc/self/fd"))
+def open_descriptors(path):
+    """Descriptors this process holds on ``path`` (a memory map holds one too).
+
+    Counting only the file under test keeps other tests' leftovers (sockets of
+    a server thread winding down, garbage with handles) out of the count.
+    """
+    target = os.path.realpath(path)
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{name}") == target
+        except OSError:  # closed since listed (the listing's own descriptor, say)
+            pass
+    return count
 
 
 @pytest.fixture(scope="module")
@@ -35,39 +44,39 @@ def image_path(tmp_path_factory):
 @pytest.mark.parametrize("mmap", [True, False])
 def test_no_descriptor_held_after_10000_accesses(image_path, mmap):
     proxy = proxylib.load(image_path, mmap=mmap, keep_file_open=False).dataobj
-    before = open_descriptors()
+    before = open_descriptors(image_path)
     for i in range(10_000):
         proxy[i % 6, :, i % 4]
-    assert open_descriptors() == before
+    assert open_descriptors(image_path) == before
 
 
 @needs_proc
 @pytest.mark.parametrize("mmap", [True, False])
 def test_kept_handles_one_per_proxy_none_after_close_or_collection(image_path, mmap):
-    before = open_descriptors()
+    before = open_descriptors(image_path)
     proxies = [proxylib.load(image_path, mmap=mmap, keep_file_open=True).dataobj
                for _ in range(5)]
     for proxy in proxies:
         for i in range(200):
             proxy[i % 6]
             proxy[..., i % 3]
-    assert open_descriptors() == before + 5
+    assert open_descriptors(image_path) == before + 5
     proxies[0].close()
-    assert open_descriptors() == before + 4
+    assert open_descriptors(image_path) == before + 4
     del proxies[1]
     gc.collect()
-    assert open_descriptors() == before + 3
+    assert open_descriptors(image_path) == before + 3
     for proxy in proxies[1:]:
         proxy.close()
-    assert open_descriptors() == before
+    assert open_descriptors(image_path) == before
 
 
 @needs_proc
 def test_results_hold_no_descriptor_or_mapping(image_path):
     proxy = proxylib.load(image_path, keep_file_open=False).dataobj
-    before = open_descriptors()
+    before = open_descriptors(image_path)
     results = [proxy[i % 6] for i in range(100)] + [proxy[..., 1], proxy[1, 2, 3, 0]]
-    assert open_descriptors() == before
+    assert open_descriptors(image_path) == before
     maps = open("/proc/self/maps").read()
     assert image_path not in maps
     del results
@@ -82,7 +91,7 @@ def test_failing_reads_leave_descriptors_and_memory_flat(tmp_path):
     for _ in range(200):  # warm up caches and interned strings
         with pytest.raises(proxylib.TruncatedFileError):
             proxy[0]
-    before = open_descriptors()
+    before = open_descriptors(path)
     tracemalloc.start()
     try:
         start = tracemalloc.get_traced_memory()[0]
@@ -99,7 +108,7 @@ def test_failing_reads_leave_descriptors_and_memory_flat(tmp_path):
         growth = tracemalloc.get_traced_memory()[0] - start
     finally:
         tracemalloc.stop()
-    assert open_descriptors() == before
+    assert open_descriptors(path) == before
     assert growth < 256 * 1024, f"memory grew by {growth} bytes over 20,000 failing reads"
 
 

@@ -113,13 +113,18 @@ class OpenFile:
     byte source and closes the file on the way out.
     """
 
+    #: True for an uncompressed file, whose whole content may be memory-mapped.
+    can_map = False
+    #: Accesses using a kept file now, and whether it closes when they end.
+    users = 0
+    closing = False
+
     def __init__(self, path: str, required_size: Optional[int], map_only: bool = False,
                  check: Optional[Callable[[Fingerprint], None]] = None,
                  raw_at: Optional[Fingerprint] = None) -> None:
         self.path = path
         self.closed = False
         self.fd = _open_descriptor(path)
-        self._mapper: Optional[Mapper] = None
         try:
             st = os.fstat(self.fd)
             if not stat_module.S_ISREG(st.st_mode):
@@ -148,30 +153,25 @@ class OpenFile:
                         f"but it has {st.st_size}; the file is truncated or its header "
                         "is wrong", path=path, offset=0, expected=required_size,
                         found=st.st_size)
-                self._mapper = Mapper(self.fd, st.st_size)
+                self.can_map = True
                 if map_only and st.st_size > 0:
-                    self._mapper.get()
+                    mapper = Mapper(self.fd, st.st_size)
+                    mapper.get()
                     os.close(self.fd)
                     self.fd = -1
-                    self.source = MappedSource(self._mapper, path)
+                    self.source = MappedSource(mapper, path)
                 else:
-                    self.source = DescriptorSource(self.fd, path, self._mapper)
+                    self.source = DescriptorSource(self.fd, path, map_length=st.st_size)
         except BaseException:
             if self.fd >= 0:
                 os.close(self.fd)
             raise
-        self.users = 0
-        self.closing = False
 
     def __enter__(self) -> ByteSource:
         return self.source
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
-
-    @property
-    def can_map(self) -> bool:
-        return self._mapper is not None
 
     def current_fingerprint(self) -> Fingerprint:
         """The fingerprint of the open file now (of the path when only a map is held)."""
@@ -197,9 +197,7 @@ class OpenFile:
         if self.closed:
             return
         self.closed = True
-        if self._mapper is not None:
-            self._mapper.close()
-        self.source.close()
+        self.source.close()  # and with it any map
         if self.fd >= 0:
             try:
                 os.close(self.fd)

@@ -68,10 +68,13 @@ class DescriptorSource(ByteSource):
     read at once.
     """
 
-    def __init__(self, fd: int, name: str, mapper: Optional["Mapper"] = None) -> None:
+    def __init__(self, fd: int, name: str, map_length: Optional[int] = None) -> None:
         self.fd = fd
         self.name = name
-        self._mapper = mapper
+        #: Bytes a memory map of ``fd`` may cover (None: never map); the map is
+        #: made on the first :meth:`mapping` call, most accesses never ask.
+        self._map_length = map_length
+        self._mapper: Optional[Mapper] = None
 
     def readinto(self, offset: int, buffer: memoryview) -> None:
         view = _byte_view(buffer)
@@ -109,7 +112,18 @@ class DescriptorSource(ByteSource):
                 self.readinto(offset, buffer)  # raises the error with the file named
 
     def mapping(self) -> Optional[mmap.mmap]:
-        return None if self._mapper is None else self._mapper.get()
+        if self._mapper is None:
+            if self._map_length is None:
+                return None
+            with Mapper._guard:
+                if self._mapper is None:
+                    self._mapper = Mapper(self.fd, self._map_length)
+        return self._mapper.get()
+
+    def close(self) -> None:
+        """Drop the map, if one was made (the descriptor belongs to the opener)."""
+        if self._mapper is not None:
+            self._mapper.close()
 
 
 _preadv = getattr(os, "preadv", None)
@@ -178,6 +192,9 @@ class MappedSource(ByteSource):
 
     def mapping(self) -> Optional[mmap.mmap]:
         return self._mapper.get()
+
+    def close(self) -> None:
+        self._mapper.close()
 
 
 class FileObjectSource(ByteSource):
