@@ -23,6 +23,7 @@ import numpy as np
 from proxylib import ArrayProxy
 
 RAW = "raw preadv"
+RAW_PER_ACCESS = "raw open+fstat+preadv+close"
 
 
 def main() -> None:
@@ -52,16 +53,24 @@ def strategies(path: str, shape, offset: int) -> Tuple[Dict[str, Callable], List
     t = shape[3] // 2
     fd = os.open(path, os.O_RDONLY)
 
-    def raw():
+    def raw(descriptor=fd):
         out = np.empty(volume, np.float32)
-        os.preadv(fd, [memoryview(out)], offset + t * volume * 4)
+        os.preadv(descriptor, [memoryview(out)], offset + t * volume * 4)
         return out
+
+    def raw_per_access():  # what keep_file_open=False must do at least, by hand
+        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fstat(descriptor)  # the file-changed check
+            return raw(descriptor)
+        finally:
+            os.close(descriptor)
 
     def fresh_memmap():
         return np.array(np.memmap(path, np.float32, "r", offset, shape, order="F")[..., t])
 
     kept = np.memmap(path, np.float32, "r", offset, shape, order="F")
-    readers = {RAW: raw, "numpy.memmap fresh": fresh_memmap,
+    readers = {RAW: raw, RAW_PER_ACCESS: raw_per_access, "numpy.memmap fresh": fresh_memmap,
                "numpy.memmap kept": lambda: np.array(kept[..., t])}
     closers = [lambda: os.close(fd)]
     for mmap in (True, False):
