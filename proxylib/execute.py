@@ -43,15 +43,16 @@ def fetch(plan: ReadPlan, source: ByteSource, dest: np.ndarray, storage_dtype: n
     long as the handle; ``casts``: ``dest`` has another dtype than the stored
     values (not just another byte order), so the copy converts values.
     """
-    if not plan.run_bytes:  # nothing selected (plan.is_empty, without a property call)
+    run_bytes = plan.run_bytes
+    if not run_bytes:  # nothing selected (plan.is_empty, without a property call)
         return
-    if may_map and choose_mapping(plan, True, map_kept):
-        mapping = source.mapping()
-    elif plan.dense and plan.run_bytes == dest.nbytes and dest.dtype == storage_dtype:
+    if plan.dense and run_bytes == dest.nbytes and dest.dtype == storage_dtype and (
+            run_bytes >= DIRECT_READ_MIN_RUN or not (may_map and map_kept)):
+        # one dense run that is the whole result: choose_mapping's answer is pread
+        # (asked here without the call: this is the one-volume read)
         source.readinto(plan.base, memoryview(dest.reshape(-1).view(np.uint8)))
         return
-    else:
-        mapping = None
+    mapping = source.mapping() if may_map and choose_mapping(plan, True, map_kept) else None
     if not casts:  # bytes only: no floating-point state to guard
         _fetch_with(plan, source, mapping, dest, storage_dtype, block_size)
         return

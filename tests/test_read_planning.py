@@ -156,3 +156,36 @@ def test_derived_and_unpickled_proxies_plan_afresh(tmp_path):
     np.testing.assert_array_equal(reshaped[1], data.reshape((6, 4), order="F")[1])
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(proxy))[2], data[2])
     assert proxy._plans is not reshaped._plans
+
+
+@pytest.mark.parametrize("run_bytes", [64, 1 << 20])
+@pytest.mark.parametrize("may_map, map_kept", [(False, False), (False, True), (True, False),
+                                               (True, True)])
+def test_single_dense_run_shortcut_agrees_with_choose_mapping(run_bytes, may_map, map_kept):
+    """fetch() reads one dense whole-result run without asking choose_mapping; same answer."""
+    from proxylib.execute import choose_mapping, fetch
+    from proxylib.io.sources import ByteSource
+
+    class Recorder(ByteSource):
+        def __init__(self):
+            self.calls = []
+            self.data = bytearray(range(256)) * (run_bytes // 256 + 1)
+
+        def readinto(self, offset, buffer):
+            self.calls.append("read")
+            memoryview(buffer).cast("B")[:] = self.data[offset:offset + len(buffer)]
+
+        def mapping(self):
+            self.calls.append("map")
+            return self.data
+
+    items = run_bytes // 4
+    plan = ReadPlan((1, items), (run_bytes, 4), 0, 4,
+                    *choose_runs((1, items), (run_bytes, 4), 4, CostModel()), False, ())
+    dest = np.empty((1, items), dtype=np.float32)
+    source = Recorder()
+    fetch(plan, source, dest, np.dtype(np.float32), may_map=may_map, map_kept=map_kept,
+          casts=False, block_size=1 << 23)
+    expected = "map" if may_map and choose_mapping(plan, True, map_kept) else "read"
+    assert source.calls == [expected]
+    assert dest.tobytes() == bytes(source.data[:run_bytes])
