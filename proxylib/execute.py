@@ -50,7 +50,11 @@ def fetch(plan: ReadPlan, source: ByteSource, dest: np.ndarray, storage_dtype: n
             run_bytes >= DIRECT_READ_MIN_RUN or not (may_map and map_kept)):
         # one dense run that is the whole result: choose_mapping's answer is pread
         # (asked here without the call: this is the one-volume read)
-        source.readinto(plan.base, memoryview(dest.reshape(-1).view(np.uint8)))
+        try:
+            view = memoryview(dest).cast("B")
+        except (TypeError, ValueError):  # records with out-of-order fields export no buffer
+            view = memoryview(dest.reshape(-1).view(np.uint8))
+        source.readinto(plan.base, view)
         return
     mapping = source.mapping() if may_map and choose_mapping(plan, True, map_kept) else None
     if not casts:  # bytes only: no floating-point state to guard
