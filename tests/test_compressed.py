@@ -109,3 +109,22 @@ def test_raw_file_starting_like_bz2_is_not_decompressed(tmp_path):
     path.write_bytes(b"BZh9" + bytes(60))
     proxy = ArrayProxy(str(path), ((64,), np.uint8, 0))
     assert bytes(np.asarray(proxy)) == b"BZh9" + bytes(60)
+
+
+@pytest.mark.parametrize("kind, values", [("bz2", (1.0, 5.0)), ("zst", (1.0, 2.0))])
+def test_rewritten_in_place_with_restored_mtime_reads_new_data(tmp_path, kind, values):
+    """cp -p / rsync --inplace -t: same size, same mtime, new bytes; ctime still moves,
+    so the process-wide cursor of the old bytes is not reused."""
+    old, new = (np.full(SHAPE, value, np.float32) for value in values)
+    payloads = [COMPRESSORS[kind](raw(a)) for a in (old, new)]
+    assert len(payloads[0]) == len(payloads[1])
+    path = str(tmp_path / f"vol.{kind}")
+    with open(path, "wb") as out:
+        out.write(payloads[0])
+    before = ArrayProxy(path, SPEC)
+    np.testing.assert_array_equal(before[..., 1], old[..., 1])  # a cursor, parked mid-stream
+    stat = os.stat(path)
+    with open(path, "r+b") as out:
+        out.write(payloads[1])
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    np.testing.assert_array_equal(ArrayProxy(path, SPEC)[..., 2], new[..., 2])

@@ -264,10 +264,15 @@ class CursorRegistry(ProcessRegistry):
 SEQUENTIAL_CURSORS = CursorRegistry()
 
 
-def file_key(fd: int) -> Tuple[int, int, int, int]:
-    """In-process identity of an open file: device, inode, size, mtime."""
+def file_key(fd: int) -> Tuple[int, int, int, int, int]:
+    """In-process identity of an open file: device, inode, size, mtime, ctime.
+
+    ctime too: a same-size rewrite whose mtime was put back (``cp -p``,
+    ``touch -r``, ``rsync --inplace -t``) keeps the other four, and a cursor
+    parked in the old bytes would then serve them as the new file's.
+    """
     st = os.fstat(fd)
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class SequentialSource(ByteSource):
