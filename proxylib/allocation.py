@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-from functools import lru_cache
 from typing import Optional, Tuple
 
 import numpy as np
@@ -17,7 +16,6 @@ import numpy as np
 from .errors import ResultTooLargeError
 
 
-@lru_cache(maxsize=1)
 def physical_memory() -> Optional[int]:
     """Bytes of physical memory, or None where the platform does not say."""
     try:
@@ -26,6 +24,7 @@ def physical_memory() -> Optional[int]:
         return None
 
 
+#: Asked once: every allocation is checked against it.
 _PHYSICAL_MEMORY = physical_memory()
 
 

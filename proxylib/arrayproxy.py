@@ -50,7 +50,6 @@ from .indexing.normalize import BasicKey, normalize_if_basic, normalize_key
 from .indexing.memo import PlanMemo
 from .indexing.plan import CostModel, ReadPlan, plan_basic, with_runs_for
 from .io.opening import PathOpener, make_opener
-from .io.sources import ByteSource
 from .scaling import Conversion, conversion_for, finish_values
 from .spec import ArraySpec
 
@@ -268,13 +267,6 @@ class ArrayProxy:
         if plan.transpose:
             fetched = fetched.transpose()
         return fetched[plan.finish_key]
-
-    def _fetch(self, plan: ReadPlan, source: ByteSource, dest: np.ndarray,
-               casts: bool = True) -> None:
-        """Fill ``dest`` with the plan's box under this proxy's mmap and handle policy."""
-        fetch(plan, source, dest, self._spec.storage_dtype, may_map=bool(self._mmap),
-              map_kept=self._keep_file_open, casts=casts,
-              block_size=(self._cost or source.cost).block_size)
 
     def _read_all(self, conversion: Conversion) -> np.ndarray:
         return self._read(normalize_key(Ellipsis, self.shape), conversion)

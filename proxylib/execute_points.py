@@ -4,7 +4,7 @@ Three ways to fill the fetched array (distinct rows x inner box), all in
 increasing file order:
 
 * rows of at least ``LARGE_ROW_BYTES``: each row is a basic read, handed to
-  ``fetch_box`` (the proxy's own basic fetch: pread or map, block-split);
+  ``fetch_box`` (:func:`proxylib.execute.fetch` under the proxy's mmap and handle policy);
 * short rows, memory map allowed: one vectorized gather from the map;
 * short rows, reads: coalesced runs are read into one bounded buffer
   (several runs per fill) and the rows gathered from it with numpy.
@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .allocation import allocate
+from .execute import fetch
 from .indexing.plan_points import PointPlan, plan_points
 from .indexing.selection import FancyKey
 from .io.sources import ByteSource
@@ -46,7 +47,10 @@ def read_fancy(proxy: Any, key: FancyKey) -> np.ndarray:
         if not plan.is_empty:
             fetch_points(plan, source, fetched, proxy.storage_dtype,
                          mapping=mapping if plan.coalesce else None,
-                         fetch_box=partial(proxy._fetch, casts=conversion.casts),
+                         fetch_box=partial(fetch, storage_dtype=proxy.storage_dtype,
+                                           may_map=bool(proxy.mmap),
+                                           map_kept=proxy.keep_file_open,
+                                           casts=conversion.casts, block_size=cost.block_size),
                          block_size=cost.block_size)
     return plan.placement.apply(finish_values(fetched, conversion))
 

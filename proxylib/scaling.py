@@ -56,7 +56,8 @@ def conversion_for(spec: ArraySpec, dtype: Optional[Any] = None,
 
 
 def finish_values(values: np.ndarray, conversion: Conversion) -> np.ndarray:
-    """Byte-swap and scale ``values`` in place; cast last if still needed."""
+    """Byte-swap and scale ``values`` (as fetched: ``conversion.fetch_dtype``) in place;
+    cast last if still needed."""
     if conversion.passthrough:
         return values  # the common case: nothing to do (np.errstate alone costs ~5 us)
     # out of range for the dtype: +-inf, as IEEE says; a signalling NaN read from the
