@@ -92,6 +92,7 @@ class PlanMemo:
         template, integers, cost = entry
         base = template.base
         for position, axis, size, stride in integers:
+            # normalize.resolve_integer, inlined: this loop runs on every remembered read
             value = items[position]
             if value < 0:
                 if value < -size:

@@ -169,10 +169,9 @@ def normalize_if_basic(key: Any, shape: Tuple[int, ...]) -> Optional[BasicKey]:
 
     One call answers both questions a reader asks of every key (basic? and
     resolved how?). Keys of exact ints, slices, None and Ellipsis (the common
-    case) are resolved here in two passes with no helper calls: this runs on
-    every read, and on a one-volume read its cost is part of the overhead
-    over a bare ``preadv``. Any other item type goes to the general path
-    (same checks, same wording).
+    case) are resolved here in two passes; a key structure read before does
+    not get here at all (:mod:`proxylib.indexing.memo`). Any other item type
+    goes to the general path (same checks, same wording).
     """
     items = key if type(key) is tuple else (key,)
     indexed = 0
@@ -196,14 +195,7 @@ def normalize_if_basic(key: Any, shape: Tuple[int, ...]) -> Optional[BasicKey]:
     for item in items:
         kind = type(item)
         if kind is int:
-            size = shape[axis]
-            if item < 0:
-                if item < -size:
-                    raise out_of_bounds(item, axis, size)
-                item += size
-            elif item >= size:
-                raise out_of_bounds(item, axis, size)
-            out.append(item)
+            out.append(resolve_integer(item, axis, shape[axis]))
             axis += 1
         elif kind is slice:
             if item.start is None and item.stop is None and item.step is None:
