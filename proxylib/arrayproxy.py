@@ -39,7 +39,7 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import replace
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -129,13 +129,17 @@ class ArrayProxy:
     cost : CostModel, optional
         Overrides the byte source's cost model (gap threshold, block size);
         for tuning and benchmarking read strategies.
+    storage_options : dict, optional
+        For a URL: fsspec options (credentials, endpoint, timeouts); see
+        :mod:`proxylib.io.remote`. Refused for anything but a URL.
     """
 
     _default_order = "F"
 
     def __init__(self, file_like: FileLike, spec: Any, *, mmap: Union[bool, str] = True,
                  order: Optional[str] = None, keep_file_open: Optional[bool] = None,
-                 cost: Optional[CostModel] = None) -> None:
+                 cost: Optional[CostModel] = None,
+                 storage_options: Optional[Dict[str, Any]] = None) -> None:
         self._mmap = resolve_mmap(mmap)
         if order is None:
             order = spec.order if isinstance(spec, ArraySpec) else self._default_order
@@ -146,7 +150,8 @@ class ArrayProxy:
         self._spec = _spec_from(spec, order)
         self.file_like = file_like
         self._opener = make_opener(file_like, keep_open=self._keep_file_open,
-                                   required_size=self._spec.end, use_mmap=bool(self._mmap))
+                                   required_size=self._spec.end, use_mmap=bool(self._mmap),
+                                   storage_options=storage_options)
         self._plans = PlanMemo(self._spec)
 
     # -- description ------------------------------------------------------

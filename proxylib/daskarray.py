@@ -25,11 +25,12 @@ imported only when a dask array is built.
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .arrayproxy import is_proxy
+from .loading import load
 
 #: Default upper bound of one chunk's output bytes when dask's configuration
 #: does not say otherwise (dask's own default ``array.chunk-size``).
@@ -136,14 +137,15 @@ def _proxy_of(obj: Any) -> Any:
 
 
 def to_dask(obj: Any, chunks: Chunks = None, *, limit: Optional[Union[int, str]] = None,
-            name: Optional[str] = None) -> Any:
+            name: Optional[str] = None,
+            storage_options: Optional[Dict[str, Any]] = None) -> Any:
     """A dask array reading ``obj`` chunk by chunk, without reading anything now.
 
     Parameters
     ----------
-    obj : ArrayProxy or image
+    obj : ArrayProxy, image, path or URL
         A proxy, or an image (``img.dataobj`` is used: a proxy, or an array
-        already in memory).
+        already in memory), or a file name or URL given to ``proxylib.load``.
     chunks : None or anything ``dask.array.from_array`` accepts
         None follows the file layout (see :func:`layout_chunks`); ``'auto'``,
         an int, a tuple or a dict are normalized by dask with ``limit``.
@@ -153,6 +155,9 @@ def to_dask(obj: Any, chunks: Chunks = None, *, limit: Optional[Union[int, str]]
     name : str, optional
         Graph name; default ``'proxylib-' + tokenize(proxy, chunks)``, the same
         for the same proxy and chunks.
+    storage_options : dict, optional
+        fsspec options for a URL ``obj`` (credentials, endpoint, timeouts);
+        the workers' proxies carry them.
 
     Returns
     -------
@@ -163,6 +168,11 @@ def to_dask(obj: Any, chunks: Chunks = None, *, limit: Optional[Union[int, str]]
     from dask.array.core import normalize_chunks
     from dask.base import tokenize
 
+    if isinstance(obj, (str, os.PathLike)):
+        obj = load(obj, storage_options=storage_options)
+    elif storage_options:
+        raise ValueError("storage_options apply when to_dask is given a URL; a proxy or "
+                         "image already carries its own")
     source = _proxy_of(obj)
     if not is_proxy(source):
         return da.from_array(np.asanyarray(source), chunks="auto" if chunks is None else chunks)

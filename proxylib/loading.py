@@ -10,7 +10,7 @@ file (``n+1``/``n+2``) or pair (``ni1``/``ni2``, data in the sibling
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Type, Union
+from typing import Any, Dict, Optional, Type, Union
 
 from .errors import HeaderError
 from .formats.nifti1 import Nifti1Header, Nifti1Image
@@ -78,7 +78,8 @@ def sniff_class(block: bytes, path: str) -> Type[NiftiImage]:
 
 
 def load(filename: Union[str, os.PathLike], *, mmap: Union[bool, str] = True,
-         keep_file_open: Optional[bool] = None) -> NiftiImage:
+         keep_file_open: Optional[bool] = None,
+         storage_options: Optional[Dict[str, Any]] = None) -> NiftiImage:
     """Open a NIfTI-1 or NIfTI-2 image without reading its data.
 
     Parameters
@@ -89,6 +90,10 @@ def load(filename: Union[str, os.PathLike], *, mmap: Union[bool, str] = True,
         or open fsspec file, read by byte range (:mod:`proxylib.io.remote`).
     mmap, keep_file_open
         Passed to the image's :class:`~proxylib.ArrayProxy`.
+    storage_options : dict, optional
+        For a URL: fsspec options (credentials, endpoint, timeouts), e.g.
+        ``{"key": ..., "secret": ..., "client_kwargs": {"endpoint_url": ...}}``
+        for s3fs. Refused for a local path.
 
     Returns
     -------
@@ -105,9 +110,13 @@ def load(filename: Union[str, os.PathLike], *, mmap: Union[bool, str] = True,
     """
     check_load_options(mmap, keep_file_open)
     from .io.remote import is_fsspec_file, is_url
-    if is_url(filename) or is_fsspec_file(filename):  # read by byte range (proxylib[remote])
-        from .io.remote import load_url
-        return load_url(filename, mmap=mmap, keep_file_open=keep_file_open)
+    from .io.remote import RemoteFile
+    if is_url(filename) or is_fsspec_file(filename) or isinstance(filename, RemoteFile):
+        from .io.remote import load_url  # read by byte range (proxylib[remote])
+        return load_url(filename, mmap=mmap, keep_file_open=keep_file_open,
+                        storage_options=storage_options)
+    if storage_options:
+        raise ValueError(f"storage_options apply to URLs, not to the local file {filename!r}")
     path = _fspath(filename)
     if not os.path.exists(path):
         raise MissingFileError(f"{path}: no such file", path=path)

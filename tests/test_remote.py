@@ -232,3 +232,15 @@ def test_remote_file_protocol(server, files):
     assert remote.read() == files["bold.nii"][-10:]
     remote.seek(100)
     assert remote.read(50) == files["bold.nii"][100:150]
+
+
+def test_to_dask_takes_a_url_and_storage_options(server, values):
+    pytest.importorskip("dask.array")
+    arr = proxylib.to_dask(server.url("bold.nii"), chunks=(-1, -1, -1, 6),
+                           storage_options={"headers": {"X-Any": "1"}})
+    np.testing.assert_allclose(arr.mean(axis=-1).compute(scheduler="threads"),
+                               values.mean(axis=-1), rtol=1e-12)
+    carried = [v for v in arr.dask.values() if isinstance(v, ArrayProxy)]
+    assert carried and carried[0].file_like.storage_options == {"headers": {"X-Any": "1"}}
+    with pytest.raises(ValueError, match="storage_options"):
+        proxylib.to_dask(proxylib.load(server.url("bold.nii")), storage_options={"a": 1})

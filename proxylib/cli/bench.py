@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 
 from .progress import Progress
+from .urls import add_storage_options, storage_options
 
 
 def add_parser(commands) -> None:
@@ -16,7 +17,7 @@ def add_parser(commands) -> None:
                     "without a saved index), numpy.memmap and nibabel when installed. With no "
                     "FILE, a default 4D volume is written (plain and gzipped) to a temporary "
                     "directory and both are measured.")
-    parser.add_argument("file", nargs="?", help="a 4D NIfTI file (.nii, .nii.gz, .hdr/.img)")
+    parser.add_argument("file", nargs="?", help="a 4D NIfTI file (.nii, .nii.gz, .hdr/.img) or URL")
     parser.add_argument("--keys", nargs="+", default=(), metavar="NAME",
                         help="only these workloads: volume, time series, x-slab, mask, full")
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds per cell (default 5)")
@@ -27,6 +28,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--shape", default=None,
                         help="shape of the generated default volume, e.g. 32,32,16,50")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_storage_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -46,7 +48,8 @@ def run(args) -> int:
         everything = []
         for path in paths:
             results = run_benchmark(path, workload_names=args.keys, repeat=args.repeat,
-                                    progress=progress, include_peers=not args.no_peers)
+                                    progress=progress, include_peers=not args.no_peers,
+                                    storage_options=storage_options(args))
             print(report.render_table(results, path if args.file else _label(path)))
             print()
             everything.append((path, results))

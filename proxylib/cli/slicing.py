@@ -6,6 +6,7 @@ import numpy as np
 
 from ..indexing.normalize import NEWAXIS, AxisRange, is_basic, normalize_key
 from .keys import parse_key
+from .urls import add_storage_options, load_any
 
 SPATIAL_AXES = 3
 
@@ -21,12 +22,13 @@ def add_parser(commands) -> None:
     parser.add_argument("file", metavar="FILE")
     parser.add_argument("key", metavar="KEY")
     parser.add_argument("-o", "--output", required=True, metavar="OUT")
+    add_storage_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from ..loading import load, save
-    image = load(args.file)
+    from ..loading import save
+    image = load_any(args.file, args)
     key = parse_key(args.key)
     out = args.output
     if out.endswith(".npy"):

@@ -24,7 +24,7 @@ import weakref
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
-from ..errors import FileChangedError, ProxyReadError, TruncatedFileError
+from ..errors import FileChangedError, ProxyReadError, TruncatedFileError, describe_file
 from .compressed import open_compressed_source
 from .fileobjects import FileObjectOpener, HandlelessOpener, lock_for
 from .sources import ByteSource, DescriptorSource, MappedSource, Mapper
@@ -382,13 +382,18 @@ class _KeptAccess:
 
 
 def make_opener(file_like: Any, *, keep_open: bool, required_size: Optional[int],
-                use_mmap: bool = False):
-    """The opener for a path, a URL, or a file-like object (local or fsspec)."""
+                use_mmap: bool = False, storage_options: Optional[dict] = None):
+    """The opener for a path, a URL, or a file-like object (local or fsspec).
+
+    ``storage_options`` (fsspec options) apply to URLs only.
+    """
     if not isinstance(file_like, (bytes, os.PathLike)):
         from .remote import remote_opener_for  # URL string, fsspec file or RemoteFile
-        remote = remote_opener_for(file_like)
+        remote = remote_opener_for(file_like, storage_options)
         if remote is not None:
             return remote
+    if storage_options:
+        raise ValueError(f"storage_options apply to URLs, not to {describe_file(file_like)}")
     if isinstance(file_like, (str, bytes, os.PathLike)):
         opener = PathOpener(file_like, keep_open=keep_open, required_size=required_size,
                             use_mmap=use_mmap)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Optional, Union
 
 from ...errors import HeaderError
+from .files import RemoteFile
 from .gzipped import RemoteGzipFile
 from .opening import open_url
 
@@ -22,7 +23,13 @@ def load_url(url: Any, *, mmap: Union[bool, str] = True, keep_file_open: Optiona
     from ...loading import SNIFF_BYTES, sniff_class
     from ...spec import ArraySpec
 
-    header_file = open_url(url, storage_options)
+    if isinstance(url, RemoteFile):  # opened by the caller (open_url(url, ...))
+        if storage_options:
+            raise ValueError(f"{url.url}: storage_options go to open_url, not to load")
+        header_file = url
+        header_file.prefetch_head()
+    else:
+        header_file = open_url(url, storage_options)
     name = header_file.url
     header_file.seek(0)
     block = header_file.read(SNIFF_BYTES)
@@ -32,7 +39,9 @@ def load_url(url: Any, *, mmap: Union[bool, str] = True, keep_file_open: Optiona
     if header.is_single:
         data_file = header_file
     else:
-        data_file = open_url(_pair_image_url(name), storage_options)
+        data_file = open_url(_pair_image_url(name), header_file.storage_options,
+                             retries=header_file.retries, backoff=header_file.backoff,
+                             ignored_range=header_file.ignored_range)
     if not isinstance(data_file, RemoteGzipFile):
         header.check_data_size(data_file.size, path=data_file.url)
     slope, inter = header.get_slope_inter()
