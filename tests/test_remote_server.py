@@ -113,8 +113,8 @@ class RangeServer:
                     self.send_response(302)
                     self.send_header("Location", self.path)
                     self.send_header("Content-Length", "0")
-                    self.end_headers()
                     server._log(self.command, name, rng, 302, 0)
+                    self.end_headers()
                     return
                 if name.startswith("forbidden/"):
                     self._send(403, b"forbidden", rng, head)
@@ -159,10 +159,10 @@ class RangeServer:
                 self.send_header("Content-Length", str(len(body)))
                 if status == 206:
                     self.send_header("Content-Range", f"bytes {said[0]}-{said[1] - 1}/{len(data)}")
-                self.end_headers()
-                # logged before the body goes out, so a client that has its bytes
-                # always finds the request counted
+                # logged before the headers go out, so a client that has its answer
+                # (or refused it on its headers) always finds the request counted
                 server._log(self.command, name, rng, status, 0 if head else len(body))
+                self.end_headers()
                 if not head:
                     server._count_get_and_maybe_swap()
                     try:
@@ -173,8 +173,8 @@ class RangeServer:
             def _send(self, status: int, body: bytes, rng, head: bool) -> None:
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
                 server._log(self.command, self.path, rng, status, 0 if head else len(body))
+                self.end_headers()
                 if not head:
                     self.wfile.write(body)
 

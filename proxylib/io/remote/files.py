@@ -7,11 +7,11 @@ import threading
 import time
 from typing import Any, Dict, Optional, Tuple
 
-from ...errors import ProxyError, ProxyReadError, TruncatedFileError
+from ...errors import ProxyError, ProxyReadError, TransientReadError, TruncatedFileError
 from ...indexing.plan import CostModel
 from ..positional import seek_position
 from ..sources import _byte_view
-from .responses import TransientError, status_error, where
+from .responses import status_error, where
 from .transports import transport_for, with_default_timeouts
 
 
@@ -74,8 +74,8 @@ def _describe(err: BaseException) -> str:
             type(err).__name__.lower():
         return ("the server did not answer within the timeout "
                 f"({type(err).__name__}{': ' + str(err) if str(err) else ''})")
-    if isinstance(err, TransientError):
-        return f"the server answered with {text}"
+    if isinstance(err, TransientReadError):
+        return text
     if isinstance(err, ConnectionRefusedError) or "connect call failed" in text.lower() \
             or "cannot connect" in text.lower():
         return f"the connection was refused or could not be made ({text})"
@@ -86,8 +86,6 @@ def _permanent(url: str, err: BaseException, doing: str, start: Optional[int],
                end: Optional[int]) -> Optional[Exception]:
     """The named error for a failure no retry can cure, or None for a transient one."""
     span = where(start, end)
-    if isinstance(err, TransientError):
-        return None
     if type(err).__name__ == "TooManyRedirects":
         return ProxyReadError(f"{url}: the server redirected more than the allowed number of "
                               f"times (a redirect loop?) while {doing}{span}.", path=url,
@@ -95,7 +93,7 @@ def _permanent(url: str, err: BaseException, doing: str, start: Optional[int],
     status = getattr(err, "status", None) or getattr(err, "code", None)
     if isinstance(status, int) and 400 <= status < 600:
         found = status_error(url, status, doing, start, end)
-        return None if isinstance(found, TransientError) else found
+        return None if isinstance(found, TransientReadError) else found
     if isinstance(err, FileNotFoundError):
         return status_error(url, 404, doing, start, end, str(err))
     if isinstance(err, PermissionError):
@@ -207,18 +205,21 @@ class RemoteFile(io.RawIOBase):
         for attempt in range(attempts):
             try:
                 return call()
-            except ProxyError:
-                raise
+            except ProxyError as err:
+                if not isinstance(err, TransientReadError):
+                    raise
+                failure: Exception = err
             except Exception as err:
                 named = _permanent(self.url, err, doing, start, end)
                 if named is not None:
                     raise named from err
-                if attempt == attempts - 1:
-                    raise ProxyReadError(
-                        f"{self.url}: {doing}{where(start, end)} failed after {attempts} "
-                        f"attempts: {_describe(err)}.", path=self.url, offset=start,
-                        expected=None if start is None else end - start) from err
-                time.sleep(min(MAX_BACKOFF, self.backoff * (2 ** attempt)))
+                failure = err
+            if attempt == attempts - 1:
+                raise ProxyReadError(
+                    f"{self.url}: {doing}{where(start, end)} failed after {attempts} "
+                    f"attempts: {_describe(failure)}.", path=self.url, offset=start,
+                    expected=None if start is None else end - start) from failure
+            time.sleep(min(MAX_BACKOFF, self.backoff * (2 ** attempt)))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _fetch_into(self, start: int, view: memoryview) -> None:

@@ -11,18 +11,10 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Optional, Tuple
 
-from ...errors import FileChangedError, ProxyReadError
-from ..opening import FileAccessError, MissingFileError
+from ...errors import (FileAccessError, FileChangedError, MissingFileError, ProxyReadError,
+                       RangeIgnoredError, TransientReadError)
 
 _CONTENT_RANGE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
-
-
-class RangeIgnoredError(ProxyReadError):
-    """The server answered a byte-range request with something other than that range."""
-
-
-class TransientError(Exception):
-    """A failure another attempt may cure (5xx, 408, 429, a cut-off body)."""
 
 
 def where(start: Optional[int], end: Optional[int]) -> str:
@@ -135,7 +127,7 @@ def check_length(url: str, start: int, end: int, headers: Mapping[str, Any]) -> 
 
 def status_error(url: str, status: int, doing: str, start: Optional[int] = None,
                  end: Optional[int] = None, reason: str = "") -> Exception:
-    """The error a failing status means: permanent ones named, others :class:`TransientError`."""
+    """The error a failing status means: permanent ones named, others transient."""
     span = where(start, end)
     detail = f" ({reason})" if reason else ""
     if status == 404 or status == 410:
@@ -152,6 +144,8 @@ def status_error(url: str, status: int, doing: str, start: Optional[int] = None,
                                 f"{span}. Load it again to read the new version.", path=url,
                                 offset=start)
     if status >= 500 or status in (408, 429):
-        return TransientError(f"status {status}{detail}")
+        # wrapped by the retry loop, whose final message names URL and range
+        return TransientReadError(f"the server answered status {status}{detail}", path=url,
+                                  offset=start)
     return ProxyReadError(f"{url}: the server answered status {status}{detail} while {doing}"
                           f"{span}.", path=url, offset=start)

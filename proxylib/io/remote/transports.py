@@ -7,7 +7,7 @@ copied, chunk by chunk, into the caller's buffer). HTTP goes through the
 fsspec filesystem's own aiohttp session (its options, headers and auth
 apply); S3 through s3fs's botocore client; any other fsspec filesystem
 through ``cat_file``, with only the length checked. Retrying is the caller's
-job: a transport raises :class:`.responses.TransientError` or a network
+job: a transport raises :class:`.responses.TransientReadError` or a network
 exception for what another attempt may cure, and a proxylib error otherwise.
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Tuple
 
-from ...errors import ProxyReadError
-from .responses import (RangeIgnoredError, TransientError, check_length, check_range,
+from ...errors import ProxyReadError, RangeIgnoredError, TransientReadError
+from .responses import (check_length, check_range,
                         check_version, header, status_error, version_of, where)
 
 #: Seconds to wait for a connection, and for each chunk of an answer, unless the
@@ -52,14 +52,14 @@ async def _fill(url: str, start: int, read: Any, view: memoryview, skip: int = 0
     """Copy a body into ``view`` after dropping ``skip`` bytes; returns bytes received.
 
     ``read(n)`` returns at most ``n`` bytes (``b''`` at the end). A body that
-    ends early is a :class:`TransientError`; one with bytes past the range is
+    ends early is a :class:`TransientReadError`; one with bytes past the range is
     refused. Memory: one chunk at a time.
     """
     received = 0
     while skip:
         chunk = await read(min(CHUNK, skip))
         if not chunk:
-            raise TransientError(f"the body ended after {received} bytes")
+            raise TransientReadError(f"the body ended after {received} bytes")
         received += len(chunk)
         skip -= len(chunk)
     filled = 0
@@ -67,7 +67,7 @@ async def _fill(url: str, start: int, read: Any, view: memoryview, skip: int = 0
     while filled < wanted:
         chunk = await read(min(CHUNK, wanted - filled))
         if not chunk:
-            raise TransientError(f"short body: {filled} of {wanted} bytes")
+            raise TransientReadError(f"short body: {filled} of {wanted} bytes")
         view[filled:filled + len(chunk)] = chunk
         filled += len(chunk)
         received += len(chunk)
@@ -245,7 +245,7 @@ class FsspecTransport:
                 "proxylib refuses a body longer than the range.", path=self.url,
                 offset=start, expected=end - start, found=len(data))
         if len(data) < end - start:
-            raise TransientError(f"short body: {len(data)} of {end - start} bytes")
+            raise TransientReadError(f"short body: {len(data)} of {end - start} bytes")
         view[:] = data
         return len(data)
 
