@@ -25,11 +25,13 @@ from typing import Any, Dict, IO, Iterator, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-from .arrayproxy import is_proxy
+from .arrayproxy import resolve_keep_file_open, resolve_mmap
+from .daskarray import to_dask
 from .errors import (CorruptDataError, ExpiredDeprecationError, ProxyError, ProxyReadError,
                      TruncatedFileError)
 from .io.atomic import replacing
-from .io.opening import GZIP_MAGIC
+from .io.opening import GZIP_MAGIC, require_regular_file
+from .protocols import is_proxy
 
 FileSpec = Union[str, os.PathLike, bytes]
 COMPRESSED_SUFFIXES = (".gz",)
@@ -84,7 +86,6 @@ class FileHolder:
             self.fileobj.seek(self.pos)
             yield self.fileobj
             return
-        from .io.opening import require_regular_file
         require_regular_file(self.filename)  # a FIFO would block open(); a directory fails
         with open(self.filename, "rb") as raw:
             if raw.read(2) == GZIP_MAGIC:
@@ -244,7 +245,6 @@ def check_load_options(mmap: Any, keep_file_open: Any) -> None:
 
     The proxy's own rules, applied before any file is opened.
     """
-    from .arrayproxy import resolve_keep_file_open, resolve_mmap
     resolve_mmap(mmap)
     resolve_keep_file_open(keep_file_open)
 
@@ -311,7 +311,6 @@ class DataobjImage(FileBasedImage):
 
     def to_dask(self, chunks: Any = None, **kwargs: Any) -> Any:
         """``img.dataobj`` as a dask array (see :func:`proxylib.daskarray.to_dask`)."""
-        from .daskarray import to_dask
         return to_dask(self, chunks, **kwargs)
 
     def get_data(self, *args: Any, **kwargs: Any) -> None:
