@@ -24,13 +24,13 @@ import weakref
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
-from ..errors import FileChangedError, ProxyReadError, TruncatedFileError
+from ..errors import (FileAccessError, FileChangedError, MissingFileError,  # noqa: F401
+                      ProxyReadError, TruncatedFileError)
 from .compressed import open_compressed_source
 from .fileobjects import FileObjectOpener, HandlelessOpener, lock_for
 from .gzip import open_gzip_source
+from .paths import open_descriptor, require_regular_file
 from .protocol import Opener, registered_opener_for
-from .paths import (FileAccessError, MissingFileError, open_descriptor,  # noqa: F401
-                    require_regular_file)
 from .sources import ByteSource, DescriptorSource, MappedSource, Mapper
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -78,10 +78,10 @@ class OpenFile:
 
     def __init__(self, path: str, required_size: Optional[int], map_only: bool = False,
                  check: Optional[Callable[[Fingerprint], None]] = None,
-                 raw_at: Optional[Fingerprint] = None) -> None:
+                 raw_at: Optional[Fingerprint] = None, seen: bool = False) -> None:
         self.path = path
         self.closed = False
-        self.fd = open_descriptor(path)
+        self.fd = open_descriptor(path, seen)
         try:
             st = os.fstat(self.fd)
             if not stat_module.S_ISREG(st.st_mode):
@@ -142,7 +142,7 @@ class OpenFile:
         """A fresh descriptor on the same file, for a caller that must own one."""
         if self.fd >= 0:
             return os.dup(self.fd)
-        fd = open_descriptor(self.path)
+        fd = open_descriptor(self.path, seen=True)
         if Fingerprint.of(os.fstat(fd)) != self.fingerprint:
             os.close(fd)
             raise FileChangedError(f"{self.path}: the file was replaced while open",
@@ -249,7 +249,8 @@ class PathOpener:
 
     def _open_for_access(self) -> OpenFile:
         # OpenFile checks the identity before anything else
-        opened = OpenFile(self.path, self.required_size, check=self._check, raw_at=self._raw_at)
+        opened = OpenFile(self.path, self.required_size, check=self._check, raw_at=self._raw_at,
+                          seen=self.fingerprint is not None)
         if not opened.compressed:
             self._raw_at = opened.fingerprint
         return opened
@@ -259,7 +260,7 @@ class PathOpener:
             kept = self._kept
             if kept is None:
                 kept = OpenFile(self.path, self.required_size, map_only=self.use_mmap,
-                                check=self._check)
+                                check=self._check, seen=self.fingerprint is not None)
                 self._kept = kept
                 if self._finalizer is not None:
                     self._finalizer.detach()
