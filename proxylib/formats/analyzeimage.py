@@ -21,7 +21,7 @@ import numpy as np
 from ..arrayproxy import ArrayProxy
 from ..errors import HeaderError, HeaderWarning, TruncatedFileError
 from ..images import (DataobjImage, FileHolder, FileMap, ImageFileError, check_load_options,
-                      split_filename)
+                      in_case_of, sibling_name, split_name)
 from ..spec import ArraySpec, native
 from .analyze import WIDENED, AnalyzeHeader, datatype_code
 from .blocks import write_blocks
@@ -67,12 +67,13 @@ class AnalyzeImage(DataobjImage):
 
     @classmethod
     def filespec_to_file_map(cls, filespec: Any) -> FileMap:
-        base, ext, suffix = split_filename(filespec)
-        if ext not in cls.valid_exts:
+        base, ext, _ = split_name(filespec)
+        if ext.lower() not in cls.valid_exts:
             raise ImageFileError(f"{os.fsdecode(os.fspath(filespec))}: ANALYZE file names end "
                                  "in .hdr or .img (optionally followed by .gz)")
-        return {"image": FileHolder(base + ".img" + suffix),
-                "header": FileHolder(base + ".hdr" + suffix), "mat": FileHolder(base + ".mat")}
+        return {"image": FileHolder(sibling_name(filespec, ".img")),
+                "header": FileHolder(sibling_name(filespec, ".hdr")),
+                "mat": FileHolder(base + in_case_of(split_name(filespec)[1], ".mat"))}
 
     @classmethod
     def from_file_map(cls, file_map: FileMap, *, mmap: Union[bool, str] = True,
