@@ -24,13 +24,11 @@ imported only when a dask array is built.
 
 from __future__ import annotations
 
-import os
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .arrayproxy import is_proxy
-from .loading import load
+from .protocols import is_proxy
 
 #: Default upper bound of one chunk's output bytes when dask's configuration
 #: does not say otherwise (dask's own default ``array.chunk-size``).
@@ -112,14 +110,9 @@ def proxy_token(proxy: Any) -> Tuple[Any, ...]:
     gives a new token; other file objects describe themselves (a remote file
     by URL, ETag and size) or are left to dask's own tokenization.
     """
-    from .io.opening import PathOpener
-    opener = proxy._opener
-    if isinstance(opener, PathOpener):
-        where: Any = ("path", os.path.abspath(opener.path),
-                      None if opener.fingerprint is None else tuple(opener.fingerprint))
-    else:
-        describe = getattr(opener, "identity", None)
-        where = describe() if callable(describe) else ("fileobj", proxy.file_like)
+    opener = getattr(proxy, "opener", None)
+    describe = getattr(opener, "identity", None)
+    where = describe() if callable(describe) else ("fileobj", proxy.file_like)
     spec = proxy.spec
     return ("proxylib.ArrayProxy", type(proxy).__qualname__, where,
             spec.shape, spec.storage_dtype.str, spec.offset, spec.order,
@@ -137,15 +130,14 @@ def _proxy_of(obj: Any) -> Any:
 
 
 def to_dask(obj: Any, chunks: Chunks = None, *, limit: Optional[Union[int, str]] = None,
-            name: Optional[str] = None,
-            storage_options: Optional[Dict[str, Any]] = None) -> Any:
+            name: Optional[str] = None) -> Any:
     """A dask array reading ``obj`` chunk by chunk, without reading anything now.
 
     Parameters
     ----------
-    obj : ArrayProxy, image, path or URL
+    obj : ArrayProxy or image
         A proxy, or an image (``img.dataobj`` is used: a proxy, or an array
-        already in memory), or a file name or URL given to ``proxylib.load``.
+        already in memory).
     chunks : None or anything ``dask.array.from_array`` accepts
         None follows the file layout (see :func:`layout_chunks`); ``'auto'``,
         an int, a tuple or a dict are normalized by dask with ``limit``.
@@ -155,9 +147,6 @@ def to_dask(obj: Any, chunks: Chunks = None, *, limit: Optional[Union[int, str]]
     name : str, optional
         Graph name; default ``'proxylib-' + tokenize(proxy, chunks)``, the same
         for the same proxy and chunks.
-    storage_options : dict, optional
-        fsspec options for a URL ``obj`` (credentials, endpoint, timeouts);
-        the workers' proxies carry them.
 
     Returns
     -------
@@ -168,11 +157,6 @@ def to_dask(obj: Any, chunks: Chunks = None, *, limit: Optional[Union[int, str]]
     from dask.array.core import normalize_chunks
     from dask.base import tokenize
 
-    if isinstance(obj, (str, os.PathLike)):
-        obj = load(obj, storage_options=storage_options)
-    elif storage_options:
-        raise ValueError("storage_options apply when to_dask is given a URL; a proxy or "
-                         "image already carries its own")
     source = _proxy_of(obj)
     if not is_proxy(source):
         return da.from_array(np.asanyarray(source), chunks="auto" if chunks is None else chunks)
@@ -189,20 +173,5 @@ def to_dask(obj: Any, chunks: Chunks = None, *, limit: Optional[Union[int, str]]
     return da.from_array(source, chunks=chunks, name=name, meta=meta, lock=False,
                          asarray=False, fancy=False, inline_array=False)
 
-
-def _register_tokenizer() -> None:
-    """Let ``dask.base.tokenize`` describe proxies (ArrayProxy also says so itself)."""
-    try:
-        from dask.base import normalize_token
-    except ImportError:  # pragma: no cover
-        return
-    from .arrayproxy import ArrayProxy
-
-    @normalize_token.register(ArrayProxy)
-    def _normalize_proxy(proxy: Any) -> Any:
-        return normalize_token(proxy_token(proxy))
-
-
-_register_tokenizer()
 
 __all__ = ["to_dask", "layout_chunks", "proxy_token", "DEFAULT_CHUNK_BYTES"]

@@ -9,6 +9,9 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Callable, List, Optional, Sequence
 
+from ..io.remote import is_url
+from ..loading import load
+
 from .strategies import (Strategy, gzip_cache, is_gzip, peer_strategies, proxylib_strategies,
                          remote_strategy)
 from .workloads import Workload, select, standard_workloads
@@ -89,8 +92,6 @@ def run_benchmark(path: str, *, workload_names: Sequence[str] = (), repeat: int 
     A URL is measured with one strategy, a fresh ``proxylib.load`` each round
     (``storage_options`` go to fsspec), and no peers.
     """
-    from ..io.remote import is_url
-    from ..loading import load
     remote = is_url(path)
     shape = load(path, storage_options=storage_options if remote else None).shape
     workloads = select(standard_workloads(shape), workload_names)

@@ -17,7 +17,10 @@ from typing import Any, Callable, Iterator, List, Optional
 
 import numpy as np
 
+from ..io import gzip as gzip_module
+from ..io.index_build import build_index
 from ..io.opening import GZIP_MAGIC
+from ..loading import load
 
 
 @dataclass
@@ -100,7 +103,6 @@ class NibabelTarget:
 
 def remote_strategy(url: str, storage_options: Optional[dict] = None) -> Strategy:
     """proxylib over a URL: a fresh load each round (a new process's first read)."""
-    from ..loading import load
     return Strategy("proxylib remote", "proxylib",
                     open=lambda: ProxyTarget(load(url, storage_options=storage_options)),
                     settings={"url": url}, fresh_each_round=True)
@@ -120,8 +122,6 @@ def gzip_cache(path: str, saved: bool) -> Iterator[Callable[[], None]]:
     The reset points ``PROXYLIB_CACHE_DIR`` at this cache, so several of these
     can be open at once, each strategy reading only its own.
     """
-    from ..io import gzip as gzip_module
-    from ..io.index_cache import build_index
     directory = tempfile.mkdtemp(prefix="proxylib-bench-cache-")
     previous = os.environ.get("PROXYLIB_CACHE_DIR")
     os.environ["PROXYLIB_CACHE_DIR"] = directory
@@ -146,7 +146,6 @@ def gzip_cache(path: str, saved: bool) -> Iterator[Callable[[], None]]:
 
 def proxylib_strategies(path: str, reset: Callable[[], None] = lambda: None,
                         label: str = "", fresh_each_round: bool = False) -> List[Strategy]:
-    from ..loading import load
     out = []
     for mmap in ("c", "r", False):
         for keep in (True, False):
@@ -161,7 +160,6 @@ def proxylib_strategies(path: str, reset: Callable[[], None] = lambda: None,
 def peer_strategies(path: str, compressed: bool) -> List[Strategy]:
     out = []
     if not compressed:
-        from ..loading import load
         image = load(path)
         proxy = image.dataobj
         spec = proxy.spec

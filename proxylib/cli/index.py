@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from ..io import index_cache
+from ..io.index_build import build_index
+from ..io.remote import RemoteGzipFile, is_url, open_url
+
 from .progress import Progress
 from .urls import add_storage_options, storage_options
 
@@ -21,8 +25,6 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from ..io.index_cache import build_index
-    from ..io.remote import is_url
     progress = Progress(quiet=args.quiet)
     for number, path in enumerate(args.files):
         progress(number, len(args.files), path)
@@ -38,8 +40,6 @@ def run(args) -> int:
 
 def _build_remote_index(url: str, args):
     """Build and save the seek index of a gzipped URL (the whole file is read once)."""
-    from ..io import index_cache
-    from ..io.remote import RemoteGzipFile, open_url
     remote = open_url(url, storage_options(args))
     if not isinstance(remote, RemoteGzipFile):
         raise ValueError(f"{url}: not gzip-compressed, so it needs no seek index")

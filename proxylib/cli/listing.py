@@ -7,6 +7,9 @@ from typing import Tuple
 
 import numpy as np
 
+from ..io.index_cache import FileIdentity, load_index
+from ..loading import load
+
 from .progress import Progress
 from .urls import add_storage_options, load_any
 
@@ -59,7 +62,6 @@ def describe(path: str, image) -> str:
     if remote is not None:  # a URL: no local file to look at
         compression = "gzip" if hasattr(proxy.file_like, "index_identity") else "uncompressed"
         if compression == "gzip":
-            from ..io.index_cache import load_index
             saved = load_index(proxy.file_like.index_identity()) is not None
             index = ", saved index" if saved else ", no saved index"
         return (f"{path}: {type(image).__name__} shape={spec.shape} "
@@ -87,7 +89,6 @@ def _compression(data_path: str) -> str:
 
 
 def _has_saved_index(path: str) -> bool:
-    from ..io.index_cache import FileIdentity, load_index
     fd = os.open(path, os.O_RDONLY)
     try:
         return load_index(FileIdentity.of_descriptor(fd)) is not None

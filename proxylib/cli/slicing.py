@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..indexing.normalize import NEWAXIS, AxisRange, is_basic, normalize_key
+from ..loading import load, save
 from .keys import parse_key
 from .urls import add_storage_options, load_any
 
@@ -27,7 +28,6 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from ..loading import save
     image = load_any(args.file, args)
     key = parse_key(args.key)
     out = args.output

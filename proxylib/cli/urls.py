@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Optional
 
+from ..io.remote import is_url
+from ..loading import load
+
 
 def add_storage_options(parser) -> None:
     parser.add_argument("--storage-options", metavar="JSON", default=None,
@@ -29,6 +32,4 @@ def storage_options(args) -> Optional[Dict[str, Any]]:
 
 def load_any(name: str, args) -> Any:
     """``proxylib.load`` of a path or URL, with ``--storage-options`` for URLs only."""
-    from ..io.remote import is_url
-    from ..loading import load
     return load(name, storage_options=storage_options(args) if is_url(name) else None)

@@ -29,17 +29,19 @@ reads any byte range with one ranged request. Nothing is downloaded up front.
   compressed file's two ends, so a later process (a dask worker) jumps
   straight to the volume it needs and a replaced file never finds it.
 
-:func:`load_url` is what ``proxylib.load(url)`` calls; :func:`open_url` gives
-the file object (for ``ArrayProxy(open_url(url), spec)``).
+Importing this package registers :func:`remote_opener_for` with
+:func:`proxylib.io.protocol.register_opener`, so ``ArrayProxy(url, spec)``
+reads by range. :func:`open_url` gives the file object (for
+``ArrayProxy(open_url(url), spec)``); ``proxylib.load(url)`` is
+:func:`proxylib.loading.load_url`.
 """
 
 from .files import (BACKOFF, GZIP_MAGIC, HEAD_BYTES, REMOTE_COST, RETRIES, RemoteFile,
                     is_fsspec_file, is_url)
 from .gzipped import RemoteGzipFile
-from .images import load_url
 from .opening import RemoteOpener, RemoteSource, open_url, remote_opener_for
 from .responses import RangeIgnoredError
 
 __all__ = ["RemoteFile", "RemoteGzipFile", "RemoteSource", "RemoteOpener", "REMOTE_COST",
-           "RETRIES", "BACKOFF", "open_url", "load_url", "remote_opener_for", "is_url",
+           "RETRIES", "BACKOFF", "open_url", "remote_opener_for", "is_url",
            "is_fsspec_file", "GZIP_MAGIC", "HEAD_BYTES", "RangeIgnoredError"]

@@ -9,7 +9,10 @@ import threading
 from typing import Any, Dict, Optional, Tuple
 
 from ...errors import CorruptDataError, ProxyReadError, TruncatedFileError
-from ...indexing.plan import CostModel
+from .. import index_cache
+from ..cost import CostModel
+from ..gzip import INDEX_SPACING
+from ..index_cache import FileIdentity
 from ..positional import ReadOnlyPosition
 from ..sources import _byte_view
 from .files import GZIP_READ_SIZE, HEAD_BYTES, REMOTE_COST, RemoteFile
@@ -81,7 +84,6 @@ class RemoteGzipFile(RemoteFile):
         self._compressed_head: Optional[bytes] = None
         self._from_saved = False  # the reader started from a saved index
         self._saved_failed = False  # ... which failed once: never load it again
-        from ..gzip import INDEX_SPACING
         self.cost = CostModel(gap_threshold=max(INDEX_SPACING, REMOTE_COST.gap_threshold),
                               block_size=REMOTE_COST.block_size)
 
@@ -109,7 +111,6 @@ class RemoteGzipFile(RemoteFile):
         The checksum costs one ranged request per opened file; pickled copies
         carry it.
         """
-        from ..index_cache import FileIdentity
         identity = self.identity()
         if "edges" not in (self._identity or {}):
             self._identity["edges"] = self._edges_digest(identity["size"])
@@ -133,14 +134,12 @@ class RemoteGzipFile(RemoteFile):
 
     def _new_zran(self) -> Any:
         from indexed_gzip.indexed_gzip import _IndexedGzipFile
-        from ..gzip import INDEX_SPACING
         return _IndexedGzipFile(fileobj=_CompressedReader(self._as_plain(self)),
                                 spacing=INDEX_SPACING, readbuf_size=GZIP_READ_SIZE,
                                 auto_build=True, skip_crc_check=False)
 
     def _indexed(self) -> Any:
         if self._zran is None:
-            from .. import index_cache
             self._zran = self._new_zran()
             self._from_saved = False
             saved = None if self._saved_failed else index_cache.load_index(self.index_identity())
@@ -168,7 +167,6 @@ class RemoteGzipFile(RemoteFile):
             except CorruptDataError:
                 if not self._from_saved:
                     raise
-                from .. import index_cache
                 index_cache.discard_index(self.index_identity())
                 self._saved_failed = True
                 self._zran = None
@@ -177,7 +175,6 @@ class RemoteGzipFile(RemoteFile):
                 return attempt()
 
     def _save(self, force: bool = False) -> None:
-        from .. import index_cache
         zran = self._zran
         if zran is None or zran.npoints == 0:
             return

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any, Dict, Iterator, Optional
 
 from ..fileobjects import HandlelessOpener
+from ..protocol import register_opener
 from ..sources import ByteSource
 from .files import BACKOFF, GZIP_MAGIC, RETRIES, RemoteFile, _fsspec, is_fsspec_file, is_url
 from .gzipped import RemoteGzipFile
@@ -135,14 +136,11 @@ class RemoteOpener(HandlelessOpener):
         self.__init__(state["remote"])
 
 
-def remote_opener_for(file_like: Any, storage_options: Optional[Dict[str, Any]] = None
-                      ) -> Optional[RemoteOpener]:
+@register_opener
+def remote_opener_for(file_like: Any) -> Optional[RemoteOpener]:
     """The opener for a URL, an fsspec file or a RemoteFile; None for anything else."""
     if isinstance(file_like, RemoteFile):
-        if storage_options:
-            raise ValueError(f"{file_like.url}: storage_options go to open_url, not to a "
-                             "RemoteFile that already has its own")
         return RemoteOpener(file_like)
     if is_url(file_like) or is_fsspec_file(file_like):
-        return RemoteOpener(open_url(file_like, storage_options))
+        return RemoteOpener(open_url(file_like))
     return None
