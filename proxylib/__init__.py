@@ -1,9 +1,12 @@
 """proxylib: lazy array proxies that read only what a key needs."""
 
 from .arrayproxy import ArrayProxy, is_proxy
-from .errors import (CorruptDataError, ExpiredDeprecationError, FileChangedError,
-                     HeaderError, HeaderWarning, ProxyError, ProxyIndexError, ProxyReadError,
-                     ResultTooLargeError, SpecError, TruncatedFileError, UnseekableStreamError)
+from .errors import (CorruptDataError, DamagedIndexError, EmptyResultError,
+                     ExpiredDeprecationError, FileAccessError, FileChangedError, HeaderError,
+                     HeaderWarning, ImageFileError, IndexCacheWarning, KeySyntaxError,
+                     MissingFileError, ProxyError, ProxyIndexError, ProxyReadError,
+                     ResultTooLargeError, SpecError, TooManyOpenFilesError, TruncatedFileError,
+                     UnseekableStreamError)
 from .spec import ArraySpec
 
 __version__ = "0.1.0"
@@ -13,6 +16,8 @@ __all__ = [
     "ProxyError", "ProxyReadError", "ProxyIndexError", "HeaderError", "SpecError",
     "TruncatedFileError", "FileChangedError", "CorruptDataError", "UnseekableStreamError",
     "ExpiredDeprecationError", "ResultTooLargeError", "HeaderWarning",
+    "MissingFileError", "FileAccessError", "TooManyOpenFilesError", "DamagedIndexError",
+    "ImageFileError", "KeySyntaxError", "EmptyResultError", "IndexCacheWarning",
 ]
 from . import deprecator
 from .images import DataobjImage, FileBasedImage, FileHolder
