@@ -18,6 +18,7 @@ from typing import Tuple
 import numpy as np
 
 from .fields import NIFTI1_FIELDS
+from .nifti2 import Nifti2Image
 from .niftiheader import NiftiHeader
 from .niftiimage import NiftiImage
 
@@ -58,5 +59,4 @@ class Nifti1Image(NiftiImage):
 
     @classmethod
     def _wider_class(cls):
-        from .nifti2 import Nifti2Image
         return Nifti2Image
