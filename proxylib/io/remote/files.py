@@ -82,6 +82,24 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}"
 
 
+def _status_of(err: BaseException) -> Optional[int]:
+    """The HTTP status behind an exception: aiohttp's ``status``, botocore's response
+    (also when s3fs re-raised it as an OSError, the original as its cause)."""
+    seen = 0
+    while err is not None and seen < 5:
+        status = getattr(err, "status", None) or getattr(err, "code", None)
+        if isinstance(status, int):
+            return status
+        response = getattr(err, "response", None)
+        if isinstance(response, dict):
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if isinstance(status, int):
+                return status
+        err = err.__cause__ or err.__context__
+        seen += 1
+    return None
+
+
 def _permanent(url: str, err: BaseException, doing: str, start: Optional[int],
                end: Optional[int]) -> Optional[Exception]:
     """The named error for a failure no retry can cure, or None for a transient one."""
@@ -90,7 +108,7 @@ def _permanent(url: str, err: BaseException, doing: str, start: Optional[int],
         return ProxyReadError(f"{url}: the server redirected more than the allowed number of "
                               f"times (a redirect loop?) while {doing}{span}.", path=url,
                               offset=start)
-    status = getattr(err, "status", None) or getattr(err, "code", None)
+    status = _status_of(err)
     if isinstance(status, int) and 400 <= status < 600:
         found = status_error(url, status, doing, start, end)
         return None if isinstance(found, TransientReadError) else found
@@ -98,8 +116,6 @@ def _permanent(url: str, err: BaseException, doing: str, start: Optional[int],
         return status_error(url, 404, doing, start, end, str(err))
     if isinstance(err, PermissionError):
         return status_error(url, 403, doing, start, end, str(err))
-    if isinstance(err, OSError) and "PreconditionFailed" in str(err):
-        return status_error(url, 412, doing, start, end)
     if isinstance(err, (ValueError, TypeError, IsADirectoryError)):
         return ProxyReadError(f"{url}: {doing}{span} failed: {type(err).__name__}: {err}.",
                               path=url, offset=start)
