@@ -325,7 +325,7 @@ class FileObjectSource(ByteSource):
         except ProxyReadError:
             raise
         except (OSError, EOFError, ValueError) as err:
-            if _is_closed(fileobj):
+            if isinstance(err, ValueError) and _is_closed(fileobj):  # io's closed-file error
                 raise self._closed(offset, wanted) from err
             raise ProxyReadError(
                 f"{self.name}: reading {wanted} bytes at offset {offset} failed: {err}",
