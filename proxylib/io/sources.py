@@ -298,13 +298,9 @@ class FileObjectSource(ByteSource):
             raise self._closed(offset, wanted)
         try:
             fileobj.seek(offset)
-        except ValueError as err:  # closed since the check, by another thread
-            if _is_closed(fileobj):
+        except (io.UnsupportedOperation, OSError, AttributeError, ValueError) as err:
+            if isinstance(err, ValueError) and _is_closed(fileobj):  # closed since the check
                 raise self._closed(offset, wanted) from err
-            raise ProxyReadError(f"{self.name}: cannot seek to offset {offset}: {err}",
-                                 path=self.name, offset=offset, expected=wanted,
-                                 found=0) from err
-        except (io.UnsupportedOperation, OSError, AttributeError) as err:
             raise UnseekableStreamError(
                 f"{self.name}: cannot seek to offset {offset} ({err}); proxies need a "
                 "seekable file; read a stream into memory (io.BytesIO) first",
