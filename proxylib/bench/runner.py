@@ -9,6 +9,8 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Callable, List, Optional, Sequence
 
+from ..loading import load
+
 from .strategies import Strategy, gzip_cache, is_gzip, peer_strategies, proxylib_strategies
 from .workloads import Workload, select, standard_workloads
 
@@ -88,7 +90,6 @@ def run_benchmark(path: str, *, workload_names: Sequence[str] = (), repeat: int 
     ``progress(done, total, label)`` is called before every cell and once at the end;
     ``on_strategy(number, count, name)`` when a strategy starts (1-based).
     """
-    from ..loading import load
     shape = load(path).shape
     workloads = select(standard_workloads(shape), workload_names)
     compressed = is_gzip(path)

@@ -17,7 +17,10 @@ from typing import Any, Callable, Iterator, List
 
 import numpy as np
 
+from ..io import gzip as gzip_module
+from ..io.index_build import build_index
 from ..io.opening import GZIP_MAGIC
+from ..loading import load
 
 
 @dataclass
@@ -112,8 +115,6 @@ def gzip_cache(path: str, saved: bool) -> Iterator[Callable[[], None]]:
     The reset points ``PROXYLIB_CACHE_DIR`` at this cache, so several of these
     can be open at once, each strategy reading only its own.
     """
-    from ..io import gzip as gzip_module
-    from ..io.index_cache import build_index
     directory = tempfile.mkdtemp(prefix="proxylib-bench-cache-")
     previous = os.environ.get("PROXYLIB_CACHE_DIR")
     os.environ["PROXYLIB_CACHE_DIR"] = directory
@@ -141,7 +142,6 @@ def proxylib_strategies(path: str, reset: Callable[[], None] = lambda: None,
                         compressed: bool = False) -> List[Strategy]:
     """Every mmap x keep_file_open setting; for a compressed file, where mmap has no
     effect (data is decompressed, never mapped), keep_file_open only, named without mmap."""
-    from ..loading import load
     out = []
     for mmap in (None,) if compressed else ("c", "r", False):
         for keep in (True, False):
@@ -158,7 +158,6 @@ def proxylib_strategies(path: str, reset: Callable[[], None] = lambda: None,
 def peer_strategies(path: str, compressed: bool) -> List[Strategy]:
     out = []
     if not compressed:
-        from ..loading import load
         image = load(path)
         proxy = image.dataobj
         spec = proxy.spec

@@ -6,6 +6,10 @@ import sys
 import tempfile
 from typing import Optional, TextIO
 
+from ..bench import report
+from ..bench.runner import run_benchmark
+from ..bench.volume import DEFAULT_SHAPE, describe, make_default_volume
+
 from .progress import Progress
 
 
@@ -33,9 +37,6 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from ..bench import report
-    from ..bench.runner import run_benchmark
-    from ..bench.volume import DEFAULT_SHAPE, describe, make_default_volume
     if args.repeat < 1:
         raise ValueError("--repeat must be at least 1")
     progress = Progress(quiet=args.quiet)
