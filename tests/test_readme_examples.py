@@ -35,3 +35,25 @@ def test_full_read_maps_the_file_as_the_readme_says(tmp_path):
     assert type(proxy.get_unscaled()) is np.memmap
     plain = np.asarray(proxy)
     assert type(plain) is np.ndarray and isinstance(plain.base, np.memmap)
+
+
+def test_example_image_is_package_data_and_the_images_example_runs(tmp_path, monkeypatch):
+    import pytest
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    path = proxylib.example_path()
+    assert os.path.dirname(path) == os.path.join(os.path.dirname(proxylib.__file__), "data")
+    with open(os.path.join(os.path.dirname(README), "pyproject.toml"), "rb") as handle:
+        package_data = tomllib.load(handle)["tool"]["setuptools"]["package-data"]["proxylib"]
+    assert "data/*.nii.gz" in package_data
+    block = next(b for b in python_blocks() if "proxylib.example_path()" in b)
+    monkeypatch.chdir(tmp_path)
+    namespace = {"proxylib": proxylib, "np": np}
+    exec(compile(block, "README.md: images example", "exec"), namespace)
+    assert namespace["img"].shape == (32, 32, 12, 10)
+    assert (tmp_path / "copy.nii.gz").exists()
+
+
+def test_missing_example_names_what_there_is():
+    import pytest
+    with pytest.raises(FileNotFoundError, match="example4d.nii.gz"):
+        proxylib.example_path("nothing.nii")
