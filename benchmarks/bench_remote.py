@@ -184,6 +184,12 @@ class _GetCounter:
 _s3 = {}
 
 
+def _keep_median(name, benchmark):
+    stats = getattr(benchmark, "stats", None)  # None under --benchmark-disable
+    if stats is not None:
+        _s3[name] = stats.stats.median
+
+
 def _volume_bytes(volume):
     return int(np.prod(volume.shape[:3])) * volume.dtype.itemsize
 
@@ -201,7 +207,7 @@ def bench_s3_volume_proxylib(benchmark, s3_served, volume):
     benchmark.group = "s3 one volume (fresh random volume each round)"
     benchmark.pedantic(lambda t: img.dataobj[..., t], setup=lambda: ((int(rng.integers(n)),), {}),
                        rounds=7, warmup_rounds=1)
-    _s3["volume proxylib"] = benchmark.stats.stats.median
+    _keep_median("volume proxylib", benchmark)
 
 
 def bench_s3_volume_s3fs(benchmark, s3_served, volume):
@@ -220,7 +226,7 @@ def bench_s3_volume_s3fs(benchmark, s3_served, volume):
     benchmark.group = "s3 one volume (fresh random volume each round)"
     benchmark.pedantic(read, setup=lambda: ((int(rng.integers(n)),), {}), rounds=7,
                        warmup_rounds=1)
-    _s3["volume s3fs"] = benchmark.stats.stats.median
+    _keep_median("volume s3fs", benchmark)
 
 
 def _series_points(volume):
@@ -245,7 +251,7 @@ def bench_s3_series_concurrent(benchmark, s3_served, volume):
     benchmark.pedantic(lambda key: img.dataobj[key],
                        setup=lambda: ((voxel() + (slice(0, n),),), {}), rounds=5,
                        warmup_rounds=1)
-    _s3["series concurrent"] = benchmark.stats.stats.median
+    _keep_median("series concurrent", benchmark)
 
 
 def bench_s3_series_one_by_one(benchmark, s3_served, volume):
@@ -266,7 +272,7 @@ def bench_s3_series_one_by_one(benchmark, s3_served, volume):
     benchmark.pedantic(read, setup=lambda: (tuple(int(rng.integers(d))
                                                   for d in volume.shape[:3]), {}),
                        rounds=3, warmup_rounds=0)
-    _s3["series one by one"] = benchmark.stats.stats.median
+    _keep_median("series one by one", benchmark)
 
 
 def bench_s3_memory(benchmark, s3_served, volume, served):
