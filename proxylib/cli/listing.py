@@ -7,6 +7,7 @@ from typing import Tuple
 
 import numpy as np
 
+from .output import echo
 from .progress import Progress
 
 #: Bytes of output values one statistics block may hold.
@@ -32,7 +33,7 @@ def run(args) -> int:
     progress = Progress(quiet=args.quiet)
     for path in args.files:
         image = load(path)
-        print(describe(path, image))
+        echo(describe(path, image))
         if args.stats and image.dataobj.dtype.fields is not None:
             print(f"  statistics: not computed for {image.dataobj.dtype} records "
                   "(e.g. RGB); view them as numbers first")
@@ -63,21 +64,19 @@ def describe(path: str, image) -> str:
             f"{compression}{index}")
 
 
+#: How ``ls`` names what :func:`proxylib.io.sniff.compression_of` finds.
+COMPRESSION_NAMES = {"gzip": "gzip", "bz2": "bzip2", "zstd": "zstd", None: "uncompressed"}
+
+
 def _compression(data_path: str) -> str:
-    with open(data_path, "rb") as handle:
-        magic = handle.read(4)
-    if magic[:2] == b"\x1f\x8b":
-        return "gzip"
-    if magic[:3] == b"BZh":
-        return "bzip2"
-    if magic == b"\x28\xb5\x2f\xfd":
-        return "zstd"
-    return "uncompressed"
+    from ..io.streams import stream_size
+    return COMPRESSION_NAMES[stream_size(data_path)[1]]
 
 
 def _has_saved_index(path: str) -> bool:
     from ..io.index_cache import FileIdentity, load_index
-    fd = os.open(path, os.O_RDONLY)
+    from ..io.streams import open_regular
+    fd = open_regular(path)
     try:
         return load_index(FileIdentity.of_descriptor(fd)) is not None
     finally:
