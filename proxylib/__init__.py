@@ -23,6 +23,8 @@ from . import deprecator
 from .images import DataobjImage, FileBasedImage, FileHolder
 from .formats import Nifti1Header, Nifti1Image, Nifti2Header, Nifti2Image
 from .loading import load, save
+from .formats import AnalyzeHeader, AnalyzeImage, MGHHeader, MGHImage
+__all__ += ["MGHImage", "MGHHeader", "AnalyzeImage", "AnalyzeHeader"]
 __all__ += ["load", "save", "Nifti1Image", "Nifti2Image", "Nifti1Header", "Nifti2Header",
             "FileHolder", "FileBasedImage", "DataobjImage", "deprecator"]
 from .io.index_cache import build_index, build_indexes  # gzip seek indexes (proxylib index)
