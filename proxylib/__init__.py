@@ -27,7 +27,7 @@ from .formats import AnalyzeHeader, AnalyzeImage, MGHHeader, MGHImage
 __all__ += ["MGHImage", "MGHHeader", "AnalyzeImage", "AnalyzeHeader"]
 __all__ += ["load", "save", "Nifti1Image", "Nifti2Image", "Nifti1Header", "Nifti2Header",
             "FileHolder", "FileBasedImage", "DataobjImage", "deprecator"]
-from .io.index_cache import build_index, build_indexes  # gzip seek indexes (proxylib index)
+from .io.index_build import build_index, build_indexes  # gzip seek indexes (proxylib index)
 __all__ += ["build_index", "build_indexes"]
 from .daskarray import to_dask  # dask is imported only when called
 __all__ += ["to_dask"]

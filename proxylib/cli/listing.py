@@ -7,7 +7,13 @@ from typing import Tuple
 
 import numpy as np
 
+<<<<<<< HEAD
 from .output import echo
+=======
+from ..io.index_cache import FileIdentity, load_index
+from ..loading import load
+
+>>>>>>> main
 from .progress import Progress
 
 #: Bytes of output values one statistics block may hold.
@@ -29,7 +35,6 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from ..loading import load
     progress = Progress(quiet=args.quiet)
     for path in args.files:
         image = load(path)
@@ -74,9 +79,13 @@ def _compression(data_path: str) -> str:
 
 
 def _has_saved_index(path: str) -> bool:
+<<<<<<< HEAD
     from ..io.index_cache import FileIdentity, load_index
     from ..io.streams import open_regular
     fd = open_regular(path)
+=======
+    fd = os.open(path, os.O_RDONLY)
+>>>>>>> main
     try:
         return load_index(FileIdentity.of_descriptor(fd)) is not None
     finally:

@@ -20,7 +20,7 @@ from typing import Any, IO, Iterator, Optional, Tuple
 
 from ..errors import CorruptDataError, ProxyError, ProxyReadError, TruncatedFileError
 from .compressed import PreadFile, sniff_codec
-from .opening import _open_descriptor, require_regular_file
+from .paths import open_descriptor, require_regular_file
 from .sniff import SNIFF_HEAD, compression_of
 
 
@@ -82,7 +82,7 @@ class _Guarded:
 def open_regular(path: str) -> int:
     """A read-only descriptor of the regular file at ``path``, opened like a proxy's
     (missing, unreadable, a directory or FIFO, no descriptors left: proxylib errors)."""
-    fd = _open_descriptor(path)  # non-blocking: a FIFO is opened, then refused below
+    fd = open_descriptor(path)  # non-blocking: a FIFO is opened, then refused below
     try:
         if not stat_module.S_ISREG(os.fstat(fd).st_mode):
             require_regular_file(path)  # raises, naming what the path is
