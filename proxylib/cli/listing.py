@@ -7,13 +7,10 @@ from typing import Tuple
 
 import numpy as np
 
-<<<<<<< HEAD
-from .output import echo
-=======
 from ..io.index_cache import FileIdentity, load_index
+from ..io.streams import open_regular, stream_size
 from ..loading import load
-
->>>>>>> main
+from .output import echo
 from .progress import Progress
 
 #: Bytes of output values one statistics block may hold.
@@ -74,18 +71,11 @@ COMPRESSION_NAMES = {"gzip": "gzip", "bz2": "bzip2", "zstd": "zstd", None: "unco
 
 
 def _compression(data_path: str) -> str:
-    from ..io.streams import stream_size
     return COMPRESSION_NAMES[stream_size(data_path)[1]]
 
 
 def _has_saved_index(path: str) -> bool:
-<<<<<<< HEAD
-    from ..io.index_cache import FileIdentity, load_index
-    from ..io.streams import open_regular
     fd = open_regular(path)
-=======
-    fd = os.open(path, os.O_RDONLY)
->>>>>>> main
     try:
         return load_index(FileIdentity.of_descriptor(fd)) is not None
     finally:

@@ -6,11 +6,8 @@ import numpy as np
 
 from ..errors import EmptyResultError
 from ..indexing.normalize import NEWAXIS, AxisRange, is_basic, normalize_key
-<<<<<<< HEAD
 from ..io.atomic import replacing
-=======
 from ..loading import load, save
->>>>>>> main
 from .keys import parse_key
 from .output import echo
 
@@ -32,12 +29,8 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-<<<<<<< HEAD
-    from ..loading import load, save
     out = args.output
     kind = _output_kind(out)
-=======
->>>>>>> main
     image = load(args.file)
     key = parse_key(args.key)
     if kind == "npy":
