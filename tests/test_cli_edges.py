@@ -37,6 +37,7 @@ def _odd_header_file(path):
     return str(path)
 
 
+@pytest.mark.filterwarnings("ignore:.*negative voxel sizes:proxylib.HeaderWarning")
 def test_slice_accepts_negative_pixdim_and_nan_tr(tmp_path):
     source = _odd_header_file(tmp_path / "odd.nii")
     proxylib.load(source)  # loads fine, so it must slice fine

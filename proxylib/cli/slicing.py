@@ -40,7 +40,9 @@ def run(args) -> int:
     else:
         nifti_key, affine = sliced_affine(key, image.shape, np.asarray(image.affine))
         data = _non_empty(np.asarray(image.dataobj[nifti_key]), args, image.shape)
-        save(type(image)(data, affine, header=sliced_header(image.header, nifti_key)), out)
+        header = sliced_header(image.header, nifti_key)
+        header.set_data_dtype(data.dtype)  # the scaled values as read, not the source's type
+        save(type(image)(data, affine, header=header), out)
     echo(f"{args.file}[{args.key}] -> {out}")
     return 0
 
