@@ -8,8 +8,8 @@ from typing import Tuple
 import numpy as np
 
 from ..io.index_cache import FileIdentity, load_index
-from ..loading import load
-
+from ..io.streams import open_regular, stream_size
+from .output import echo
 from .progress import Progress
 from .urls import add_storage_options, load_any
 
@@ -36,7 +36,7 @@ def run(args) -> int:
     progress = Progress(quiet=args.quiet)
     for path in args.files:
         image = load_any(path, args)
-        print(describe(path, image))
+        echo(describe(path, image))
         if args.stats and image.dataobj.dtype.fields is not None:
             print(f"  statistics: not computed for {image.dataobj.dtype} records "
                   "(e.g. RGB); view them as numbers first")
@@ -64,32 +64,26 @@ def describe(path: str, image) -> str:
         if compression == "gzip":
             saved = load_index(proxy.file_like.index_identity()) is not None
             index = ", saved index" if saved else ", no saved index"
-        return (f"{path}: {type(image).__name__} shape={spec.shape} "
-                f"storage={spec.storage_dtype} output={proxy.dtype} zooms={zooms} {scaling} "
-                f"{compression}{index}")
-    data_path = os.fspath(proxy.file_like)  # a pair's .img, where the data (and index) are
-    compression = _compression(data_path)
-    if compression == "gzip":
-        index = ", saved index" if _has_saved_index(data_path) else ", no saved index"
+    else:
+        data_path = os.fspath(proxy.file_like)  # a pair's .img, where the data (and index) are
+        compression = _compression(data_path)
+        if compression == "gzip":
+            index = ", saved index" if _has_saved_index(data_path) else ", no saved index"
     return (f"{path}: {type(image).__name__} shape={spec.shape} "
             f"storage={spec.storage_dtype} output={proxy.dtype} zooms={zooms} {scaling} "
             f"{compression}{index}")
 
 
+#: How ``ls`` names what :func:`proxylib.io.sniff.compression_of` finds.
+COMPRESSION_NAMES = {"gzip": "gzip", "bz2": "bzip2", "zstd": "zstd", None: "uncompressed"}
+
+
 def _compression(data_path: str) -> str:
-    with open(data_path, "rb") as handle:
-        magic = handle.read(4)
-    if magic[:2] == b"\x1f\x8b":
-        return "gzip"
-    if magic[:3] == b"BZh":
-        return "bzip2"
-    if magic == b"\x28\xb5\x2f\xfd":
-        return "zstd"
-    return "uncompressed"
+    return COMPRESSION_NAMES[stream_size(data_path)[1]]
 
 
 def _has_saved_index(path: str) -> bool:
-    fd = os.open(path, os.O_RDONLY)
+    fd = open_regular(path)
     try:
         return load_index(FileIdentity.of_descriptor(fd)) is not None
     finally:
