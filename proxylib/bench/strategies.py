@@ -19,7 +19,7 @@ import numpy as np
 
 from ..io import gzip as gzip_module
 from ..io.index_build import build_index
-from ..io.opening import GZIP_MAGIC
+from ..io.streams import stream_size
 from ..loading import load
 
 
@@ -109,8 +109,7 @@ def remote_strategy(url: str, storage_options: Optional[dict] = None) -> Strateg
 
 
 def is_gzip(path: str) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(2) == GZIP_MAGIC
+    return stream_size(path)[1] == "gzip"
 
 
 @contextmanager
