@@ -25,6 +25,8 @@ from .formats import Nifti1Header, Nifti1Image, Nifti2Header, Nifti2Image
 from .loading import load, save
 from .formats import AnalyzeHeader, AnalyzeImage, MGHHeader, MGHImage
 __all__ += ["MGHImage", "MGHHeader", "AnalyzeImage", "AnalyzeHeader"]
+from .examples import example_path  # the example image installed with the package
+__all__ += ["example_path"]
 __all__ += ["load", "save", "Nifti1Image", "Nifti2Image", "Nifti1Header", "Nifti2Header",
             "FileHolder", "FileBasedImage", "DataobjImage", "deprecator"]
 from .io.index_build import build_index, build_indexes  # gzip seek indexes (proxylib index)
