@@ -160,6 +160,7 @@ def to_dask(obj: Any, chunks: Chunks = None, *, limit: Optional[Union[int, str]]
         With ``dtype == proxy.dtype`` and numpy chunks.
     """
     da = _require_dask()
+    register_tokenizer()
     from dask.array.core import normalize_chunks
     from dask.base import tokenize
 
@@ -180,19 +181,26 @@ def to_dask(obj: Any, chunks: Chunks = None, *, limit: Optional[Union[int, str]]
                          asarray=False, fancy=False, inline_array=False)
 
 
-def _register_tokenizer() -> None:
-    """Let ``dask.base.tokenize`` describe proxies (ArrayProxy also says so itself)."""
-    try:
-        from dask.base import normalize_token
-    except ImportError:  # pragma: no cover
+_TOKENIZER_REGISTERED = False
+
+
+def register_tokenizer() -> None:
+    """Let ``dask.base.tokenize`` describe ArrayProxy (it also says so itself).
+
+    Called by :func:`to_dask`, never at import: importing dask costs more than
+    importing proxylib. Without registration ``tokenize(proxy)`` still works
+    through ``ArrayProxy.__dask_tokenize__``.
+    """
+    global _TOKENIZER_REGISTERED
+    if _TOKENIZER_REGISTERED:
         return
+    from dask.base import normalize_token
     from .arrayproxy import ArrayProxy
 
     @normalize_token.register(ArrayProxy)
     def _normalize_proxy(proxy: Any) -> Any:
         return normalize_token(proxy_token(proxy))
 
-
-_register_tokenizer()
+    _TOKENIZER_REGISTERED = True
 
 __all__ = ["to_dask", "layout_chunks", "proxy_token", "DEFAULT_CHUNK_BYTES"]
