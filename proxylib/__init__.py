@@ -11,9 +11,12 @@ from importlib import import_module
 from typing import Any, List
 
 from .arrayproxy import ArrayProxy, is_proxy
-from .errors import (CorruptDataError, ExpiredDeprecationError, FileChangedError,
-                     HeaderError, HeaderWarning, ProxyError, ProxyIndexError, ProxyReadError,
-                     ResultTooLargeError, SpecError, TruncatedFileError, UnseekableStreamError)
+from .errors import (CorruptDataError, DamagedIndexError, EmptyResultError,
+                     ExpiredDeprecationError, FileAccessError, FileChangedError, HeaderError,
+                     HeaderWarning, ImageFileError, IndexCacheWarning, KeySyntaxError,
+                     MissingFileError, ProxyError, ProxyIndexError, ProxyReadError,
+                     ResultTooLargeError, SpecError, TooManyOpenFilesError, TruncatedFileError,
+                     UnseekableStreamError)
 from .indexing.plan import CostModel
 from .spec import ArraySpec
 
@@ -37,8 +40,10 @@ __all__ = [
     "ArrayProxy", "ArraySpec", "CostModel", "is_proxy",
     "ProxyError", "ProxyReadError", "ProxyIndexError", "HeaderError", "SpecError",
     "TruncatedFileError", "FileChangedError", "CorruptDataError", "UnseekableStreamError",
-    "ExpiredDeprecationError", "ResultTooLargeError", "HeaderWarning", "deprecator",
-    *_LAZY,
+    "ExpiredDeprecationError", "ResultTooLargeError", "HeaderWarning",
+    "MissingFileError", "FileAccessError", "TooManyOpenFilesError", "DamagedIndexError",
+    "ImageFileError", "KeySyntaxError", "EmptyResultError", "IndexCacheWarning",
+    "deprecator", *_LAZY,
 ]
 
 

@@ -150,7 +150,10 @@ class ArrayProxy:
         self._plans = PlanMemo(self._spec)
 
     # -- description ------------------------------------------------------
-    is_proxy = True
+    @property
+    def is_proxy(self) -> bool:
+        """Always True (read-only: a proxy cannot be told it holds its data)."""
+        return True
 
     @property
     def spec(self) -> ArraySpec:

@@ -10,14 +10,15 @@ file (``n+1``/``n+2``) or pair (``ni1``/``ni2``, data in the sibling
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Type, Union
+from typing import Any, List, Optional, Type, Union
 
 from .errors import HeaderError
 from .formats.nifti1 import Nifti1Header, Nifti1Image
 from .formats.nifti2 import Nifti2Header, Nifti2Image
 from .formats.niftiimage import NiftiImage
-from .io.opening import MissingFileError
-from .images import COMPRESSED_SUFFIXES, FileHolder, check_load_options, split_filename
+from .errors import MissingFileError
+from .images import (COMPRESSED_SUFFIXES, FileHolder, check_load_options, in_case_of,
+                     split_filename, split_name)
 
 _IMAGE_CLASSES = ((Nifti1Header, Nifti1Image), (Nifti2Header, Nifti2Image))
 #: Enough bytes to tell every supported header apart.
@@ -34,27 +35,37 @@ def _fspath(filename: Any) -> str:
 
 def _header_file(path: str) -> str:
     """The file holding the header: the ``.hdr`` sibling of an ``.img``, else ``path``."""
-    base, ext, suffix = split_filename(path)
+    _, ext, _ = split_filename(path)
     if ext != ".img":
         return path
-    for candidate in _with_suffixes(base + ".hdr", suffix):
+    candidates = _sibling_candidates(path, ".hdr")
+    for candidate in candidates:
         if os.path.exists(candidate):
             return candidate
-    raise MissingFileError(f"{path}: an .img file needs its header {base}.hdr{suffix} "
-                           "next to it, which does not exist", path=path)
+    raise MissingFileError(f"{path}: an .img file needs its header next to it, but none of "
+                           f"{candidates} exists", path=path)
 
 
-def _with_suffixes(stem: str, preferred: str) -> list:
-    """``stem`` with the preferred compression suffix first, then the others."""
-    suffixes = [preferred] + [s for s in ("",) + COMPRESSED_SUFFIXES if s != preferred]
-    return [stem + s for s in suffixes]
+def _sibling_candidates(path: str, extension: str) -> List[str]:
+    """Names a pair's other file may have, most likely first: the extension in the
+    case of ``path``'s, then in the other case; the compression suffix as written,
+    then none, then ``.gz`` in either case."""
+    base, ext, suffix = split_name(path)
+    first = in_case_of(ext, extension)
+    other = first.lower() if first != first.lower() else first.upper()
+    suffixes = [suffix] + [s for s in ("",) + COMPRESSED_SUFFIXES
+                           + tuple(s.upper() for s in COMPRESSED_SUFFIXES) if s != suffix]
+    return [base + e + s for s in suffixes for e in (first, other)]
 
 
 def _image_file(header_path: str) -> str:
     """The ``.img`` that goes with the pair header at ``header_path``."""
-    base, ext, suffix = split_filename(header_path)
-    stem = base + (".img" if ext == ".hdr" else ext + ".img")
-    candidates = _with_suffixes(stem, suffix)
+    _, ext, _ = split_filename(header_path)
+    if ext == ".hdr":
+        candidates = _sibling_candidates(header_path, ".img")
+    else:  # a pair header under another name: its data is NAME.img
+        base, ext, suffix = split_name(header_path)
+        candidates = _sibling_candidates(base + ext + ".img" + suffix, ".img")
     for candidate in candidates:
         if os.path.exists(candidate):
             return candidate

@@ -21,17 +21,13 @@ import numpy as np
 
 from ..arrayproxy import ArrayProxy, is_proxy
 from ..errors import HeaderError
-from ..images import (DataobjImage, FileHolder, FileMap, ImageFileError, check_load_options,
-                      split_filename)
-from ..io.opening import GZIP_MAGIC, MissingFileError
+from ..images import (MAX_DEFLATE_RATIO, DataobjImage, FileHolder, FileMap, ImageFileError,
+                      check_load_options, sibling_name, split_filename)
 from ..spec import ArraySpec, native
 from .affines import check_affine
 from .blocks import write_blocks
 from .extensions import extensions_bytes, parse_extensions
 from .fields import EXTENSION_FLAG_SIZE, WIDENED, datatype_code
-
-#: Upper bound of deflate's compression ratio (zlib's documented limit is 1032:1).
-MAX_DEFLATE_RATIO = 1032
 
 
 class NiftiImage(DataobjImage):
@@ -105,13 +101,13 @@ class NiftiImage(DataobjImage):
     @classmethod
     def filespec_to_file_map(cls, filespec: Any) -> FileMap:
         """``x.nii[.gz]``: one file for both; ``x.hdr``/``x.img`` [.gz]: a pair."""
-        base, ext, suffix = split_filename(filespec)
+        _, ext, _ = split_filename(filespec)
+        name = os.fsdecode(os.fspath(filespec))
         if ext == ".nii":
-            name = base + ext + suffix
             return {"image": FileHolder(name), "header": FileHolder(name)}
-        if ext in (".hdr", ".img"):
-            return {"image": FileHolder(base + ".img" + suffix),
-                    "header": FileHolder(base + ".hdr" + suffix)}
+        if ext in (".hdr", ".img"):  # the user's case kept: PAIR.HDR goes with PAIR.IMG
+            return {kind: FileHolder(name if ext == own else sibling_name(name, own))
+                    for kind, own in (("image", ".img"), ("header", ".hdr"))}
         raise ImageFileError(
             f"{os.fsdecode(os.fspath(filespec))}: NIfTI file names end in .nii, .hdr or "
             ".img (optionally followed by .gz)")
@@ -208,6 +204,8 @@ def _storage_dtype(dataobj: Any) -> np.dtype:
     """The dtype to store an array or a foreign proxy's values in (never an ArrayProxy)."""
     if is_proxy(dataobj):  # another library's proxy: its .dtype may be the stored one
         dtype = _returned_dtype(dataobj)
+    elif getattr(dataobj, "dtype", None) is None:  # shape and __array__ only
+        dtype = np.asarray(dataobj).dtype
     else:
         dtype = np.dtype(dataobj.dtype)
     return WIDENED.get(native(dtype), dtype)
@@ -310,30 +308,5 @@ def _read_upto(stream: Any, wanted: Optional[int]) -> bytes:
 
 
 def data_file_size(holder: FileHolder) -> Tuple[Optional[int], bool]:
-    """(bytes the data file holds or at most holds, whether that is only an upper bound).
-
-    ``(None, False)`` when the size cannot be known without reading it all
-    (an open compressed stream); the proxy then checks each read instead.
-    """
-    if holder.fileobj is not None:
-        fileobj = holder.fileobj
-        if type(fileobj).__module__.split(".")[0] in ("gzip", "indexed_gzip"):
-            return None, False
-        try:
-            position = fileobj.tell()
-            end = fileobj.seek(0, os.SEEK_END)
-            fileobj.seek(position)
-        except (OSError, AttributeError, ValueError):
-            return None, False
-        return end, False
-    try:
-        size = os.stat(holder.filename).st_size
-        with open(holder.filename, "rb") as raw:
-            compressed = raw.read(2) == GZIP_MAGIC
-    except FileNotFoundError as err:
-        raise MissingFileError(
-            f"{holder.filename}: the image data file does not exist (a .hdr needs its "
-            ".img next to it)", path=holder.filename) from err
-    if compressed:
-        return size * MAX_DEFLATE_RATIO, True
-    return size, False
+    """See :meth:`proxylib.images.FileHolder.data_size` (sniffed like the proxy's reads)."""
+    return holder.data_size()

@@ -35,6 +35,7 @@ from typing import Iterable, List, Optional, Union
 
 import numpy as np
 
+from ..errors import DamagedIndexError, IndexCacheWarning
 from .atomic import replacing
 
 #: Bytes hashed at each end of the file for its identity.
@@ -52,10 +53,6 @@ try:  # python-isal inflates the saved windows about 3x faster than zlib (same f
     from isal import isal_zlib as _deflate  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - isal is optional
     _deflate = zlib  # type: ignore[assignment]
-
-
-class IndexCacheWarning(UserWarning):
-    """The gzip index cache could not be written; reads still work."""
 
 
 @dataclass(frozen=True)
@@ -196,10 +193,6 @@ def save_index(identity: FileIdentity, payload: bytes, *, spacing: int, points: 
             "PROXYLIB_CACHE_DIR to a writable directory to keep indexes.")
         return None
     return target
-
-
-class DamagedIndexError(ValueError):
-    """A saved window failed its checksum: the saved index must not be used."""
 
 
 class SavedIndex:

@@ -17,6 +17,7 @@ the array, and unchanged (size, inode, mtime) since the proxy first saw it.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat as stat_module
 import threading
@@ -24,7 +25,8 @@ import weakref
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
-from ..errors import FileChangedError, ProxyReadError, TruncatedFileError
+from ..errors import (FileAccessError, FileChangedError, MissingFileError, ProxyReadError,
+                      TooManyOpenFilesError, TruncatedFileError)
 from .compressed import open_compressed_source
 from .fileobjects import FileObjectOpener, HandlelessOpener, lock_for
 from .sources import ByteSource, DescriptorSource, MappedSource, Mapper
@@ -34,14 +36,6 @@ GZIP_MAGIC = b"\x1f\x8b"
 #: follows then refuses it); reads of regular files ignore the flag.
 _OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
                | getattr(os, "O_NONBLOCK", 0))
-
-
-class MissingFileError(ProxyReadError, FileNotFoundError):
-    """The file does not exist (also a ``FileNotFoundError``)."""
-
-
-class FileAccessError(ProxyReadError, PermissionError):
-    """The file exists but may not be read (also a ``PermissionError``)."""
 
 
 class Fingerprint(NamedTuple):
@@ -69,21 +63,38 @@ class Fingerprint(NamedTuple):
         return ", ".join(changes)
 
 
-def _opening_error(path: str, err: OSError) -> ProxyReadError:
-    """The proxylib error for an OSError met while opening or stat-ing ``path``."""
+def _opening_error(path: str, err: OSError, seen: bool = False) -> ProxyReadError:
+    """The proxylib error for an OSError met while opening or stat-ing ``path``.
+
+    ``seen``: the file existed when it was first opened, so a missing file has
+    disappeared since (moved or deleted) rather than never existed.
+    """
     if isinstance(err, FileNotFoundError):
-        return MissingFileError(f"{path}: no such file; was it moved or deleted?", path=path)
-    if isinstance(err, PermissionError):
-        return FileAccessError(f"{path}: permission denied; check the file's mode and owner",
-                               path=path)
-    return ProxyReadError(f"{path}: cannot open: {err.strerror or err}", path=path)
+        if seen:
+            error: ProxyReadError = MissingFileError(
+                f"{path}: the file disappeared since it was opened; was it moved or deleted?",
+                path=path)
+        else:
+            error = MissingFileError(f"{path}: no such file", path=path)
+    elif isinstance(err, PermissionError):
+        error = FileAccessError(f"{path}: permission denied; check the file's mode and owner",
+                                path=path)
+    elif err.errno in (errno.EMFILE, errno.ENFILE):
+        error = TooManyOpenFilesError(
+            f"{path}: cannot open: {err.strerror} (the process or system has no file "
+            "descriptors left); close files you no longer need (e.g. proxies with "
+            "keep_file_open=True) or raise the limit (ulimit -n)", path=path)
+    else:
+        error = ProxyReadError(f"{path}: cannot open: {err.strerror or err}", path=path)
+    error.errno = err.errno
+    return error
 
 
-def _open_descriptor(path: str) -> int:
+def _open_descriptor(path: str, seen: bool = False) -> int:
     try:
         return os.open(path, _OPEN_FLAGS)
     except OSError as err:
-        raise _opening_error(path, err) from err
+        raise _opening_error(path, err, seen) from err
 
 
 def require_regular_file(path: str) -> os.stat_result:
@@ -121,10 +132,10 @@ class OpenFile:
 
     def __init__(self, path: str, required_size: Optional[int], map_only: bool = False,
                  check: Optional[Callable[[Fingerprint], None]] = None,
-                 raw_at: Optional[Fingerprint] = None) -> None:
+                 raw_at: Optional[Fingerprint] = None, seen: bool = False) -> None:
         self.path = path
         self.closed = False
-        self.fd = _open_descriptor(path)
+        self.fd = _open_descriptor(path, seen)
         try:
             st = os.fstat(self.fd)
             if not stat_module.S_ISREG(st.st_mode):
@@ -186,7 +197,7 @@ class OpenFile:
         """A fresh descriptor on the same file, for a caller that must own one."""
         if self.fd >= 0:
             return os.dup(self.fd)
-        fd = _open_descriptor(self.path)
+        fd = _open_descriptor(self.path, seen=True)
         if Fingerprint.of(os.fstat(fd)) != self.fingerprint:
             os.close(fd)
             raise FileChangedError(f"{self.path}: the file was replaced while open",
@@ -293,7 +304,8 @@ class PathOpener:
 
     def _open_for_access(self) -> OpenFile:
         # OpenFile checks the identity before anything else
-        opened = OpenFile(self.path, self.required_size, check=self._check, raw_at=self._raw_at)
+        opened = OpenFile(self.path, self.required_size, check=self._check, raw_at=self._raw_at,
+                          seen=self.fingerprint is not None)
         if not opened.compressed:
             self._raw_at = opened.fingerprint
         return opened
@@ -303,7 +315,7 @@ class PathOpener:
             kept = self._kept
             if kept is None:
                 kept = OpenFile(self.path, self.required_size, map_only=self.use_mmap,
-                                check=self._check)
+                                check=self._check, seen=self.fingerprint is not None)
                 self._kept = kept
                 if self._finalizer is not None:
                     self._finalizer.detach()
