@@ -27,6 +27,8 @@ _LAZY = {
     "load": "loading", "save": "loading",
     "Nifti1Image": "formats", "Nifti2Image": "formats",
     "Nifti1Header": "formats", "Nifti2Header": "formats",
+    "MGHImage": "formats", "MGHHeader": "formats",
+    "AnalyzeImage": "formats", "AnalyzeHeader": "formats",
     "FileHolder": "images", "FileBasedImage": "images", "DataobjImage": "images",
     "build_index": "io.index_cache", "build_indexes": "io.index_cache",
     "to_dask": "daskarray",

@@ -10,17 +10,29 @@ file (``n+1``/``n+2``) or pair (``ni1``/``ni2``, data in the sibling
 from __future__ import annotations
 
 import os
-from typing import Any, List, Optional, Type, Union
+from typing import Any, Callable, List, Optional, Tuple, Type, Union
 
 from .errors import HeaderError
 from .formats.nifti1 import Nifti1Header, Nifti1Image
 from .formats.nifti2 import Nifti2Header, Nifti2Image
+from .formats.analyze import AnalyzeHeader
+from .formats.analyzeimage import AnalyzeImage
+from .formats.mgh import MGHHeader, MGHImage
 from .formats.niftiimage import NiftiImage
 from .errors import MissingFileError
-from .images import (COMPRESSED_SUFFIXES, FileHolder, check_load_options, in_case_of,
-                     split_filename, split_name)
+from .images import (COMPRESSED_SUFFIXES, DataobjImage, FileHolder, check_load_options,
+                     in_case_of, split_filename, split_name)
 
 _IMAGE_CLASSES = ((Nifti1Header, Nifti1Image), (Nifti2Header, Nifti2Image))
+#: Formats other than NIfTI, tried first: (does this block start such a file?, image class).
+#: Each image class builds itself from a file map (``from_file_map``).
+OTHER_FORMATS: Tuple[Tuple[Callable[[bytes, str], bool], type], ...] = (
+    (lambda block, path: MGHHeader.sniff(block), MGHImage),
+    # 348 bytes without NIfTI magic; in a file not named as a pair's, it is a NIfTI file
+    # with a broken magic, which the NIfTI header reports
+    (lambda block, path: AnalyzeHeader.byteorder_of(block) is not None
+     and split_filename(path)[1] in AnalyzeImage.valid_exts, AnalyzeImage),
+)
 #: Enough bytes to tell every supported header apart.
 SNIFF_BYTES = max(header.sizeof_hdr for header, _ in _IMAGE_CLASSES)
 
@@ -74,8 +86,22 @@ def _image_file(header_path: str) -> str:
                            "file, its magic field is wrong", path=header_path)
 
 
-def sniff_class(block: bytes, path: str) -> Type[NiftiImage]:
+def _file_map(image_class: type, header_path: str) -> dict:
+    """File holders for a sniffed image: named as its class names them, the pair's ``.img`` found."""
+    if [kind for kind, _ in image_class.files_types] == ["image"]:  # any name will do
+        return {"image": FileHolder(header_path)}
+    file_map = image_class.filespec_to_file_map(header_path)
+    if "header" in file_map:  # a pair: the data file may be compressed differently
+        file_map.update(header=FileHolder(header_path),
+                        image=FileHolder(_image_file(header_path)))
+    return file_map
+
+
+def sniff_class(block: bytes, path: str) -> type:
     """The image class for a file whose (decompressed) first bytes are ``block``."""
+    for sniff, image_class in OTHER_FORMATS:
+        if sniff(block, path):
+            return image_class
     for header_class, image_class in _IMAGE_CLASSES:
         if header_class.byteorder_of(block) is not None:
             return image_class
@@ -84,7 +110,7 @@ def sniff_class(block: bytes, path: str) -> Type[NiftiImage]:
                           "header", path=path, field="sizeof_hdr", value=len(block))
     value = int.from_bytes(block[:4], "little", signed=True)
     raise HeaderError(f"{path}: sizeof_hdr = {value}: not a NIfTI-1 (348) or NIfTI-2 (540) "
-                      "header in either byte order", path=path, field="sizeof_hdr",
+                      "header in either byte order, nor an MGH header (version 1)", path=path, field="sizeof_hdr",
                       value=value)
 
 
@@ -126,18 +152,23 @@ def load(filename: Union[str, os.PathLike], *, mmap: Union[bool, str] = True,
     with FileHolder(header_path).open_for_read() as stream:
         block = stream.read(SNIFF_BYTES)
     image_class = sniff_class(block, header_path)
+    if not issubclass(image_class, NiftiImage):
+        return image_class.from_file_map(_file_map(image_class, header_path), mmap=mmap,
+                                         keep_file_open=keep_file_open)
     header = image_class.header_class.from_bytes(block, path=header_path)
     image_path = header_path if header.is_single else _image_file(header_path)
     file_map = {"header": FileHolder(header_path), "image": FileHolder(image_path)}
     return image_class.from_file_map(file_map, mmap=mmap, keep_file_open=keep_file_open)
 
 
-def save(img: NiftiImage, filename: Union[str, os.PathLike]) -> None:
-    """Write ``img`` to ``filename`` (``.nii``, ``.nii.gz`` or a ``.hdr``/``.img`` pair).
+def save(img: DataobjImage, filename: Union[str, os.PathLike]) -> None:
+    """Write ``img`` to ``filename`` in its own format (NIfTI: ``.nii``, ``.nii.gz`` or a
+    ``.hdr``/``.img`` pair; MGH: ``.mgh``/``.mgz``; ANALYZE: ``.hdr``/``.img``).
 
     Proxy data is streamed in bounded blocks. A Nifti1Image with a dimension
     over 32767 is written as NIfTI-2.
     """
-    if not isinstance(img, NiftiImage):
-        raise TypeError(f"proxylib.save writes NIfTI images, not {type(img).__name__}")
+    if not isinstance(img, DataobjImage):
+        raise TypeError(f"proxylib.save writes proxylib images (NIfTI, MGH, ANALYZE), not "
+                        f"{type(img).__name__}")
     img.to_filename(_fspath(filename))
