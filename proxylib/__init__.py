@@ -17,7 +17,7 @@ from .errors import (CorruptDataError, DamagedIndexError, EmptyResultError,
                      MissingFileError, ProxyError, ProxyIndexError, ProxyReadError,
                      ResultTooLargeError, SpecError, TooManyOpenFilesError, TruncatedFileError,
                      UnseekableStreamError)
-from .indexing.plan import CostModel
+from .io.cost import CostModel
 from .spec import ArraySpec
 
 __version__ = "0.1.0"
@@ -30,7 +30,7 @@ _LAZY = {
     "MGHImage": "formats", "MGHHeader": "formats",
     "AnalyzeImage": "formats", "AnalyzeHeader": "formats",
     "FileHolder": "images", "FileBasedImage": "images", "DataobjImage": "images",
-    "build_index": "io.index_cache", "build_indexes": "io.index_cache",
+    "build_index": "io.index_build", "build_indexes": "io.index_build",
     "to_dask": "daskarray",
 }
 #: Subpackages reachable as attributes (``proxylib.formats``) without importing them first.

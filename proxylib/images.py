@@ -24,6 +24,8 @@ from typing import Any, Dict, IO, Iterator, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
+from .arrayproxy import resolve_keep_file_open, resolve_mmap
+from .daskarray import to_dask
 from .errors import (ExpiredDeprecationError, ImageFileError, MissingFileError, ProxyReadError)
 from .io.atomic import replacing
 from .io.compressed import sniff_codec
@@ -317,7 +319,6 @@ def check_load_options(mmap: Any, keep_file_open: Any) -> None:
 
     The proxy's own rules, applied before any file is opened.
     """
-    from .arrayproxy import resolve_keep_file_open, resolve_mmap
     resolve_mmap(mmap)
     resolve_keep_file_open(keep_file_open)
 
@@ -388,7 +389,6 @@ class DataobjImage(FileBasedImage):
 
     def to_dask(self, chunks: Any = None, **kwargs: Any) -> Any:
         """``img.dataobj`` as a dask array (see :func:`proxylib.daskarray.to_dask`)."""
-        from .daskarray import to_dask
         return to_dask(self, chunks, **kwargs)
 
     def get_data(self, *args: Any, **kwargs: Any) -> None:

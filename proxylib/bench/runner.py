@@ -9,6 +9,8 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Callable, List, Optional, Sequence
 
+from ..loading import load
+
 from .strategies import Strategy, gzip_cache, is_gzip, peer_strategies, proxylib_strategies
 from .workloads import Workload, select, standard_workloads
 
@@ -83,7 +85,6 @@ def run_benchmark(path: str, *, workload_names: Sequence[str] = (), repeat: int 
                   memory: bool = True, progress: Optional[Progress] = None,
                   include_peers: bool = True) -> List[Measurement]:
     """Measure every applicable strategy on every selected workload for one file."""
-    from ..loading import load
     shape = load(path).shape
     workloads = select(standard_workloads(shape), workload_names)
     compressed = is_gzip(path)

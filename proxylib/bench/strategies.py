@@ -17,7 +17,10 @@ from typing import Any, Callable, Iterator, List
 
 import numpy as np
 
+from ..io import gzip as gzip_module
+from ..io.index_build import build_index
 from ..io.opening import GZIP_MAGIC
+from ..loading import load
 
 
 @dataclass
@@ -112,8 +115,6 @@ def gzip_cache(path: str, saved: bool) -> Iterator[Callable[[], None]]:
     The reset points ``PROXYLIB_CACHE_DIR`` at this cache, so several of these
     can be open at once, each strategy reading only its own.
     """
-    from ..io import gzip as gzip_module
-    from ..io.index_cache import build_index
     directory = tempfile.mkdtemp(prefix="proxylib-bench-cache-")
     previous = os.environ.get("PROXYLIB_CACHE_DIR")
     os.environ["PROXYLIB_CACHE_DIR"] = directory
@@ -138,7 +139,6 @@ def gzip_cache(path: str, saved: bool) -> Iterator[Callable[[], None]]:
 
 def proxylib_strategies(path: str, reset: Callable[[], None] = lambda: None,
                         label: str = "", fresh_each_round: bool = False) -> List[Strategy]:
-    from ..loading import load
     out = []
     for mmap in ("c", "r", False):
         for keep in (True, False):
@@ -153,7 +153,6 @@ def proxylib_strategies(path: str, reset: Callable[[], None] = lambda: None,
 def peer_strategies(path: str, compressed: bool) -> List[Strategy]:
     out = []
     if not compressed:
-        from ..loading import load
         image = load(path)
         proxy = image.dataobj
         spec = proxy.spec

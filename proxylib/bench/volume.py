@@ -7,6 +7,9 @@ from typing import Tuple
 
 import numpy as np
 
+from ..formats.nifti1 import Nifti1Image
+from ..loading import save
+
 DEFAULT_SHAPE = (64, 64, 32, 100)
 #: Share of voxels that are non-zero, like a masked brain (and like the gzip
 #: benchmark of the issue tracker), so the gzipped copy compresses realistically.
@@ -25,8 +28,6 @@ def default_data(shape: Tuple[int, ...] = DEFAULT_SHAPE, seed: int = 0) -> np.nd
 
 def make_default_volume(directory: str, shape: Tuple[int, ...] = DEFAULT_SHAPE) -> Tuple[str, str]:
     """Write ``volume.nii`` and ``volume.nii.gz`` in ``directory``; return their paths."""
-    from ..formats.nifti1 import Nifti1Image
-    from ..loading import save
     image = Nifti1Image(default_data(shape), np.diag([2.0, 2.0, 2.0, 1.0]))
     plain = os.path.join(directory, "volume.nii")
     gzipped = os.path.join(directory, "volume.nii.gz")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import tempfile
 
+from ..bench import report
+from ..bench.runner import run_benchmark
+from ..bench.volume import DEFAULT_SHAPE, make_default_volume
+
 from .progress import Progress
 
 
@@ -31,9 +35,6 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from ..bench import report
-    from ..bench.runner import run_benchmark
-    from ..bench.volume import DEFAULT_SHAPE, make_default_volume
     if args.repeat < 1:
         raise ValueError("--repeat must be at least 1")
     progress = Progress(quiet=args.quiet)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .fields import NIFTI1_FIELDS
+from .nifti2 import Nifti2Image
 from .niftiheader import NiftiHeader
 from .niftiimage import NiftiImage
 
@@ -39,5 +40,4 @@ class Nifti1Image(NiftiImage):
 
     @classmethod
     def _wider_class(cls):
-        from .nifti2 import Nifti2Image
         return Nifti2Image

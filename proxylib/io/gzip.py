@@ -33,10 +33,11 @@ from typing import Any, Optional
 import indexed_gzip  # noqa: F401  # a hard dependency; imported with this module, not in a read
 
 from ..errors import CorruptDataError, ProxyReadError, TruncatedFileError
-from ..indexing.plan import CostModel
+from .cost import CostModel
 from . import gzip_jump, index_cache
 from .compressed import Codec, PreadFile, StreamCursor
 from .index_cache import FileIdentity
+from .paths import open_descriptor
 from .registry import ProcessRegistry
 from .sources import ByteSource, _byte_view
 
@@ -366,8 +367,7 @@ def open_gzip_source(fd: int, path: str) -> GzipSource:
 def build_full_index(path: str, *, spacing: Optional[int] = None,
                      force: bool = False) -> Optional[Any]:
     """Build and save the complete index of one gzip file (see index_cache.build_index)."""
-    from .opening import _open_descriptor
-    fd = _open_descriptor(path)
+    fd = open_descriptor(path)
     try:
         if os.pread(fd, 2, 0) != GZIP_MAGIC:
             raise ProxyReadError(f"{path}: not a gzip file (no 1f 8b magic bytes)", path=path)

@@ -20,7 +20,7 @@ from typing import Any, IO, Iterator, Optional, Tuple
 
 from ..errors import CorruptDataError, ProxyError, ProxyReadError, TruncatedFileError
 from .compressed import PreadFile, sniff_codec
-from .opening import _open_descriptor, require_regular_file
+from .paths import open_descriptor, require_regular_file
 from .sniff import SNIFF_HEAD, compression_of
 
 
@@ -82,7 +82,7 @@ class _Guarded:
 @contextmanager
 def open_stream(path: str) -> Iterator[_Guarded]:
     """A forwards reader of the decompressed content of the file at ``path``."""
-    fd = _open_descriptor(path)  # non-blocking: a FIFO is opened, then refused below
+    fd = open_descriptor(path)  # non-blocking: a FIFO is opened, then refused below
     try:
         if not stat_module.S_ISREG(os.fstat(fd).st_mode):
             require_regular_file(path)  # raises, naming what the path is
@@ -110,7 +110,7 @@ def wrap_fileobj(fileobj: Any, pos: int = 0, name: str = "") -> Iterator[_Guarde
 
 def stream_size(path: str) -> Tuple[int, Optional[str]]:
     """``(size on disk, compression)`` of the file at ``path``, opened like a header."""
-    fd = _open_descriptor(path)
+    fd = open_descriptor(path)
     try:
         size = os.fstat(fd).st_size
         return size, compression_of(os.pread(fd, SNIFF_HEAD, 0))
