@@ -296,6 +296,10 @@ class NiftiHeader(XformHeaderMixin, HeaderInfoMixin):
         return dtype if dtype.fields is not None else dtype.newbyteorder(self.endianness)
 
     def set_data_dtype(self, dtype: Any) -> None:
+        """Set the on-disk dtype; plain ``int``/``'int'`` is refused (give a size, as nibabel)."""
+        if dtype is int or (isinstance(dtype, str) and dtype == "int"):
+            raise HeaderError(f"data type {dtype!r} has no size; give a sized integer type "
+                              "such as 'int16' or np.uint8", field="datatype", value=str(dtype))
         dtype = np.dtype(dtype)
         dtype = WIDENED.get(dtype.newbyteorder("="), dtype)
         code = datatype_code(dtype)
@@ -361,8 +365,24 @@ class NiftiHeader(XformHeaderMixin, HeaderInfoMixin):
         return slope, inter
 
     def set_slope_inter(self, slope: Optional[float], inter: Optional[float] = None) -> None:
-        self._struct["scl_slope"] = np.nan if slope is None else slope
-        self._struct["scl_inter"] = np.nan if inter is None else inter
+        """Set ``scl_slope``/``scl_inter``; None (or NaN for both) means unscaled.
+
+        Refused as nibabel refuses them: a slope of 0 or infinity, an
+        infinite intercept, or NaN in only one of the two.
+        """
+        slope = np.nan if slope is None else float(slope)
+        inter = np.nan if inter is None else float(inter)
+        if math.isnan(slope) != math.isnan(inter):
+            raise HeaderError(f"scl_slope {slope} / scl_inter {inter}: give both or neither "
+                              "(None or NaN means unscaled)", field="scl_slope", value=slope)
+        if slope == 0 or math.isinf(slope):
+            raise HeaderError(f"scl_slope must not be 0 or infinite, not {slope}",
+                              field="scl_slope", value=slope)
+        if math.isinf(inter):
+            raise HeaderError(f"scl_inter must not be infinite, not {inter}",
+                              field="scl_inter", value=inter)
+        self._struct["scl_slope"] = slope
+        self._struct["scl_inter"] = inter
 
     # -- geometry ------------------------------------------------------------------
     def get_zooms(self) -> Tuple[float, ...]:

@@ -62,11 +62,35 @@ class NiftiImage(XformImageMixin, DataobjImage):
             dataobj = np.asanyarray(dataobj)
         super().__init__(dataobj, header=header, extra=extra, file_map=file_map)
         self._affine = None if affine is None else check_affine(affine)
+        given = self._given_dtype() if header is not None else None
         self.update_header()
         if header is None and self._affine is not None:
             self._affine2header()
         if dtype is not None:
             self.set_data_dtype(dtype)
+        elif given is not None:
+            self._header.set_data_dtype(given)
+
+    def _given_dtype(self) -> Optional[np.dtype]:
+        """The header's dtype, when it is the on-disk dtype for this data (as nibabel).
+
+        Array data given with a header is stored in the header's dtype (scaled
+        on save if that is an integer type). A proxy keeps its stored dtype;
+        a dtype that cannot hold the values at all (structured vs plain,
+        complex into real) is not taken.
+        """
+        if is_proxy(self._dataobj):
+            return None
+        try:
+            given = self._header.get_data_dtype()
+        except HeaderError:
+            return None
+        data = np.dtype(_storage_dtype(self._dataobj))
+        if (given.fields is None) != (data.fields is None) or given.fields is not None:
+            return None
+        if data.kind == "c" and given.kind != "c":
+            return None
+        return given
 
     @classmethod
     def _wider_class(cls) -> Optional[type]:
@@ -91,7 +115,6 @@ class NiftiImage(XformImageMixin, DataobjImage):
             header.set_data_shape(self.shape)
         dtype, slope, inter, _ = _stored_layout(self._dataobj, header)
         header.set_data_dtype(dtype)
-        self._natural_dtype = header.get_data_dtype()
         try:
             current = header.get_slope_inter()
         except HeaderError:
@@ -170,7 +193,8 @@ class NiftiImage(XformImageMixin, DataobjImage):
         flag = (b"\x01" if extensions else b"\x00") + b"\x00" * (EXTENSION_FLAG_SIZE - 1)
         header.set_data_offset(header.single_vox_offset + len(extensions) if single else 0)
         header.validate()
-        prefix = header.binaryblock + flag + extensions
+        # a .hdr without extensions is the bare header, as nibabel writes it
+        prefix = header.binaryblock + (flag + extensions if single or extensions else b"")
         overwritten = _reads_from(self._dataobj, file_map)
         if single:
             with file_map["image"].open_for_write() as out:
@@ -208,7 +232,7 @@ class NiftiImage(XformImageMixin, DataobjImage):
         header["magic"] = header.single_magic if single else header.pair_magic
         wanted = native(header.get_data_dtype())
         source, dtype, slope, inter = _stored_form(self._dataobj, header)
-        if wanted != native(dtype) and wanted != native(self._natural_dtype):
+        if wanted != native(dtype):
             source, dtype, slope, inter = _converted_form(self._dataobj, wanted)
         header.set_data_dtype(dtype)
         header.set_slope_inter(slope, inter)

@@ -9,12 +9,16 @@ chooses them, so both libraries write the same file:
 * no scaling when numpy casts the type safely, when the output is floating
   point or complex, when there is no data or no finite value, or when
   integer values already fit;
-* integers that are all <= 0 going into an unsigned type get slope -1;
+* integers whose span fits the output get an intercept only (slope 1): the
+  lowest value to stored 0 for unsigned types, the midpoint to 0 for signed;
+* else integers that are all <= 0 going into an unsigned type get slope -1;
 * otherwise the finite value range (widened to include 0 when NaNs are
   present, since NaN is stored as the integer nearest to 0) is stretched over
   the output range that float32 represents exactly; an unsigned output puts
   whichever end of the input is nearer zero at stored 0 (slope may be
-  negative); a constant array gets slope 1 and inter = the value.
+  negative); a constant array gets slope 1 and inter = the value; when NaNs
+  are present and 0 is an end of the range, inter is moved so 0 is stored
+  exactly.
 
 Factors are float32 (the NIfTI-1 field type) and computed in extended
 precision. Memory follows the block size: the range is found block by block.
@@ -87,14 +91,30 @@ def choose_scaling(in_dtype: np.dtype, out_dtype: np.dtype, lo: Any, hi: Any,
     if in_dtype.kind == "f":
         if has_nan:
             lo, hi = min(lo, 0), max(hi, 0)
-        return _range_scale(float(lo), float(hi), out_dtype, exact=False)
+        slope, inter = _range_scale(float(lo), float(hi), out_dtype, exact=False)
+        if has_nan and 0 in (lo, hi):
+            inter = _nan_fill_inter(slope, inter, out_dtype)
+        return slope, inter
     lo, hi = int(lo), int(hi)
     info = np.iinfo(out_dtype)
     if lo >= int(info.min) and hi <= int(info.max):
         return None
-    if out_dtype.kind == "u" and hi <= 0 and -lo <= float32_range(out_dtype)[1]:
+    out_lo, out_hi = float32_range(out_dtype)
+    if hi - lo <= out_hi - out_lo:  # an intercept alone may do
+        inter = _floor_float32(lo if out_lo == 0 else lo + math.ceil((hi - lo) / 2))
+        if lo - inter >= out_lo and hi - inter <= out_hi:
+            return 1.0, float(inter)
+    if out_dtype.kind == "u" and hi <= 0 and -lo <= out_hi:
         return -1.0, 0.0
     return _range_scale(lo, hi, out_dtype, exact=True)
+
+
+def _floor_float32(value: int) -> int:
+    """The largest float32 value <= ``value`` (as an exact integer)."""
+    rounded = np.float32(value)
+    if int(rounded) > value:
+        rounded = np.nextafter(rounded, np.float32(-np.inf))
+    return int(rounded)
 
 
 def _range_scale(lo: Any, hi: Any, out_dtype: np.dtype, *, exact: bool) -> Tuple[float, float]:
@@ -116,6 +136,17 @@ def _range_scale(lo: Any, hi: Any, out_dtype: np.dtype, *, exact: bool) -> Tuple
     return float(slope32), float(inter32)
 
 
+def _nan_fill_inter(slope: float, inter: float, out_dtype: np.dtype) -> float:
+    """``inter`` moved, if needed, so that the value 0 (NaN's stand-in) has a stored value."""
+    fill = -np.float32(inter) / np.float32(slope)
+    rounded = np.rint(fill)
+    info = np.iinfo(out_dtype)
+    if np.isfinite(rounded) and int(info.min) <= int(rounded) <= int(info.max):
+        return inter
+    out_lo, out_hi = (_BIG(v) for v in float32_range(out_dtype))
+    return float(np.float32(-np.clip(_BIG(fill), out_lo, out_hi) * _BIG(np.float32(slope))))
+
+
 class ScaledSource:
     """``source`` read block by block and turned into stored ``out_dtype`` values.
 
@@ -128,8 +159,7 @@ class ScaledSource:
         self.shape = tuple(source.shape)
         self.dtype = np.dtype(out_dtype)
         self.slope, self.inter = slope, inter
-        info = np.iinfo(self.dtype)
-        self._limits = (float(info.min), float(info.max))
+        self._limits = tuple(float(v) for v in float32_range(self.dtype))
         self._nan_fill = float(np.clip(np.rint(-inter / slope), *self._limits))
 
     def __getitem__(self, key: Any) -> np.ndarray:
@@ -151,6 +181,6 @@ class CastSource:
     def __getitem__(self, key: Any) -> np.ndarray:
         values = np.asarray(self.source[key])
         if values.dtype.kind == "f" and self.dtype.kind in "iu":
-            info = np.iinfo(self.dtype)
-            values = np.clip(np.nan_to_num(np.rint(values), nan=0.0), info.min, info.max)
+            lo, hi = float32_range(self.dtype)
+            values = np.clip(np.nan_to_num(np.rint(values), nan=0.0), lo, hi)
         return values.astype(self.dtype)
