@@ -16,7 +16,7 @@ from .errors import (CorruptDataError, DamagedIndexError, EmptyResultError,
                      HeaderWarning, ImageFileError, IndexCacheWarning, KeySyntaxError,
                      MissingFileError, ProxyError, ProxyIndexError, ProxyReadError,
                      ResultTooLargeError, SpecError, TooManyOpenFilesError, TruncatedFileError,
-                     UnseekableStreamError)
+                     UnseekableStreamError, UnsupportedImageError)
 from .io.cost import CostModel
 from .spec import ArraySpec
 
@@ -32,10 +32,11 @@ _LAZY = {
     "FileHolder": "images", "FileBasedImage": "images", "DataobjImage": "images",
     "build_index": "io.index_build", "build_indexes": "io.index_build",
     "to_dask": "daskarray",
+    "from_nibabel": "interop.nibabel", "to_nibabel": "interop.nibabel",
 }
 #: Subpackages reachable as attributes (``proxylib.formats``) without importing them first.
 _SUBMODULES = frozenset({"bench", "cli", "daskarray", "deprecator", "execute", "formats",
-                         "images", "indexing", "io", "loading", "scaling",
+                         "images", "indexing", "interop", "io", "loading", "scaling",
                          "testing"})
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "ExpiredDeprecationError", "ResultTooLargeError", "HeaderWarning",
     "MissingFileError", "FileAccessError", "TooManyOpenFilesError", "DamagedIndexError",
     "ImageFileError", "KeySyntaxError", "EmptyResultError", "IndexCacheWarning",
+    "UnsupportedImageError",
     "deprecator", *_LAZY,
 ]
 
