@@ -32,6 +32,7 @@ _LAZY = {
     "FileHolder": "images", "FileBasedImage": "images", "DataobjImage": "images",
     "build_index": "io.index_build", "build_indexes": "io.index_build",
     "to_dask": "daskarray",
+    "example_path": "examples",
     "from_nibabel": "interop.nibabel", "to_nibabel": "interop.nibabel",
 }
 #: Subpackages reachable as attributes (``proxylib.formats``) without importing them first.

@@ -138,15 +138,20 @@ def gzip_cache(path: str, saved: bool) -> Iterator[Callable[[], None]]:
 
 
 def proxylib_strategies(path: str, reset: Callable[[], None] = lambda: None,
-                        label: str = "", fresh_each_round: bool = False) -> List[Strategy]:
+                        label: str = "", fresh_each_round: bool = False,
+                        compressed: bool = False) -> List[Strategy]:
+    """Every mmap x keep_file_open setting; for a compressed file, where mmap has no
+    effect (data is decompressed, never mapped), keep_file_open only, named without mmap."""
     out = []
-    for mmap in ("c", "r", False):
+    for mmap in (None,) if compressed else ("c", "r", False):
         for keep in (True, False):
-            name = f"proxylib{label} mmap={mmap!r} keep={keep}"
+            mode = "" if mmap is None else f" mmap={mmap!r}"
+            settings = {"keep_file_open": keep} if mmap is None else {"mmap": mmap,
+                                                                      "keep_file_open": keep}
             out.append(Strategy(
-                name, "proxylib",
-                lambda mmap=mmap, keep=keep: ProxyTarget(load(path, mmap=mmap, keep_file_open=keep)),
-                reset, {"mmap": mmap, "keep_file_open": keep}, fresh_each_round))
+                f"proxylib{label}{mode} keep={keep}", "proxylib",
+                lambda settings=settings: ProxyTarget(load(path, **settings)),
+                reset, settings, fresh_each_round))
     return out
 
 
@@ -168,7 +173,7 @@ def peer_strategies(path: str, compressed: bool) -> List[Strategy]:
     except ImportError:
         return out
     for keep in (True, False):
-        out.append(Strategy(f"nibabel keep={keep}", "nibabel",
+        out.append(Strategy(f"nibabel{' gz' if compressed else ''} keep={keep}", "nibabel",
                             lambda keep=keep: NibabelTarget(path, keep),
                             fresh_each_round=compressed))
     return out

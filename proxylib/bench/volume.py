@@ -8,7 +8,7 @@ from typing import Tuple
 import numpy as np
 
 from ..formats.nifti1 import Nifti1Image
-from ..loading import save
+from ..loading import load, save
 
 DEFAULT_SHAPE = (64, 64, 32, 100)
 #: Share of voxels that are non-zero, like a masked brain (and like the gzip
@@ -34,3 +34,20 @@ def make_default_volume(directory: str, shape: Tuple[int, ...] = DEFAULT_SHAPE) 
     save(image, plain)
     save(image, gzipped)
     return plain, gzipped
+
+
+def describe(path: str, temporary: bool = False) -> str:
+    """One line saying what is measured: where the file is, its shape, type and sizes."""
+    proxy = load(path).dataobj
+    shape = "x".join(str(n) for n in proxy.shape)
+    stored = proxy.spec.storage_dtype
+    data = proxy.size * stored.itemsize
+    disk = os.path.getsize(path)
+    kind = "gzipped" if path.endswith(".gz") else "uncompressed"
+    where = f"{path} (generated; deleted when the run ends)" if temporary else path
+    return (f"{where}: {shape} {stored.newbyteorder('=').name}, {_size(data)} of data, "
+            f"{_size(disk)} on disk ({kind})")
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 2**20:.1f} MiB" if nbytes >= 2**20 else f"{nbytes / 2**10:.1f} KiB"
