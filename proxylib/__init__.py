@@ -15,8 +15,9 @@ from .errors import (CorruptDataError, DamagedIndexError, EmptyResultError,
                      ExpiredDeprecationError, FileAccessError, FileChangedError, HeaderError,
                      HeaderWarning, ImageFileError, IndexCacheWarning, KeySyntaxError,
                      MissingFileError, ProxyError, ProxyIndexError, ProxyReadError,
-                     ResultTooLargeError, SpecError, TooManyOpenFilesError, TruncatedFileError,
-                     UnseekableStreamError, UnsupportedImageError)
+                     RangeIgnoredError, ResultTooLargeError, SpecError, TooManyOpenFilesError,
+                     TransientReadError, TruncatedFileError, UnseekableStreamError,
+                     UnsupportedImageError)
 from .io.cost import CostModel
 from .spec import ArraySpec
 
@@ -47,7 +48,7 @@ __all__ = [
     "ExpiredDeprecationError", "ResultTooLargeError", "HeaderWarning",
     "MissingFileError", "FileAccessError", "TooManyOpenFilesError", "DamagedIndexError",
     "ImageFileError", "KeySyntaxError", "EmptyResultError", "IndexCacheWarning",
-    "UnsupportedImageError",
+    "RangeIgnoredError", "TransientReadError", "UnsupportedImageError",
     "deprecator", *_LAZY,
 ]
 
