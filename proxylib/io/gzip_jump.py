@@ -6,9 +6,11 @@ of the byte before it that already belong to the block (0-7), the uncompressed
 offset and the 32 KiB of uncompressed data before it (the *window*; none at
 the start of a gzip member). indexed_gzip inflates from a point with zlib
 (about 300 MB/s here); python-isal inflates about three times faster but has
-no ``inflatePrime``, so a point that starts mid-byte is served by shifting the
-compressed bytes (vectorised with numpy) until the block starts on a byte
-boundary, and the window is given as the raw-deflate dictionary.
+no ``inflatePrime``. A point that starts mid-byte is entered by feeding
+:func:`~proxylib.io.deflate_prime.primed_byte` in place of the byte holding its
+first bits and the following bytes unchanged (shifting every byte instead
+misreads any later stored block, as every sync or full flush writes one), and
+the window is given as the raw-deflate dictionary.
 
 A :class:`JumpCursor` decompresses forwards from one point, on across gzip
 members (byte aligned again after the first). Checks that remain possible
@@ -28,6 +30,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..errors import CorruptDataError, ProxyReadError, TruncatedFileError
+from .deflate_prime import primed_byte
 
 try:
     from isal import isal_zlib  # type: ignore[import-not-found]
@@ -129,12 +132,6 @@ def check_points(table: np.ndarray, file_size: int) -> None:
         raise ValueError("index points out of order, beyond the file or malformed")
 
 
-def _shifted(raw: bytes, shift: int) -> bytes:
-    """``raw[:-1]`` with the bit stream moved ``shift`` bits down (raw has one byte extra)."""
-    data = np.frombuffer(raw, np.uint8)
-    return ((data[:-1] >> shift) | (data[1:] << (8 - shift))).tobytes()
-
-
 class JumpCursor:
     """An isal inflater started at one seek point, positioned at ``position``."""
 
@@ -148,10 +145,11 @@ class JumpCursor:
         # A point without a window starts its member: the whole member passes
         # through this cursor, so its CRC can be checked too.
         self.crc: Optional[int] = 0 if window is None else None
-        self.shift = (8 - bits) % 8
+        self.bits = bits
         self.base = int(row["compressed"]) - (1 if bits else 0)  # first byte fed
         self.next_byte = self.base         # next original byte to read
         self.fed = 0                       # bytes given to the current inflater
+        self.lead = 0                      # bytes fed that are not in the file
         self.gzip_mode = False             # later members: isal parses and checks them
         self.inflater: Any = (isal_zlib.decompressobj(-15, zdict=window) if window is not None
                               else isal_zlib.decompressobj(-15))
@@ -169,19 +167,15 @@ class JumpCursor:
     def _feed(self, fd: int) -> bytes:
         size = self._chunk
         self._chunk = min(2 * self._chunk, _MAX_CHUNK)
-        if not self.shift or self.gzip_mode:
-            raw = os.pread(fd, size, self.next_byte)
-            self.next_byte += len(raw)
-            self.bytes_read += len(raw)
-            return raw
-        raw = os.pread(fd, size + 1, self.next_byte)
+        raw = os.pread(fd, size, self.next_byte)
         self.bytes_read += len(raw)
-        if not raw:
-            return raw
-        if len(raw) <= size:
-            raw += b"\0"                   # the last byte's high bits come from nowhere
-        self.next_byte += len(raw) - 1
-        return _shifted(raw, self.shift)
+        if self.bits and self.next_byte == self.base and raw and not self.gzip_mode:
+            primed = primed_byte(self.bits, raw[0])
+            self.lead = len(primed) - 1
+            self.next_byte += len(raw)
+            return primed + raw[1:]
+        self.next_byte += len(raw)
+        return raw
 
     def _compressed_offset(self) -> int:
         return self.next_byte - len(self.tail)
@@ -216,10 +210,10 @@ class JumpCursor:
         if self.gzip_mode:                 # isal checked this member's CRC and length
             after = self.next_byte - len(unused)
         else:
-            after = self._check_trailer(fd, self.fed - len(unused) - len(self.tail))
+            after = self._check_trailer(fd, self.fed - self.lead - len(unused) - len(self.tail))
         self.tail = b""
         self.next_byte = after
-        self.shift = 0
+        self.bits = self.lead = 0
         head = os.pread(fd, 2, after)
         if head != b"\x1f\x8b":            # the end of the data (or trailing padding)
             self.ended = True
@@ -232,10 +226,8 @@ class JumpCursor:
 
     def _check_trailer(self, fd: int, consumed: int) -> int:
         """Check the first member's trailer; return the compressed offset after it."""
-        # The deflate data ended in the last consumed (shifted) byte; unshifted,
-        # that is one of two bytes, so the trailer starts at one of two places.
         first = self.base + consumed
-        candidates = [first] if not self.shift else [first, first + 1]
+        candidates = [first]
         isize = self.member_produced & 0xFFFFFFFF
         size = os.fstat(fd).st_size
         for start in candidates:
