@@ -297,10 +297,11 @@ def build_index(path: PathLike, *, spacing: Optional[int] = None, force: bool = 
     Raises
     ------
     proxylib.ProxyReadError
-        The file cannot be read, is not gzip, or its data are truncated or corrupt.
+        The file cannot be read, is not gzip, or its data are truncated or corrupt
+        (nothing is saved then); FileChangedError if it changed during the build.
     """
-    from .gzip import build_full_index
-    return build_full_index(os.fsdecode(os.fspath(path)), spacing=spacing, force=force)
+    from .gzip_build import build_full_index
+    return build_full_index(os.fsdecode(os.fspath(path)), spacing=spacing, force=force).where
 
 
 def build_indexes(paths: Iterable[PathLike], *, spacing: Optional[int] = None,

@@ -60,6 +60,24 @@ class _CompressedReader(ReadOnlyPosition):
         pass
 
 
+class _RemoteBytes:
+    """Compressed bytes of a remote file for the member walker (pread and size)."""
+
+    def __init__(self, remote: RemoteFile) -> None:
+        self.remote = remote
+
+    def pread(self, size: int, offset: int) -> bytes:
+        size = max(0, min(size, self.remote.size - offset))
+        if not size:
+            return b""
+        block = bytearray(size)
+        self.remote.read_at(offset, block)
+        return bytes(block)
+
+    def size(self) -> int:
+        return self.remote.size
+
+
 class RemoteGzipFile(RemoteFile):
     """The decompressed content of a remote ``.gz`` file, seekable through a saved index.
 
@@ -75,6 +93,10 @@ class RemoteGzipFile(RemoteFile):
         self._zlock = threading.RLock()
         self._saved_points = 0
         self._complete = False
+        #: The member walker, used when indexed_gzip cannot read the file
+        #: (member headers larger than its buffer): every read streams then.
+        self._stream: Any = None
+        self._stream_only = False
         from ..gzip import INDEX_SPACING
         self.cost = CostModel(gap_threshold=max(INDEX_SPACING, REMOTE_COST.gap_threshold),
                               block_size=REMOTE_COST.block_size)
@@ -86,6 +108,8 @@ class RemoteGzipFile(RemoteFile):
     @property
     def size(self) -> int:  # type: ignore[override]
         with self._zlock:
+            if self._stream_only:
+                return self._streamed_size()
             zran = self._indexed()
             if not self._complete:
                 self._wrap(lambda: zran.build_full_index(), 0)
@@ -137,7 +161,24 @@ class RemoteGzipFile(RemoteFile):
                                points=zran.npoints, complete=self._complete)
         self._saved_points = zran.npoints
 
-    def _wrap(self, call: Any, offset: int) -> Any:
+    def _stream_readinto(self, offset: int, view: memoryview) -> int:
+        """Read through the member walker; returns the bytes read (short at the end)."""
+        from ..gzip_members import MemberCursor
+        stream, self._stream = self._stream, None
+        if stream is None or offset < stream.position:
+            stream = MemberCursor(self.url)
+        source = _RemoteBytes(self._as_plain(self))
+        done = stream.read_available(source, offset, view)
+        self._stream = stream
+        return done
+
+    def _streamed_size(self) -> int:
+        from ..gzip_members import MemberCursor
+        stream = MemberCursor(self.url)
+        stream.run_to_end(_RemoteBytes(self._as_plain(self)))
+        return stream.position
+
+    def _wrap(self, call: Any, offset: int, fallback: Any = None) -> Any:
         try:
             return call()
         except ProxyReadError:
@@ -147,6 +188,10 @@ class RemoteGzipFile(RemoteFile):
             cause = err.__cause__ or err.__context__
             if isinstance(cause, ProxyReadError):
                 raise cause from err
+            if fallback is not None:   # a second decoder decides: the member walker
+                result = fallback()
+                self._stream_only = True
+                return result
             raise CorruptDataError(
                 f"{self.url}: cannot decompress the gzip data at uncompressed offset "
                 f"{offset}: {type(err).__name__}: {err}", path=self.url, offset=offset) from err
@@ -157,10 +202,12 @@ class RemoteGzipFile(RemoteFile):
         if wanted == 0:
             return
         with self._zlock:
-            zran = self._indexed()
-            done = 0
+            if self._stream_only:
+                done = self._stream_readinto(offset, view)
+                return self._check_full(offset, wanted, done)
 
             def fill() -> int:
+                zran = self._indexed()
                 zran.seek(offset)
                 got_total = 0
                 while got_total < wanted:
@@ -170,8 +217,11 @@ class RemoteGzipFile(RemoteFile):
                     got_total += got
                 return got_total
 
-            done = self._wrap(fill, offset)
+            done = self._wrap(fill, offset, lambda: self._stream_readinto(offset, view))
             self._save()
+        self._check_full(offset, wanted, done)
+
+    def _check_full(self, offset: int, wanted: int, done: int) -> None:
         if done < wanted:
             raise TruncatedFileError(
                 f"{self.url}: the gzip stream ends at uncompressed offset {offset + done} "
@@ -183,13 +233,17 @@ class RemoteGzipFile(RemoteFile):
         if not len(view):
             return 0
         with self._zlock:
-            zran = self._indexed()
+            if self._stream_only:
+                got = self._stream_readinto(self._pos, view)
+                self._pos += got
+                return got
 
             def fill() -> int:
+                zran = self._indexed()
                 zran.seek(self._pos)
                 return zran.readinto(view)
 
-            got = self._wrap(fill, self._pos)
+            got = self._wrap(fill, self._pos, lambda: self._stream_readinto(self._pos, view))
             self._save()
             self._pos += got
             return got
