@@ -25,7 +25,8 @@ SHAPE = (32, 32, 12, 10)
 ZOOMS = (2.5, 2.5, 3.0, 2.0)
 SLOPE, INTER = 0.5, 10.0
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUTPUT = os.path.join(HERE, "example4d.nii.gz")
+#: Installed with the package (proxylib.example_path()); data/example4d.nii.gz links to it.
+OUTPUT = os.path.join(HERE, os.pardir, "proxylib", "data", "example4d.nii.gz")
 
 
 def make_values() -> np.ndarray:

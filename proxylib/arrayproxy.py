@@ -36,7 +36,6 @@ while they are open.
 
 from __future__ import annotations
 
-import errno
 import os
 from dataclasses import replace
 from typing import Any, Optional, Tuple, Union
@@ -44,12 +43,19 @@ from typing import Any, Optional, Tuple, Union
 import numpy as np
 
 from .allocation import allocate
-from .errors import ResultTooLargeError, SpecError
+from .daskarray import proxy_token
+from .daskarray import to_dask as _to_dask
+from .errors import SpecError
 from .execute import fetch
-from .indexing.normalize import BasicKey, normalize_if_basic, normalize_key
+from .execute_points import fetch_fancy
+from .indexing.advanced import OrthogonalIndexer, vectorized_selection
 from .indexing.memo import PlanMemo
+from .indexing.normalize import BasicKey, normalize_if_basic, normalize_key
 from .indexing.plan import CostModel, ReadPlan, plan_basic, with_runs_for
-from .io.opening import PathOpener, make_opener
+from .indexing.selection import FancyKey
+from .io.opening import make_opener
+from .io.protocol import Opener
+from .protocols import is_proxy  # noqa: F401  # re-exported: proxylib.arrayproxy.is_proxy
 from .scaling import Conversion, conversion_for, finish_values
 from .spec import ArraySpec
 
@@ -150,7 +156,10 @@ class ArrayProxy:
         self._plans = PlanMemo(self._spec)
 
     # -- description ------------------------------------------------------
-    is_proxy = True
+    @property
+    def is_proxy(self) -> bool:
+        """Always True (read-only: a proxy cannot be told it holds its data)."""
+        return True
 
     @property
     def spec(self) -> ArraySpec:
@@ -203,6 +212,11 @@ class ArrayProxy:
         return self._keep_file_open
 
     @property
+    def opener(self) -> Opener:
+        """The object owning the file's handle (:class:`~proxylib.io.protocol.Opener`)."""
+        return self._opener
+
+    @property
     def cost(self) -> Optional[CostModel]:
         """The cost model given at construction (None: the byte source's own)."""
         return self._cost
@@ -219,10 +233,21 @@ class ArrayProxy:
         if remembered is not None:
             return self._read(None, self._default_conversion, *remembered)
         basic = normalize_if_basic(key, self._spec.shape)
-        if basic is None:
-            from .indexing.advanced import read_advanced
-            return read_advanced(self, key)
+        if basic is None:  # array, list or boolean items
+            return self.read_selection(vectorized_selection(key, self._spec.shape))
         return self._read(basic, self._default_conversion, remember=key)
+
+    def read_selection(self, selection: Union[BasicKey, FancyKey],
+                       conversion: Optional[Conversion] = None) -> Any:
+        """Read a key already normalized (the entry point of ``proxy[key]`` and ``oindex``)."""
+        conversion = self._default_conversion if conversion is None else conversion
+        if isinstance(selection, BasicKey):
+            return self._read(selection, conversion)
+        with self._opener.source() as source:
+            fetched, placement = fetch_fancy(
+                selection, self._spec, source, self._cost or source.cost, conversion,
+                may_map=bool(self._mmap), map_kept=self._keep_file_open)
+        return placement.apply(finish_values(fetched, conversion))
 
     @property
     def _default_conversion(self) -> Conversion:
@@ -238,7 +263,6 @@ class ArrayProxy:
         One int, slice, 1-d integer array or 1-d boolean array per axis, each
         applied to its own axis (see :class:`~proxylib.indexing.advanced.OrthogonalIndexer`).
         """
-        from .indexing.advanced import OrthogonalIndexer
         return OrthogonalIndexer(self)
 
     def _read(self, key: Optional[BasicKey], conversion: Conversion,
@@ -271,29 +295,13 @@ class ArrayProxy:
     def _read_all(self, conversion: Conversion) -> np.ndarray:
         return self._read(normalize_key(Ellipsis, self.shape), conversion)
 
-    def _can_memmap(self) -> bool:
-        return (bool(self._mmap) and isinstance(self._opener, PathOpener)
-                and self.storage_dtype.isnative and self.size > 0)
-
     def _memmap(self) -> Optional[np.memmap]:
-        """The whole array as a fresh ``np.memmap``, or None if not possible."""
-        if not self._can_memmap():
+        """The whole array as a fresh ``np.memmap`` (its byte source's), or None if not possible."""
+        if not (self._mmap and self.storage_dtype.isnative and self.size > 0):
             return None
-        with self._opener.opened() as opened:
-            if not opened.can_map:
-                return None
-            with os.fdopen(opened.new_descriptor(), "rb") as handle:
-                try:
-                    return np.memmap(handle, dtype=self.storage_dtype, mode=self._mmap,
-                                     offset=self.offset, shape=self.shape, order=self.order)
-                except OSError as err:
-                    if err.errno != errno.ENOMEM:
-                        raise
-                    raise ResultTooLargeError(
-                        f"{opened.path}: cannot map {self._spec.nbytes / 2**30:.1f} GiB "
-                        f"with mmap={self._mmap!r} ({err.strerror}); a copy-on-write map "
-                        "is charged against memory, so use mmap='r' for a read-only map "
-                        "or read slices") from err
+        with self._opener.source() as source:
+            return source.array_map(self.storage_dtype, self.shape, self.offset, self.order,
+                                    self._mmap)
 
     def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
         conversion = conversion_for(self._spec, dtype)
@@ -361,11 +369,9 @@ class ArrayProxy:
     # -- dask -----------------------------------------------------------------
     def to_dask(self, chunks: Any = None, **kwargs: Any) -> Any:
         """A dask array reading this proxy chunk by chunk (see :func:`proxylib.daskarray.to_dask`)."""
-        from .daskarray import to_dask
-        return to_dask(self, chunks, **kwargs)
+        return _to_dask(self, chunks, **kwargs)
 
     def __dask_tokenize__(self) -> Any:
-        from .daskarray import proxy_token
         return proxy_token(self)
 
     # -- handle lifetime ----------------------------------------------------
@@ -387,11 +393,3 @@ class ArrayProxy:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._plans = PlanMemo(self._spec)
-
-
-def is_proxy(obj: Any) -> bool:
-    """True when ``obj`` says it is an array proxy."""
-    try:
-        return obj.is_proxy is True
-    except AttributeError:
-        return False

@@ -24,12 +24,11 @@ imported only when a dask array is built.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .arrayproxy import is_proxy
+from .protocols import is_proxy
 
 #: Default upper bound of one chunk's output bytes when dask's configuration
 #: does not say otherwise (dask's own default ``array.chunk-size``).
@@ -111,14 +110,9 @@ def proxy_token(proxy: Any) -> Tuple[Any, ...]:
     gives a new token; other file objects describe themselves (a remote file
     by URL, ETag and size) or are left to dask's own tokenization.
     """
-    from .io.opening import PathOpener
-    opener = proxy._opener
-    if isinstance(opener, PathOpener):
-        where: Any = ("path", os.path.abspath(opener.path),
-                      None if opener.fingerprint is None else tuple(opener.fingerprint))
-    else:
-        describe = getattr(opener, "identity", None)
-        where = describe() if callable(describe) else ("fileobj", proxy.file_like)
+    opener = getattr(proxy, "opener", None)
+    describe = getattr(opener, "identity", None)
+    where = describe() if callable(describe) else ("fileobj", proxy.file_like)
     spec = proxy.spec
     return ("proxylib.ArrayProxy", type(proxy).__qualname__, where,
             spec.shape, spec.storage_dtype.str, spec.offset, spec.order,
@@ -179,20 +173,5 @@ def to_dask(obj: Any, chunks: Chunks = None, *, limit: Optional[Union[int, str]]
     return da.from_array(source, chunks=chunks, name=name, meta=meta, lock=False,
                          asarray=False, fancy=False, inline_array=False)
 
-
-def _register_tokenizer() -> None:
-    """Let ``dask.base.tokenize`` describe proxies (ArrayProxy also says so itself)."""
-    try:
-        from dask.base import normalize_token
-    except ImportError:  # pragma: no cover
-        return
-    from .arrayproxy import ArrayProxy
-
-    @normalize_token.register(ArrayProxy)
-    def _normalize_proxy(proxy: Any) -> Any:
-        return normalize_token(proxy_token(proxy))
-
-
-_register_tokenizer()
 
 __all__ = ["to_dask", "layout_chunks", "proxy_token", "DEFAULT_CHUNK_BYTES"]

@@ -1,4 +1,6 @@
-"""The proxylib exception hierarchy.
+"""The proxylib exception hierarchy: every exception and warning class proxylib
+defines lives here and is exported from ``proxylib`` (modules that used to
+define one re-export it, so old import paths keep working).
 
 Every error proxylib raises on purpose derives from :class:`ProxyError`, and
 also from the builtin a caller would naturally catch:
@@ -83,6 +85,18 @@ def _rebuild_read_error(cls, message, path, offset, expected, found):
     return cls(message, path=path, offset=offset, expected=expected, found=found)
 
 
+class MissingFileError(ProxyReadError, FileNotFoundError):
+    """The file does not exist, or no longer exists (also a ``FileNotFoundError``)."""
+
+
+class FileAccessError(ProxyReadError, PermissionError):
+    """The file exists but may not be read (also a ``PermissionError``)."""
+
+
+class TooManyOpenFilesError(ProxyReadError):
+    """The process ran out of file descriptors (EMFILE/ENFILE) while opening a file."""
+
+
 class TruncatedFileError(ProxyReadError):
     """The file holds fewer bytes than the array specification needs."""
 
@@ -99,12 +113,32 @@ class UnseekableStreamError(ProxyReadError):
     """A stream cannot seek and the read would need unbounded buffering."""
 
 
+class DamagedIndexError(ProxyError, ValueError):
+    """A saved gzip seek index failed its checksum and must not be used."""
+
+
+class ImageFileError(ProxyError, ValueError):
+    """A file name does not fit the image type (wrong or missing extension)."""
+
+
+class KeySyntaxError(ProxyError, ValueError):
+    """A key given as text (the ``slice`` command) is not a literal numpy index."""
+
+
+class EmptyResultError(ProxyError, ValueError):
+    """A selection holds no elements where a non-empty result is required."""
+
+
 class ResultTooLargeError(ProxyError, MemoryError):
     """A read would return more bytes than the machine's memory."""
 
 
 class HeaderWarning(UserWarning):
     """A header part that is not needed to read the data is malformed and was skipped."""
+
+
+class IndexCacheWarning(UserWarning):
+    """The gzip index cache could not be written; reads still work."""
 
 
 class ExpiredDeprecationError(ProxyError, RuntimeError):

@@ -11,7 +11,7 @@ increasing file order:
 
 Gathers are vectorized and cut into batches of ``GATHER_ELEMENTS``, so no
 Python loop runs per element and index arrays stay bounded.
-:func:`read_fancy` wires plan, fetch and finish for one key.
+:func:`fetch_fancy` wires plan and fetch for one key.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import mmap
 from functools import partial
 from itertools import accumulate
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 
@@ -27,8 +27,10 @@ from .allocation import allocate
 from .execute import fetch
 from .indexing.plan_points import PointPlan, plan_points
 from .indexing.selection import FancyKey
+from .io.cost import CostModel
 from .io.sources import ByteSource
-from .scaling import finish_values
+from .scaling import Conversion
+from .spec import ArraySpec
 
 #: Most elements gathered (and index entries held) per vectorized step.
 GATHER_ELEMENTS = 1 << 20
@@ -36,23 +38,23 @@ GATHER_ELEMENTS = 1 << 20
 FetchBox = Callable[[Any, ByteSource, np.ndarray], None]
 
 
-def read_fancy(proxy: Any, key: FancyKey) -> np.ndarray:
-    """Plan, fetch and finish one fancy key on ``proxy`` (an ArrayProxy)."""
-    conversion = proxy._default_conversion
-    with proxy._opener.source() as source:
-        cost = proxy._cost or source.cost
-        mapping = source.mapping() if proxy._mmap else None
-        plan = plan_points(key, proxy.spec, cost, ordered=mapping is None)
-        fetched = allocate(plan.fetch_shape, conversion.fetch_dtype, source.name)
-        if not plan.is_empty:
-            fetch_points(plan, source, fetched, proxy.storage_dtype,
-                         mapping=mapping if plan.coalesce else None,
-                         fetch_box=partial(fetch, storage_dtype=proxy.storage_dtype,
-                                           may_map=bool(proxy.mmap),
-                                           map_kept=proxy.keep_file_open,
-                                           casts=conversion.casts, block_size=cost.block_size),
-                         block_size=cost.block_size)
-    return plan.placement.apply(finish_values(fetched, conversion))
+def fetch_fancy(key: FancyKey, spec: ArraySpec, source: ByteSource, cost: CostModel,
+                conversion: Conversion, *, may_map: bool, map_kept: bool) -> Tuple[np.ndarray, Any]:
+    """Plan and fetch one fancy key from ``source``: the fetched rows and their placement.
+
+    The caller finishes (scales) the fetched array and applies the placement.
+    """
+    mapping = source.mapping() if may_map else None
+    plan = plan_points(key, spec, cost, ordered=mapping is None)
+    fetched = allocate(plan.fetch_shape, conversion.fetch_dtype, source.name)
+    if not plan.is_empty:
+        fetch_points(plan, source, fetched, spec.storage_dtype,
+                     mapping=mapping if plan.coalesce else None,
+                     fetch_box=partial(fetch, storage_dtype=spec.storage_dtype,
+                                       may_map=may_map, map_kept=map_kept,
+                                       casts=conversion.casts, block_size=cost.block_size),
+                     block_size=cost.block_size)
+    return fetched, plan.placement
 
 
 def fetch_points(plan: PointPlan, source: ByteSource, dest: np.ndarray, storage_dtype: np.dtype,

@@ -19,26 +19,25 @@ from __future__ import annotations
 
 import gzip
 import os
-import zlib
 from contextlib import contextmanager
 from typing import Any, Dict, IO, Iterator, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-from .arrayproxy import is_proxy
-from .errors import (CorruptDataError, ExpiredDeprecationError, ProxyError, ProxyReadError,
-                     TruncatedFileError)
+from .arrayproxy import resolve_keep_file_open, resolve_mmap
+from .daskarray import to_dask
+from .errors import (ExpiredDeprecationError, ImageFileError, MissingFileError, ProxyReadError)
 from .io.atomic import replacing
-from .io.opening import GZIP_MAGIC
+from .io.compressed import sniff_codec
+from .io.sniff import SNIFF_HEAD, compression_of
+from .io.streams import open_stream, stream_size, wrap_fileobj
 
 FileSpec = Union[str, os.PathLike, bytes]
 COMPRESSED_SUFFIXES = (".gz",)
 #: zlib level for ``.gz`` files proxylib writes (1: fast, most of the size gain).
 GZIP_COMPRESSLEVEL = 1
-
-
-class ImageFileError(ProxyError, ValueError):
-    """A file name does not fit the image type (wrong or missing extension)."""
+#: Upper bound of deflate's compression ratio (zlib's documented limit is 1032:1).
+MAX_DEFLATE_RATIO = 1032
 
 
 class FileHolder:
@@ -58,11 +57,70 @@ class FileHolder:
         self.filename = None if filename is None else os.fsdecode(os.fspath(filename))
         self.fileobj = fileobj
         self.pos = pos
+        self._readable: Any = None
 
     @property
     def file_like(self) -> Any:
-        """The file object if there is one, else the file name."""
-        return self.fileobj if self.fileobj is not None else self.filename
+        """What a proxy reads: the file name, else the file object, decompressed
+        (and then from its start) when its bytes at ``pos`` are gzip, bzip2 or
+        Zstandard, as a file of that name would be."""
+        if self.fileobj is None:
+            return self.filename
+        if self._readable is None or self._readable[0] is not self.fileobj:
+            self._readable = (self.fileobj, self._decompressed_fileobj())
+        return self._readable[1]
+
+    def _decompressed_fileobj(self) -> Any:
+        fileobj = self.fileobj
+        try:
+            fileobj.seek(self.pos)
+            head = fileobj.read(SNIFF_HEAD)
+            fileobj.seek(self.pos)
+        except (AttributeError, OSError, ValueError):
+            return fileobj  # not seekable or readable: the proxy says what is wrong
+        kind = compression_of(head)
+        if kind is None:
+            return fileobj
+        if self.pos:
+            raise ImageFileError(
+                f"{_name_of(fileobj)}: the bytes at position {self.pos} are {kind}-"
+                "compressed; a compressed file object is read from its start, so pass "
+                "pos=0 or a decompressing reader (e.g. gzip.GzipFile)")
+        if kind == "gzip":
+            return gzip.GzipFile(fileobj=fileobj, mode="rb")
+        return sniff_codec(head).factory(fileobj)
+
+    def data_size(self) -> Tuple[Optional[int], bool]:
+        """(bytes the file's content holds or at most holds, whether only an upper bound).
+
+        ``(None, False)`` when the size cannot be known without reading it all
+        (a bzip2 or Zstandard file, a decompressing file object); the proxy
+        then checks each read instead.
+        """
+        self._require()
+        if self.fileobj is not None:
+            readable = self.file_like
+            if readable is not self.fileobj or type(readable).__module__.split(".")[0] in (
+                    "gzip", "bz2", "indexed_gzip", "zstandard", "compression"):
+                return None, False
+            try:
+                position = readable.tell()
+                end = readable.seek(0, os.SEEK_END)
+                readable.seek(position)
+            except (OSError, AttributeError, ValueError):
+                return None, False
+            return end, False
+        try:
+            size, kind = stream_size(self.filename)
+        except MissingFileError as err:
+            raise MissingFileError(
+                f"{self.filename}: the image data file does not exist (a .hdr needs its "
+                ".img next to it)", path=self.filename) from err
+        if kind == "gzip":
+            return size * MAX_DEFLATE_RATIO, True
+        if kind is not None:
+            return None, False
+        return size, False
 
     def same_file_as(self, other: "FileHolder") -> bool:
         """True when both holders name the same file name and file object."""
@@ -78,31 +136,23 @@ class FileHolder:
 
     @contextmanager
     def open_for_read(self) -> Iterator[IO[bytes]]:
-        """A binary reader positioned at the content; gzip files are decompressed."""
+        """A forwards reader of the content; gzip, bzip2 and Zstandard are decompressed.
+
+        Paths open through :mod:`proxylib.io.opening` and both paths and file
+        objects are sniffed by :func:`proxylib.io.sniff.compression_of`: the
+        same bytes a proxy of the file reads. Read failures are proxylib errors.
+        """
         self._require()
         if self.fileobj is not None:
-            self.fileobj.seek(self.pos)
-            yield self.fileobj
+            with wrap_fileobj(self.fileobj, self.pos) as stream:
+                yield stream
             return
-        from .io.opening import require_regular_file
-        require_regular_file(self.filename)  # a FIFO would block open(); a directory fails
-        with open(self.filename, "rb") as raw:
-            if raw.read(2) == GZIP_MAGIC:
-                raw.seek(0)
-                try:
-                    with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
-                        yield unzipped
-                except ProxyError:
-                    raise
-                except (OSError, EOFError, zlib.error) as err:
-                    raise _gzip_error(self.filename, raw, err) from err
-            else:
-                raw.seek(0)
-                yield raw
+        with open_stream(self.filename) as stream:
+            yield stream
 
     @contextmanager
     def open_for_write(self) -> Iterator[IO[bytes]]:
-        """A binary writer; ``.gz`` names are compressed.
+        """A binary writer; ``.gz`` names (any case) are compressed.
 
         A named file is written to a temporary file in the same folder and
         moved into place only when writing succeeded, so a failed save never
@@ -113,8 +163,9 @@ class FileHolder:
             self.fileobj.seek(self.pos)
             yield self.fileobj
             return
-        with replacing(self.filename, suffix=os.path.basename(self.filename)) as raw:
-            if self.filename.endswith(COMPRESSED_SUFFIXES):
+        base, ext, suffix = split_name(self.filename)
+        with replacing(self.filename, suffix=ext + suffix) as raw:
+            if suffix:
                 with gzip.GzipFile(fileobj=raw, mode="wb", filename="",
                                    compresslevel=GZIP_COMPRESSLEVEL, mtime=0) as zipped:
                     yield zipped
@@ -122,30 +173,19 @@ class FileHolder:
                 yield raw
 
 
-def _gzip_error(name: str, raw: IO[bytes], err: BaseException) -> ProxyReadError:
-    """The proxylib error for a gzip stream that failed while its header was read."""
-    try:
-        position, size = raw.tell(), os.fstat(raw.fileno()).st_size
-    except (OSError, ValueError):
-        position, size = None, None
-    if isinstance(err, EOFError):
-        return TruncatedFileError(
-            f"{name}: the gzip stream ends early (compressed size {size} bytes): {err}; "
-            "the file is truncated, re-download or re-copy it", path=name, offset=position,
-            found=size)
-    if isinstance(err, (gzip.BadGzipFile, zlib.error)):
-        return CorruptDataError(
-            f"{name}: corrupt gzip data near compressed offset {position}: {err}; the file "
-            "is damaged, re-download or re-copy it", path=name, offset=position)
-    return ProxyReadError(f"{name}: reading the gzip file failed: {err}", path=name,
-                          offset=position)
+def _name_of(fileobj: Any) -> str:
+    name = getattr(fileobj, "name", None)
+    return os.fsdecode(name) if isinstance(name, (str, bytes)) else f"<{type(fileobj).__name__}>"
 
 
 FileMap = Dict[str, FileHolder]
 
 
-def split_filename(filespec: FileSpec) -> Tuple[str, str, str]:
-    """``(base, extension, compression suffix)`` of a file name, extension lower-cased."""
+def split_name(filespec: FileSpec) -> Tuple[str, str, str]:
+    """``(base, extension, compression suffix)`` of a file name, in the name's own case.
+
+    The compression suffix is recognised in any case (``.gz``, ``.GZ``).
+    """
     name = os.fsdecode(os.fspath(filespec))
     suffix = ""
     lowered = name.lower()
@@ -155,7 +195,28 @@ def split_filename(filespec: FileSpec) -> Tuple[str, str, str]:
             name = name[:-len(candidate)]
             break
     base, ext = os.path.splitext(name)
+    return base, ext, suffix
+
+
+def split_filename(filespec: FileSpec) -> Tuple[str, str, str]:
+    """``(base, extension, compression suffix)`` with the extension lower-cased,
+    for comparing with known extensions; build names with :func:`sibling_name`."""
+    base, ext, suffix = split_name(filespec)
     return base, ext.lower(), suffix
+
+
+def in_case_of(given: str, extension: str) -> str:
+    """``extension`` in the case of ``given``: upper-case when ``given`` is (``.HDR``
+    -> ``.IMG``), as written otherwise."""
+    return extension.upper() if given and given.upper() == given and given.lower() != given \
+        else extension.lower()
+
+
+def sibling_name(filespec: FileSpec, extension: str) -> str:
+    """The file name of the same base with ``extension`` (in the given name's case)
+    and the same compression suffix as written: ``PAIR.HDR`` -> ``PAIR.IMG``."""
+    base, ext, suffix = split_name(filespec)
+    return base + in_case_of(ext, extension) + suffix
 
 
 class FileBasedImage:
@@ -206,14 +267,25 @@ class FileBasedImage:
 
     @classmethod
     def filespec_to_file_map(cls, filespec: FileSpec) -> FileMap:
-        """File holders for every file type, named after ``filespec``'s base name."""
-        base, ext, suffix = split_filename(filespec)
-        known = [e for _, e in cls.files_types]
-        if ext not in known:
+        """File holders for every file type, named after ``filespec``'s base name.
+
+        ``filespec`` must end in one of the ``files_types`` extensions or of
+        ``valid_exts`` (any case, optionally + ``.gz``). Other files of the image
+        get their own extension in the case ``filespec`` uses; a valid extension
+        that is not a ``files_types`` one names the first file as given.
+        """
+        name = os.fsdecode(os.fspath(filespec))
+        _, ext, _ = split_filename(name)
+        own = {e.lower(): kind for kind, e in cls.files_types}
+        accepted = sorted(set(own) | {e.lower() for e in cls.valid_exts})
+        if ext not in accepted:
             raise ImageFileError(
-                f"{os.fsdecode(os.fspath(filespec))}: a {cls.__name__} needs one of the "
-                f"extensions {sorted(set(cls.valid_exts))} (optionally + .gz)")
-        return {kind: FileHolder(filename=base + e + suffix) for kind, e in cls.files_types}
+                f"{name}: a {cls.__name__} file name must end in one of the extensions "
+                f"{accepted} (optionally + {' or '.join(COMPRESSED_SUFFIXES)}), not "
+                f"{ext or 'no extension'!r}")
+        given_kind = own.get(ext, cls.files_types[0][0])
+        return {kind: FileHolder(filename=name if kind == given_kind else sibling_name(name, e))
+                for kind, e in cls.files_types}
 
     # -- loading and saving ---------------------------------------------------------
     @classmethod
@@ -233,8 +305,11 @@ class FileBasedImage:
         raise NotImplementedError(f"{type(self).__name__} cannot write files")
 
     def to_filename(self, filename: FileSpec) -> None:
-        """Write the image to ``filename`` (and its sibling files) and remember the names."""
-        self.to_file_map(self.filespec_to_file_map(filename))
+        """Write the image to ``filename`` (and its sibling files) and remember the names:
+        ``get_filename()`` then returns ``filename``."""
+        file_map = self.filespec_to_file_map(filename)
+        self.to_file_map(file_map)
+        self.file_map = file_map
 
 
 
@@ -244,7 +319,6 @@ def check_load_options(mmap: Any, keep_file_open: Any) -> None:
 
     The proxy's own rules, applied before any file is opened.
     """
-    from .arrayproxy import resolve_keep_file_open, resolve_mmap
     resolve_mmap(mmap)
     resolve_keep_file_open(keep_file_open)
 
@@ -273,8 +347,12 @@ class DataobjImage(FileBasedImage):
 
     @property
     def in_memory(self) -> bool:
-        """True for an array image, or for a proxy image whose cache is filled."""
-        return not is_proxy(self._dataobj) or self._fdata_cache is not None
+        """True when ``dataobj`` is a numpy array, or once ``get_fdata`` has filled the cache.
+
+        Any other data object (a proxy, a dask, zarr or h5py array) has not
+        been read, so it is not in memory until the cache holds its values.
+        """
+        return isinstance(self._dataobj, np.ndarray) or self._fdata_cache is not None
 
     def get_fdata(self, caching: str = "fill", dtype: Any = np.float64) -> np.ndarray:
         """The data as a floating-point (or complex) array, cached as ``caching`` says.
@@ -305,13 +383,12 @@ class DataobjImage(FileBasedImage):
         return data
 
     def uncache(self) -> None:
-        """Drop the cached data of a proxy image; no effect on an array image."""
-        if is_proxy(self._dataobj):
+        """Drop the cached data, unless ``dataobj`` is a numpy array (then no effect)."""
+        if not isinstance(self._dataobj, np.ndarray):
             self._fdata_cache = None
 
     def to_dask(self, chunks: Any = None, **kwargs: Any) -> Any:
         """``img.dataobj`` as a dask array (see :func:`proxylib.daskarray.to_dask`)."""
-        from .daskarray import to_dask
         return to_dask(self, chunks, **kwargs)
 
     def get_data(self, *args: Any, **kwargs: Any) -> None:

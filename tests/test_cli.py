@@ -110,7 +110,8 @@ def test_default_bench_runs_without_arguments(tmp_path):
     """`proxylib` alone: the README's main job (on a small generated volume here)."""
     out = cli("--shape", "12,10,8,6", "--repeat", "1", "--quiet").stdout
     assert out.count("recommended for this file") == 2
-    assert "default volume (gzipped)" in out and "gz saved-index" in out
+    assert "12x10x8x6 float32" in out and "generated; deleted when the run ends" in out
+    assert "on disk (gzipped)" in out and "gz saved-index" in out
 
 
 @pytest.mark.parametrize("args, message", [

@@ -55,7 +55,7 @@ def test_local_cluster_two_processes(files, tmp_path, monkeypatch):
     folder, values = files
     cache = tmp_path / "cache"
     monkeypatch.setenv("PROXYLIB_CACHE_DIR", str(cache))   # inherited by the workers
-    from proxylib.io.index_cache import build_index
+    from proxylib import build_index
     saved = build_index(folder / "bold.nii.gz", spacing=SPACING)
     assert saved is not None and saved.exists()
     [parent_points] = _gzip_seek_points()

@@ -115,7 +115,7 @@ def test_strided_key_is_one_pass(gz_path, array):
 
 def test_saved_index_serves_jumps_without_a_full_pass(gz_path, array):
     size = os.path.getsize(gz_path)
-    assert proxylib.io.index_cache.build_index(gz_path) is not None
+    assert proxylib.build_index(gz_path) is not None
     pgz.STATES.clear()                                           # as in a new process
     proxy = ArrayProxy(gz_path, SPEC)
     np.testing.assert_array_equal(proxy[..., -1], array[..., -1])
@@ -211,7 +211,7 @@ def test_unwritable_cache_dir_warns_once_and_reads(gz_path, array, tmp_path, mon
         warnings.simplefilter("always")
         for path in (gz_path, second):
             np.testing.assert_array_equal(ArrayProxy(path, SPEC)[..., -1], array[..., -1])
-        assert proxylib.io.index_cache.build_index(gz_path) is None
+        assert proxylib.build_index(gz_path) is None
     messages = [w for w in caught if issubclass(w.category, index_cache.IndexCacheWarning)]
     assert len(messages) == 1
     assert "PROXYLIB_CACHE_DIR" in str(messages[0].message)
@@ -231,14 +231,14 @@ def test_cache_dir_resolution(monkeypatch, tmp_path):
 def test_build_indexes_api(gz_path, tmp_path):
     raw = tmp_path / "raw.bin"
     raw.write_bytes(b"\0" * 100)
-    first, = index_cache.build_indexes([gz_path])
+    first, = proxylib.build_indexes([gz_path])
     assert first.exists() and first.parent == tmp_path / "cache" / "gzip"
     stamp = first.stat().st_mtime_ns
     pgz.STATES.clear()
-    assert index_cache.build_index(gz_path) == first            # already complete: kept
+    assert proxylib.build_index(gz_path) == first            # already complete: kept
     assert first.stat().st_mtime_ns == stamp
     with pytest.raises(ProxyReadError, match="not a gzip file"):
-        index_cache.build_index(raw)
+        proxylib.build_index(raw)
 
 
 @pytest.mark.parametrize("keep", [False, True])

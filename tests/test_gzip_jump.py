@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import proxylib
 from proxylib import ArrayProxy, CorruptDataError, TruncatedFileError
 from proxylib.io import gzip_jump, index_cache
 from proxylib.io import gzip as pgz
@@ -222,7 +223,7 @@ def volume(tmp_path, gzip_isolated):
 
 def test_proxy_jumps_use_isal_after_a_saved_index(volume):
     path, array = volume
-    index_cache.build_index(path)
+    proxylib.build_index(path)
     pgz.STATES.clear()
     proxy = ArrayProxy(path, (SHAPE, np.float32, OFFSET), keep_file_open=False)
     for key in [(Ellipsis, -1), (3, 4, 5, slice(1, None)), (slice(None), 7, 2, slice(2, 9, 3)),
@@ -237,7 +238,7 @@ def test_proxy_jumps_use_isal_after_a_saved_index(volume):
 def test_without_isal_jumps_fall_back_to_indexed_gzip(volume, monkeypatch):
     path, array = volume
     monkeypatch.setattr(gzip_jump, "HAVE_ISAL", False)
-    index_cache.build_index(path)
+    proxylib.build_index(path)
     pgz.STATES.clear()
     proxy = ArrayProxy(path, (SHAPE, np.float32, OFFSET))
     np.testing.assert_array_equal(proxy[..., -1], array[..., -1])

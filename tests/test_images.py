@@ -301,7 +301,9 @@ def test_file_based_image_file_maps(tmp_path):
 def test_nifti_file_maps():
     single = proxylib.Nifti1Image.filespec_to_file_map("b.nii.gz")
     assert single["image"].same_file_as(single["header"])
-    pair = proxylib.Nifti1Image.filespec_to_file_map("b.IMG")
+    pair = proxylib.Nifti1Image.filespec_to_file_map("b.IMG")  # the user's case is kept
+    assert (pair["header"].filename, pair["image"].filename) == ("b.HDR", "b.IMG")
+    pair = proxylib.Nifti1Image.filespec_to_file_map("b.img")
     assert (pair["header"].filename, pair["image"].filename) == ("b.hdr", "b.img")
     with pytest.raises(ImageFileError):
         proxylib.Nifti1Image.filespec_to_file_map("b.mgz")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from .runner import Measurement
 
@@ -79,8 +79,45 @@ def to_json(results: Sequence[Measurement], path: str) -> str:
     }, indent=2)
 
 
+#: One colour per family of strategies (matplotlib's tab10 hues).
+FAMILY_COLOURS = {"proxylib": "#1f77b4", "proxylib gz no-index": "#ff7f0e",
+                  "proxylib gz saved-index": "#2ca02c", "numpy.memmap": "#7f7f7f",
+                  "nibabel": "#d62728", "nibabel gz": "#9467bd"}
+#: Hatching per mmap setting; a handle kept open is the solid colour, one opened per
+#: access (nibabel/proxylib keep=False, a fresh numpy.memmap) a light tint of it.
+MMAP_HATCHES = {"c": "", "r": "//", False: ".."}
+
+
+def series_style(result: Measurement) -> Dict[str, object]:
+    """Bar colour and hatching: colour by family, tint by handle policy, hatch by mmap."""
+    family = max((name for name in FAMILY_COLOURS if result.strategy.startswith(name)),
+                 key=len, default=None)
+    colour = FAMILY_COLOURS.get(family, "#bcbd22")
+    settings = result.settings or {}
+    kept = settings.get("keep_file_open", "fresh" not in result.strategy
+                        and "keep=False" not in result.strategy)
+    if not kept:
+        import matplotlib.colors
+        rgb = matplotlib.colors.to_rgb(colour)
+        colour = tuple(1 - 0.45 * (1 - c) for c in rgb)
+    return {"color": colour, "hatch": MMAP_HATCHES.get(settings.get("mmap", "c"), ""),
+            "edgecolor": "black", "linewidth": 0.5}
+
+
 def plot(results: Sequence[Measurement], out: str) -> None:
-    """A grouped bar chart of medians (log scale), one group per workload."""
+    """Save :func:`draw`'s chart to ``out`` (PNG, SVG, PDF: by its extension)."""
+    fig = draw(results)
+    import matplotlib.pyplot as plt
+    fig.savefig(out, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def draw(results: Sequence[Measurement]) -> Any:
+    """A grouped bar chart of medians (log scale), one group per workload.
+
+    Every series looks different (see :func:`series_style`); the legend sits
+    to the right of the axes, never over the bars.
+    """
     try:
         import matplotlib
         import matplotlib.ticker
@@ -89,9 +126,13 @@ def plot(results: Sequence[Measurement], out: str) -> None:
     except ImportError as err:
         raise RuntimeError("--plot needs matplotlib: pip install 'proxylib[plot]'") from err
     grouped = _by_workload(results)
-    names = sorted({r.strategy for r in results})
-    fig, ax = plt.subplots(figsize=(max(8, len(grouped) * 2.5), 5))
+    first: Dict[str, Measurement] = {}
+    for result in results:
+        first.setdefault(result.strategy, result)
+    names = list(first)
+    fig, ax = plt.subplots(figsize=(max(8, len(grouped) * 2.5) + 4, 5.5))
     width = 0.8 / max(len(names), 1)
+    matplotlib.rcParams["hatch.linewidth"] = 0.6
     for i, name in enumerate(names):
         xs, ys = [], []
         for j, (workload, rows) in enumerate(grouped.items()):
@@ -99,14 +140,13 @@ def plot(results: Sequence[Measurement], out: str) -> None:
             if row is not None:
                 xs.append(j + i * width)
                 ys.append(row.median_seconds * 1e3)
-        ax.bar(xs, ys, width, label=name)
+        ax.bar(xs, ys, width, label=name, **series_style(first[name]))
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(grouped))], list(grouped))
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_ylabel("median time (ms, log scale)")
     ax.set_title("proxylib bench: median time per workload and strategy")
-    ax.legend(fontsize="x-small", ncol=2)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              borderaxespad=0, frameon=False)
+    return fig

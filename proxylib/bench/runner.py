@@ -9,6 +9,8 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Callable, List, Optional, Sequence
 
+from ..loading import load
+
 from .strategies import Strategy, gzip_cache, is_gzip, peer_strategies, proxylib_strategies
 from .workloads import Workload, select, standard_workloads
 
@@ -81,9 +83,13 @@ def measure(strategy: Strategy, workload: Workload, repeat: int,
 
 def run_benchmark(path: str, *, workload_names: Sequence[str] = (), repeat: int = 5,
                   memory: bool = True, progress: Optional[Progress] = None,
-                  include_peers: bool = True) -> List[Measurement]:
-    """Measure every applicable strategy on every selected workload for one file."""
-    from ..loading import load
+                  include_peers: bool = True,
+                  on_strategy: Optional[Progress] = None) -> List[Measurement]:
+    """Measure every applicable strategy on every selected workload for one file.
+
+    ``progress(done, total, label)`` is called before every cell and once at the end;
+    ``on_strategy(number, count, name)`` when a strategy starts (1-based).
+    """
     shape = load(path).shape
     workloads = select(standard_workloads(shape), workload_names)
     compressed = is_gzip(path)
@@ -94,16 +100,17 @@ def run_benchmark(path: str, *, workload_names: Sequence[str] = (), repeat: int 
             for saved in (False, True):
                 reset = stack.enter_context(gzip_cache(path, saved))
                 label = " gz saved-index" if saved else " gz no-index"
-                strategies += [s for s in proxylib_strategies(path, reset, label,
-                                                              fresh_each_round=True)
-                               if s.settings["mmap"] == "c"]
+                strategies += proxylib_strategies(path, reset, label, fresh_each_round=True,
+                                                  compressed=True)
         else:
             strategies = proxylib_strategies(path)
         if include_peers:
             strategies += peer_strategies(path, compressed)
         total = len(strategies) * len(workloads)
         done = 0
-        for strategy in strategies:
+        for number, strategy in enumerate(strategies, 1):
+            if on_strategy is not None:
+                on_strategy(number, len(strategies), strategy.name)
             for workload in workloads:
                 if progress is not None:
                     progress(done, total, f"{strategy.name}: {workload.name}")

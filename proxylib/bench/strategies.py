@@ -17,7 +17,10 @@ from typing import Any, Callable, Iterator, List
 
 import numpy as np
 
+from ..io import gzip as gzip_module
+from ..io.index_build import build_index
 from ..io.opening import GZIP_MAGIC
+from ..loading import load
 
 
 @dataclass
@@ -112,8 +115,6 @@ def gzip_cache(path: str, saved: bool) -> Iterator[Callable[[], None]]:
     The reset points ``PROXYLIB_CACHE_DIR`` at this cache, so several of these
     can be open at once, each strategy reading only its own.
     """
-    from ..io import gzip as gzip_module
-    from ..io.index_cache import build_index
     directory = tempfile.mkdtemp(prefix="proxylib-bench-cache-")
     previous = os.environ.get("PROXYLIB_CACHE_DIR")
     os.environ["PROXYLIB_CACHE_DIR"] = directory
@@ -138,23 +139,26 @@ def gzip_cache(path: str, saved: bool) -> Iterator[Callable[[], None]]:
 
 
 def proxylib_strategies(path: str, reset: Callable[[], None] = lambda: None,
-                        label: str = "", fresh_each_round: bool = False) -> List[Strategy]:
-    from ..loading import load
+                        label: str = "", fresh_each_round: bool = False,
+                        compressed: bool = False) -> List[Strategy]:
+    """Every mmap x keep_file_open setting; for a compressed file, where mmap has no
+    effect (data is decompressed, never mapped), keep_file_open only, named without mmap."""
     out = []
-    for mmap in ("c", "r", False):
+    for mmap in (None,) if compressed else ("c", "r", False):
         for keep in (True, False):
-            name = f"proxylib{label} mmap={mmap!r} keep={keep}"
+            mode = "" if mmap is None else f" mmap={mmap!r}"
+            settings = {"keep_file_open": keep} if mmap is None else {"mmap": mmap,
+                                                                      "keep_file_open": keep}
             out.append(Strategy(
-                name, "proxylib",
-                lambda mmap=mmap, keep=keep: ProxyTarget(load(path, mmap=mmap, keep_file_open=keep)),
-                reset, {"mmap": mmap, "keep_file_open": keep}, fresh_each_round))
+                f"proxylib{label}{mode} keep={keep}", "proxylib",
+                lambda settings=settings: ProxyTarget(load(path, **settings)),
+                reset, settings, fresh_each_round))
     return out
 
 
 def peer_strategies(path: str, compressed: bool) -> List[Strategy]:
     out = []
     if not compressed:
-        from ..loading import load
         image = load(path)
         proxy = image.dataobj
         spec = proxy.spec
@@ -170,7 +174,7 @@ def peer_strategies(path: str, compressed: bool) -> List[Strategy]:
     except ImportError:
         return out
     for keep in (True, False):
-        out.append(Strategy(f"nibabel keep={keep}", "nibabel",
+        out.append(Strategy(f"nibabel{' gz' if compressed else ''} keep={keep}", "nibabel",
                             lambda keep=keep: NibabelTarget(path, keep),
                             fresh_each_round=compressed))
     return out

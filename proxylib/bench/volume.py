@@ -7,6 +7,9 @@ from typing import Tuple
 
 import numpy as np
 
+from ..formats.nifti1 import Nifti1Image
+from ..loading import load, save
+
 DEFAULT_SHAPE = (64, 64, 32, 100)
 #: Share of voxels that are non-zero, like a masked brain (and like the gzip
 #: benchmark of the issue tracker), so the gzipped copy compresses realistically.
@@ -25,11 +28,26 @@ def default_data(shape: Tuple[int, ...] = DEFAULT_SHAPE, seed: int = 0) -> np.nd
 
 def make_default_volume(directory: str, shape: Tuple[int, ...] = DEFAULT_SHAPE) -> Tuple[str, str]:
     """Write ``volume.nii`` and ``volume.nii.gz`` in ``directory``; return their paths."""
-    from ..formats.nifti1 import Nifti1Image
-    from ..loading import save
     image = Nifti1Image(default_data(shape), np.diag([2.0, 2.0, 2.0, 1.0]))
     plain = os.path.join(directory, "volume.nii")
     gzipped = os.path.join(directory, "volume.nii.gz")
     save(image, plain)
     save(image, gzipped)
     return plain, gzipped
+
+
+def describe(path: str, temporary: bool = False) -> str:
+    """One line saying what is measured: where the file is, its shape, type and sizes."""
+    proxy = load(path).dataobj
+    shape = "x".join(str(n) for n in proxy.shape)
+    stored = proxy.spec.storage_dtype
+    data = proxy.size * stored.itemsize
+    disk = os.path.getsize(path)
+    kind = "gzipped" if path.endswith(".gz") else "uncompressed"
+    where = f"{path} (generated; deleted when the run ends)" if temporary else path
+    return (f"{where}: {shape} {stored.newbyteorder('=').name}, {_size(data)} of data, "
+            f"{_size(disk)} on disk ({kind})")
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 2**20:.1f} MiB" if nbytes >= 2**20 else f"{nbytes / 2**10:.1f} KiB"

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
+from typing import Optional, TextIO
+
+from ..bench import report
+from ..bench.runner import run_benchmark
+from ..bench.volume import DEFAULT_SHAPE, describe, make_default_volume
 
 from .progress import Progress
 
@@ -31,12 +37,11 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from ..bench import report
-    from ..bench.runner import run_benchmark
-    from ..bench.volume import DEFAULT_SHAPE, make_default_volume
     if args.repeat < 1:
         raise ValueError("--repeat must be at least 1")
     progress = Progress(quiet=args.quiet)
+    # a bar on a terminal; in a log or pipe, a line as each strategy starts
+    lines = None if args.quiet or progress.enabled else StrategyLines()
     with tempfile.TemporaryDirectory(prefix="proxylib-bench-") as directory:
         if args.file:
             paths = [args.file]
@@ -45,11 +50,17 @@ def run(args) -> int:
             paths = list(make_default_volume(directory, shape))
         everything = []
         for path in paths:
+            title = describe(path, temporary=not args.file)
+            if lines is not None:
+                lines.stream.write(f"proxylib bench: measuring {title}\n")
             results = run_benchmark(path, workload_names=args.keys, repeat=args.repeat,
-                                    progress=progress, include_peers=not args.no_peers)
-            print(report.render_table(results, path if args.file else _label(path)))
+                                    progress=progress, include_peers=not args.no_peers,
+                                    on_strategy=lines)
+            print(report.render_table(results, title))
             print()
             everything.append((path, results))
+        if not args.no_peers and not _has_nibabel():
+            print(NIBABEL_HINT)
         if args.json:
             import json
             payload = [json.loads(report.to_json(results, path)) for path, results in everything]
@@ -65,5 +76,24 @@ def run(args) -> int:
     return 0
 
 
-def _label(path: str) -> str:
-    return "default volume " + ("(gzipped)" if path.endswith(".gz") else "(uncompressed)")
+NIBABEL_HINT = ("nibabel is not installed, so there is no nibabel row or 'x nibabel' column; "
+                "python3 -m pip install nibabel (or 'proxylib[bench]') adds them")
+
+
+def _has_nibabel() -> bool:
+    try:
+        import nibabel  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class StrategyLines:
+    """Progress for logs and pipes: ``[k/n] strategy`` on its own line as each one starts."""
+
+    def __init__(self, stream: Optional[TextIO] = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+
+    def __call__(self, number: int, count: int, name: str) -> None:
+        self.stream.write(f"  [{number}/{count}] {name}\n")
+        self.stream.flush()

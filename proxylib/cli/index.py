@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..io.index_build import build_index
+
 from .progress import Progress
 
 
@@ -19,7 +21,6 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from ..io.index_cache import build_index
     progress = Progress(quiet=args.quiet)
     for number, path in enumerate(args.files):
         progress(number, len(args.files), path)

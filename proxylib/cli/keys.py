@@ -10,9 +10,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-
-class KeySyntaxError(ValueError):
-    """A key text that is not a literal numpy index."""
+from ..errors import KeySyntaxError
 
 
 def parse_key(text: str) -> Any:

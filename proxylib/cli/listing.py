@@ -7,6 +7,9 @@ from typing import Tuple
 
 import numpy as np
 
+from ..io.index_cache import FileIdentity, load_index
+from ..loading import load
+
 from .progress import Progress
 
 #: Bytes of output values one statistics block may hold.
@@ -28,7 +31,6 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from ..loading import load
     progress = Progress(quiet=args.quiet)
     for path in args.files:
         image = load(path)
@@ -76,7 +78,6 @@ def _compression(data_path: str) -> str:
 
 
 def _has_saved_index(path: str) -> bool:
-    from ..io.index_cache import FileIdentity, load_index
     fd = os.open(path, os.O_RDONLY)
     try:
         return load_index(FileIdentity.of_descriptor(fd)) is not None

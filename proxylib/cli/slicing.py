@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..indexing.normalize import NEWAXIS, AxisRange, is_basic, normalize_key
+from ..loading import load, save
 from .keys import parse_key
 
 SPATIAL_AXES = 3
@@ -25,7 +26,6 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from ..loading import load, save
     image = load(args.file)
     key = parse_key(args.key)
     out = args.output

@@ -6,10 +6,17 @@
 * :mod:`.niftiheader` - the header object: parsing, validation, accessors;
 * :mod:`.niftiimage` - the image: loading from a file map and saving;
 * :mod:`.blocks` - streaming an array (or proxy) to a file in bounded blocks;
-* :mod:`.nifti1`, :mod:`.nifti2` - the two concrete formats.
+* :mod:`.nifti1`, :mod:`.nifti2` - the two NIfTI formats;
+* :mod:`.mgh` - FreeSurfer MGH/MGZ;
+* :mod:`.analyze`, :mod:`.analyzeimage` - ANALYZE 7.5 as SPM writes it, with
+  :mod:`.matv4` for the ``.mat`` transform beside the pair.
 """
 
+from .analyze import AnalyzeHeader
+from .analyzeimage import AnalyzeImage
+from .mgh import MGHHeader, MGHImage
 from .nifti1 import Nifti1Header, Nifti1Image
 from .nifti2 import Nifti2Header, Nifti2Image
 
-__all__ = ["Nifti1Header", "Nifti1Image", "Nifti2Header", "Nifti2Image"]
+__all__ = ["Nifti1Header", "Nifti1Image", "Nifti2Header", "Nifti2Image", "MGHHeader",
+           "MGHImage", "AnalyzeHeader", "AnalyzeImage"]

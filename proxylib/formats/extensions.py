@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import List
+from typing import Any, List, Optional
 
 import numpy as np
 
-from ..errors import HeaderWarning
+from ..errors import HeaderError, HeaderWarning
+
+#: Largest single extension read (bytes of content). Real ones (CIFTI XML,
+#: DICOM, AFNI) are kilobytes to tens of megabytes; a larger size is damage.
+MAX_EXTENSION_BYTES = 256 * 2**20
+#: Most extensions read from one file; more is damage, not data.
+MAX_EXTENSIONS = 4096
+#: Extension content is read in pieces of this size, so memory follows what
+#: the file really holds, never what a size field claims.
+READ_PIECE = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -39,22 +48,60 @@ def _padded(length: int) -> int:
     return -(-(length + 8) // 16) * 16 - 8
 
 
-def parse_extensions(block: bytes, byteorder: str, path: str) -> List[Extension]:
-    """The extensions in ``block``; malformed trailing bytes are dropped with a warning."""
+def read_extensions(stream: Any, region: Optional[int], byteorder: str,
+                    path: str) -> List[Extension]:
+    """The extensions at ``stream``'s position, read one by one in bounded pieces.
+
+    ``region`` is the number of bytes before the data (None: to the end of
+    the stream, as in a ``.hdr``). An extension with an invalid size ends the
+    list with a :class:`HeaderWarning` (nibabel stops there too); a size or a
+    count beyond :data:`MAX_EXTENSION_BYTES` / :data:`MAX_EXTENSIONS` raises
+    :class:`HeaderError` before anything more is read.
+    """
     int32 = np.dtype(byteorder + "i4")
     out: List[Extension] = []
     position = 0
-    while position + 8 <= len(block):
-        size, code = np.frombuffer(block, int32, 2, position)
-        size, code = int(size), int(code)
-        if size < 8 or size % 16 or position + size > len(block):
-            warnings.warn(f"{path}: header extension at byte {position} has invalid size "
-                          f"{size}; ignoring it and any after it", HeaderWarning,
+    while region is None or position + 8 <= region:
+        head = stream.read(8)
+        if len(head) < 8:
+            break
+        size, code = (int(v) for v in np.frombuffer(head, int32, 2))
+        where = f"{path}: header extension {len(out)} (at byte {position} after the flag)"
+        if size < 8 or size % 16 or (region is not None and position + size > region):
+            warnings.warn(f"{where} has invalid size {size} (a multiple of 16, at least "
+                          "16, inside the space before the data); ignoring it and any after "
+                          "it", HeaderWarning, stacklevel=3)
+            break
+        if size - 8 > MAX_EXTENSION_BYTES:
+            raise HeaderError(f"{where} claims {size} bytes, more than the "
+                              f"{MAX_EXTENSION_BYTES} proxylib reads for one extension; the "
+                              "header is damaged", path=path, field="extension", value=size)
+        if len(out) == MAX_EXTENSIONS:
+            raise HeaderError(f"{path}: more than {MAX_EXTENSIONS} header extensions; the "
+                              "header is damaged", path=path, field="extension",
+                              value=len(out))
+        content = _read_exactly(stream, size - 8)
+        if len(content) < size - 8:
+            warnings.warn(f"{where} has size {size} but the file ends after "
+                          f"{len(content) + 8} bytes; ignoring it", HeaderWarning,
                           stacklevel=3)
             break
-        out.append(Extension(code, bytes(block[position + 8:position + size])))
+        out.append(Extension(code, content))
         position += size
     return out
+
+
+def _read_exactly(stream: Any, count: int) -> bytes:
+    """Up to ``count`` bytes, read in pieces (``read(n)`` may allocate ``n`` first)."""
+    pieces = []
+    left = count
+    while left > 0:
+        piece = stream.read(min(left, READ_PIECE))
+        if not piece:
+            break
+        pieces.append(piece)
+        left -= len(piece)
+    return b"".join(pieces)
 
 
 def extensions_bytes(extensions: List[Extension]) -> bytes:

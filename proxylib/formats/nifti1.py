@@ -13,9 +13,12 @@ saving such arrays stores uint8 / float32, which holds every value exactly.
 
 from __future__ import annotations
 
+from typing import Tuple
+
 import numpy as np
 
 from .fields import NIFTI1_FIELDS
+from .nifti2 import Nifti2Image
 from .niftiheader import NiftiHeader
 from .niftiimage import NiftiImage
 
@@ -31,6 +34,23 @@ class Nifti1Header(NiftiHeader):
     #: |1 - |bcd|²| below this is rounding of float32 quaternion fields.
     quaternion_threshold = float(np.finfo(np.float32).eps * 3)
 
+    def _negative_dim(self, shape: Tuple[int, ...]) -> Tuple[int, ...]:
+        """FreeSurfer's vector convention: dim[1:4] = (-1, 1, 1), length in ``glmin``.
+
+        FreeSurfer stores vectors longer than int16 allows this way; nibabel
+        reads them, and so does proxylib. Other negative dimensions are refused.
+        """
+        length = int(self._struct["glmin"])
+        if shape[:3] != (-1, 1, 1):
+            raise self._fail("dim", shape, "dimensions must not be negative (only "
+                             "FreeSurfer's dim[1:4] = (-1, 1, 1) vector form, with the "
+                             "length in glmin, is understood)")
+        if length <= 0:
+            raise self._fail("glmin", length, "dim[1] = -1 marks a FreeSurfer vector whose "
+                             "length is in glmin, but glmin is not positive; inconsistent "
+                             "FreeSurfer header")
+        return (length,) + shape[1:]
+
 
 class Nifti1Image(NiftiImage):
     """A NIfTI-1 image: ``dataobj`` (array or proxy), ``affine``, ``header``."""
@@ -39,5 +59,4 @@ class Nifti1Image(NiftiImage):
 
     @classmethod
     def _wider_class(cls):
-        from .nifti2 import Nifti2Image
         return Nifti2Image

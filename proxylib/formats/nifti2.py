@@ -7,6 +7,8 @@ dimension of the data does not fit NIfTI-1's int16 ``dim`` fields.
 
 from __future__ import annotations
 
+from typing import List
+
 import numpy as np
 
 from .fields import NIFTI2_EOL_CHECK, NIFTI2_FIELDS
@@ -28,12 +30,21 @@ class Nifti2Header(NiftiHeader):
         super()._set_defaults()
         self._struct["eol_check"] = NIFTI2_EOL_CHECK
 
+    def _repair(self) -> List[str]:
+        changes = super()._repair()
+        eol = tuple(int(b) for b in self._struct["eol_check"])
+        if eol == (0, 0, 0, 0):
+            self._struct["eol_check"] = NIFTI2_EOL_CHECK
+            changes.append(f"eol_check of zeros set to {NIFTI2_EOL_CHECK}")
+        return changes
+
     def _check_magic(self) -> None:
         super()._check_magic()
         eol = tuple(int(b) for b in self._struct["eol_check"])
         if eol != NIFTI2_EOL_CHECK:
-            raise self._fail("eol_check", eol, f"expected {NIFTI2_EOL_CHECK}; the file was "
-                             "probably copied in text mode, which corrupts binary data")
+            raise self._fail("eol_check", eol, f"expected {NIFTI2_EOL_CHECK} (or all zeros); "
+                             "the file was probably copied in text mode, which corrupts "
+                             "binary data")
 
 
 class Nifti2Image(NiftiImage):

@@ -20,17 +20,16 @@ import numpy as np
 
 from ..errors import HeaderError
 from ..spec import MAX_NBYTES
-from . import affines
 from .extensions import Extension
 from .fields import (DATATYPES, EXTENSION_FLAG_SIZE, UNSUPPORTED_DATATYPES, WIDENED,
-                     XFORM_CODES, datatype_code)
+                     datatype_code)
+from .headerinfo import HeaderInfoMixin
+from .xforms import XformHeaderMixin
 
 MAX_NDIM = 7
-#: Transform codes that name a space (0 is "unknown": do not use the transform).
-VALID_XFORM_CODES = frozenset(code for code in XFORM_CODES if code > 0)
 
 
-class NiftiHeader:
+class NiftiHeader(XformHeaderMixin, HeaderInfoMixin):
     """Header fields of one NIfTI image, with typed accessors.
 
     Parameters
@@ -53,6 +52,8 @@ class NiftiHeader:
         self._struct = np.zeros((), dtype=self.fields.newbyteorder(endianness))
         self.extensions: List[Extension] = []
         self.path: Optional[str] = None
+        #: What parsing repaired (see :meth:`from_bytes`); empty for a new header.
+        self.repairs: List[str] = []
         self._set_defaults()
 
     def _set_defaults(self) -> None:
@@ -83,8 +84,17 @@ class NiftiHeader:
         return None
 
     @classmethod
-    def from_bytes(cls, block: bytes, *, path: Optional[str] = None) -> "NiftiHeader":
-        """Parse and validate the first ``sizeof_hdr`` bytes of ``block``."""
+    def from_bytes(cls, block: bytes, *, path: Optional[str] = None,
+                   repair: bool = True) -> "NiftiHeader":
+        """Parse and validate the first ``sizeof_hdr`` bytes of ``block``.
+
+        With ``repair`` (the default, as when loading a file) the fields
+        nibabel repairs on load are repaired the same way and listed in
+        ``header.repairs`` (loading an image warns with them): zero
+        voxel sizes become 1, negative ones positive, a qfac other than
+        +-1 becomes 1, unknown transform codes 0, and a NIfTI-2
+        ``eol_check`` of all zeros the standard bytes.
+        """
         name = path or "<header bytes>"
         if len(block) < cls.sizeof_hdr:
             raise HeaderError(
@@ -103,8 +113,13 @@ class NiftiHeader:
                                        cls.fields.newbyteorder(order)).reshape(()).copy()
         header.extensions = []
         header.path = path
+        header.repairs = header._repair() if repair else []
         header.validate()
         return header
+
+    def _repair(self) -> List[str]:
+        """Repair the fields nibabel repairs on load; return what changed."""
+        return self._repair_xforms()
 
     @classmethod
     def from_header(cls, other: Optional["NiftiHeader"] = None) -> "NiftiHeader":
@@ -139,6 +154,7 @@ class NiftiHeader:
         new._struct = self._struct.copy()
         new.extensions = list(self.extensions)
         new.path = self.path
+        new.repairs = list(self.repairs)
         return new
 
     # -- raw fields -----------------------------------------------------------
@@ -224,11 +240,27 @@ class NiftiHeader:
                              f"1 to {MAX_NDIM}, not {ndim}")
         shape = tuple(dim[1:ndim + 1])
         if any(n < 0 for n in shape):
-            raise self._fail("dim", shape, "dimensions must not be negative")
+            return self._negative_dim(shape)
         return shape
 
+    def _negative_dim(self, shape: Tuple[int, ...]) -> Tuple[int, ...]:
+        """The shape of a header with a negative dimension (refused; see NIfTI-1)."""
+        raise self._fail("dim", shape, f"dimensions must not be negative (FreeSurfer's "
+                         f"dim[1] = -1 vector convention is a NIfTI-1 convention, not "
+                         f"NIfTI-{self.version})")
+
     def set_data_shape(self, shape: Any) -> None:
+        """Set ``dim``; ``pixdim`` is left alone (as nibabel does).
+
+        A shape equal to the current one leaves ``dim`` as it is, so a
+        FreeSurfer vector header keeps its form.
+        """
         shape = tuple(int(n) for n in shape)
+        try:
+            if self.get_data_shape() == shape:
+                return
+        except HeaderError:
+            pass
         if not 1 <= len(shape) <= MAX_NDIM:
             raise ValueError(f"NIfTI holds 1 to {MAX_NDIM} dimensions, not {len(shape)} "
                              f"(shape {shape})")
@@ -240,7 +272,6 @@ class NiftiHeader:
         dim[:] = 1
         dim[0] = len(shape)
         dim[1:len(shape) + 1] = shape
-        self._struct["pixdim"][len(shape) + 1:] = 1.0
 
     def data_nbytes(self) -> int:
         """Bytes of image data the header describes (overflow-safe)."""
@@ -265,6 +296,10 @@ class NiftiHeader:
         return dtype if dtype.fields is not None else dtype.newbyteorder(self.endianness)
 
     def set_data_dtype(self, dtype: Any) -> None:
+        """Set the on-disk dtype; plain ``int``/``'int'`` is refused (give a size, as nibabel)."""
+        if dtype is int or (isinstance(dtype, str) and dtype == "int"):
+            raise HeaderError(f"data type {dtype!r} has no size; give a sized integer type "
+                              "such as 'int16' or np.uint8", field="datatype", value=str(dtype))
         dtype = np.dtype(dtype)
         dtype = WIDENED.get(dtype.newbyteorder("="), dtype)
         code = datatype_code(dtype)
@@ -330,8 +365,24 @@ class NiftiHeader:
         return slope, inter
 
     def set_slope_inter(self, slope: Optional[float], inter: Optional[float] = None) -> None:
-        self._struct["scl_slope"] = np.nan if slope is None else slope
-        self._struct["scl_inter"] = np.nan if inter is None else inter
+        """Set ``scl_slope``/``scl_inter``; None (or NaN for both) means unscaled.
+
+        Refused as nibabel refuses them: a slope of 0 or infinity, an
+        infinite intercept, or NaN in only one of the two.
+        """
+        slope = np.nan if slope is None else float(slope)
+        inter = np.nan if inter is None else float(inter)
+        if math.isnan(slope) != math.isnan(inter):
+            raise HeaderError(f"scl_slope {slope} / scl_inter {inter}: give both or neither "
+                              "(None or NaN means unscaled)", field="scl_slope", value=slope)
+        if slope == 0 or math.isinf(slope):
+            raise HeaderError(f"scl_slope must not be 0 or infinite, not {slope}",
+                              field="scl_slope", value=slope)
+        if math.isinf(inter):
+            raise HeaderError(f"scl_inter must not be infinite, not {inter}",
+                              field="scl_inter", value=inter)
+        self._struct["scl_slope"] = slope
+        self._struct["scl_inter"] = inter
 
     # -- geometry ------------------------------------------------------------------
     def get_zooms(self) -> Tuple[float, ...]:
@@ -347,86 +398,3 @@ class NiftiHeader:
         if any(z < 0 or not math.isfinite(z) for z in zooms):
             raise ValueError(f"zooms must be finite and non-negative, not {zooms}")
         self._struct["pixdim"][1:ndim + 1] = zooms
-
-    def get_qform(self, coded: bool = False) -> Any:
-        """The qform affine (method 2); with ``coded`` the pair (affine or None, code)."""
-        s = self._struct
-        code = int(s["qform_code"])
-        if coded and code == 0:
-            return None, 0
-        bcd = [s["quatern_b"], s["quatern_c"], s["quatern_d"]]
-        try:
-            affine = affines.qform_affine(bcd, self.quaternion_threshold, s["pixdim"],
-                                          [s["qoffset_x"], s["qoffset_y"], s["qoffset_z"]])
-        except ValueError as err:
-            raise self._fail("quatern_b", tuple(float(v) for v in bcd), str(err)) from None
-        return (affine, code) if coded else affine
-
-    def set_qform(self, affine: Optional[np.ndarray], code: Optional[int] = None) -> None:
-        """Store the rotation, voxel sizes and offsets of ``affine`` (shears are dropped)."""
-        s = self._struct
-        if code is None:
-            code = 0 if affine is None else (int(s["qform_code"]) or 2)
-        s["qform_code"] = _xform_code(code)
-        if affine is None:
-            return
-        bcd, qfac, zooms, offsets = affines.affine_to_qform(affines.check_affine(affine))
-        s["quatern_b"], s["quatern_c"], s["quatern_d"] = bcd
-        s["qoffset_x"], s["qoffset_y"], s["qoffset_z"] = offsets
-        s["pixdim"][0] = qfac
-        s["pixdim"][1:4] = zooms
-
-    def get_sform(self, coded: bool = False) -> Any:
-        """The sform affine (method 3); with ``coded`` the pair (affine or None, code)."""
-        s = self._struct
-        code = int(s["sform_code"])
-        if coded and code == 0:
-            return None, 0
-        affine = np.eye(4)
-        with np.errstate(invalid="ignore"):  # a signalling NaN stays NaN; callers check
-            affine[0], affine[1], affine[2] = s["srow_x"], s["srow_y"], s["srow_z"]
-        return (affine, code) if coded else affine
-
-    def set_sform(self, affine: Optional[np.ndarray], code: Optional[int] = None) -> None:
-        s = self._struct
-        if code is None:
-            code = 0 if affine is None else (int(s["sform_code"]) or 2)
-        s["sform_code"] = _xform_code(code)
-        if affine is None:
-            return
-        affine = affines.check_affine(affine)
-        s["srow_x"], s["srow_y"], s["srow_z"] = affine[0], affine[1], affine[2]
-
-    def get_base_affine(self) -> np.ndarray:
-        """Method 1: voxel sizes only, x flipped, origin at the volume centre."""
-        return affines.fallback_affine(self.get_data_shape(), self.get_zooms())
-
-    def get_best_affine(self) -> np.ndarray:
-        """sform if its code is set, else qform if its code is set, else the fallback.
-
-        A code counts as set when it is one the standard defines (1 to 5);
-        nibabel resets any other value to 0 (unknown) when it loads a file,
-        so the affines agree.
-        """
-        if int(self._struct["sform_code"]) in VALID_XFORM_CODES:
-            affine, fields = self.get_sform(), ("srow_x", "srow_y", "srow_z")
-        elif int(self._struct["qform_code"]) in VALID_XFORM_CODES:
-            affine, fields = self.get_qform(), ("quatern_b", "quatern_c", "quatern_d",
-                                                "qoffset_x", "qoffset_y", "qoffset_z", "pixdim")
-        else:
-            affine, fields = self.get_base_affine(), ("pixdim",)
-        if not np.all(np.isfinite(affine)):
-            values = {name: np.asarray(self._struct[name]).tolist() for name in fields}
-            raise self._fail("/".join(fields), values,
-                             "the affine these fields give is not finite (NaN or inf); fix "
-                             "them, or set the transform's code to 0 to ignore it")
-        return affine
-
-
-def _xform_code(code: Any) -> int:
-    if isinstance(code, str):
-        names = {name: value for value, name in XFORM_CODES.items()}
-        if code not in names:
-            raise ValueError(f"unknown transform code {code!r}; expected one of {list(names)}")
-        return names[code]
-    return int(code)

@@ -15,26 +15,26 @@ load/save round trip is lossless.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
 from ..arrayproxy import ArrayProxy, is_proxy
-from ..errors import HeaderError
-from ..images import (DataobjImage, FileHolder, FileMap, ImageFileError, check_load_options,
-                      split_filename)
-from ..io.opening import GZIP_MAGIC, MissingFileError
+from ..errors import HeaderError, HeaderWarning
+from ..images import (MAX_DEFLATE_RATIO, DataobjImage, FileHolder, FileMap, ImageFileError,
+                      check_load_options, sibling_name, split_filename)
 from ..spec import ArraySpec, native
 from .affines import check_affine
 from .blocks import write_blocks
-from .extensions import extensions_bytes, parse_extensions
+from .extensions import extensions_bytes, read_extensions
 from .fields import EXTENSION_FLAG_SIZE, WIDENED, datatype_code
+from .imagexforms import XformImageMixin
+from .savescaling import CastSource, ScaledSource, choose_scaling, value_range
+from .slicing import ImageSlicer
 
-#: Upper bound of deflate's compression ratio (zlib's documented limit is 1032:1).
-MAX_DEFLATE_RATIO = 1032
 
-
-class NiftiImage(DataobjImage):
+class NiftiImage(XformImageMixin, DataobjImage):
     """Shared behaviour of :class:`Nifti1Image` and :class:`Nifti2Image`.
 
     Parameters
@@ -44,20 +44,53 @@ class NiftiImage(DataobjImage):
     affine : (4, 4) array-like or None
         Voxel to world transform; None keeps the header's transforms.
     header : NIfTI header, optional
-        Copied; shape, data type and (if ``affine`` differs from it) the
-        transforms are updated from ``dataobj`` and ``affine``.
+        Copied; shape and data type are updated from ``dataobj``. An
+        ``affine`` that differs from the header's best affine replaces its
+        transforms (sform code 2 'aligned', qform code 0), as in nibabel;
+        without a header an ``affine`` is always stored that way.
+    dtype : dtype-like, optional
+        The on-disk dtype (as :meth:`set_data_dtype`).
     """
 
     files_types = (("image", ".nii"), ("header", ".nii"))
     valid_exts = (".nii", ".hdr", ".img")
 
     def __init__(self, dataobj: Any, affine: Any, header: Any = None,
-                 extra: Optional[Mapping] = None, file_map: Optional[FileMap] = None) -> None:
+                 extra: Optional[Mapping] = None, file_map: Optional[FileMap] = None,
+                 dtype: Any = None) -> None:
         if not is_proxy(dataobj) and not hasattr(dataobj, "shape"):
             dataobj = np.asanyarray(dataobj)
         super().__init__(dataobj, header=header, extra=extra, file_map=file_map)
         self._affine = None if affine is None else check_affine(affine)
+        given = self._given_dtype() if header is not None else None
         self.update_header()
+        if header is None and self._affine is not None:
+            self._affine2header()
+        if dtype is not None:
+            self.set_data_dtype(dtype)
+        elif given is not None:
+            self._header.set_data_dtype(given)
+
+    def _given_dtype(self) -> Optional[np.dtype]:
+        """The header's dtype, when it is the on-disk dtype for this data (as nibabel).
+
+        Array data given with a header is stored in the header's dtype (scaled
+        on save if that is an integer type). A proxy keeps its stored dtype;
+        a dtype that cannot hold the values at all (structured vs plain,
+        complex into real) is not taken.
+        """
+        if is_proxy(self._dataobj):
+            return None
+        try:
+            given = self._header.get_data_dtype()
+        except HeaderError:
+            return None
+        data = np.dtype(_storage_dtype(self._dataobj))
+        if (given.fields is None) != (data.fields is None) or given.fields is not None:
+            return None
+        if data.kind == "c" and given.kind != "c":
+            return None
+        return given
 
     @classmethod
     def _wider_class(cls) -> Optional[type]:
@@ -67,8 +100,13 @@ class NiftiImage(DataobjImage):
     # -- geometry ---------------------------------------------------------------
     @property
     def affine(self) -> Optional[np.ndarray]:
-        """4x4 float64 voxel-to-world transform (sform, else qform, else pixdim)."""
+        """4x4 float64 voxel-to-world transform, owned by the image (in-place edits are saved)."""
         return self._affine
+
+    @property
+    def slicer(self) -> ImageSlicer:
+        """``img.slicer[key]``: a lazily sliced image with its affine updated."""
+        return ImageSlicer(self)
 
     def update_header(self) -> None:
         """Put the data's shape and dtype, and the affine, into the header."""
@@ -83,18 +121,14 @@ class NiftiImage(DataobjImage):
             current = (None, None)
         if (current[0] or 1.0, current[1] or 0.0) != (slope, inter):
             header.set_slope_inter(slope, inter)
-        if self._affine is None:
-            return
-        try:
-            current = header.get_best_affine()
-        except HeaderError:
-            current = None
-        if current is not None and np.allclose(current, self._affine, rtol=1e-6, atol=1e-6):
-            return
-        header.set_sform(self._affine)
-        header.set_qform(self._affine, code=int(header["qform_code"]))
+        self._sync_affine()
 
     def _fits_header(self) -> bool:
+        try:
+            if self._header.get_data_shape() == self.shape:
+                return True
+        except HeaderError:
+            pass
         limit = np.iinfo(self._header["dim"].dtype).max
         return all(n <= limit for n in self.shape)
 
@@ -105,13 +139,13 @@ class NiftiImage(DataobjImage):
     @classmethod
     def filespec_to_file_map(cls, filespec: Any) -> FileMap:
         """``x.nii[.gz]``: one file for both; ``x.hdr``/``x.img`` [.gz]: a pair."""
-        base, ext, suffix = split_filename(filespec)
+        _, ext, _ = split_filename(filespec)
+        name = os.fsdecode(os.fspath(filespec))
         if ext == ".nii":
-            name = base + ext + suffix
             return {"image": FileHolder(name), "header": FileHolder(name)}
-        if ext in (".hdr", ".img"):
-            return {"image": FileHolder(base + ".img" + suffix),
-                    "header": FileHolder(base + ".hdr" + suffix)}
+        if ext in (".hdr", ".img"):  # the user's case kept: PAIR.HDR goes with PAIR.IMG
+            return {kind: FileHolder(name if ext == own else sibling_name(name, own))
+                    for kind, own in (("image", ".img"), ("header", ".hdr"))}
         raise ImageFileError(
             f"{os.fsdecode(os.fspath(filespec))}: NIfTI file names end in .nii, .hdr or "
             ".img (optionally followed by .gz)")
@@ -141,13 +175,15 @@ class NiftiImage(DataobjImage):
     def to_file_map(self, file_map: Optional[FileMap] = None) -> None:
         """Write header, extensions and data (streamed in blocks) to ``file_map``."""
         file_map = self.file_map if file_map is None else file_map
+        self._sync_affine()
         if not self._fits_header():
             wider = self._wider_class()
             if wider is None:
                 raise HeaderError(f"shape {self.shape} does not fit a "
                                   f"{type(self).__name__}", field="dim", value=self.shape)
             converted = wider(self._dataobj, self._affine,
-                              wider.header_class.from_header(self._header), extra=self.extra)
+                              wider.header_class.from_header(self._header), extra=self.extra,
+                              dtype=self.get_data_dtype())
             converted.to_file_map(file_map)
             self.file_map = file_map
             return
@@ -157,7 +193,8 @@ class NiftiImage(DataobjImage):
         flag = (b"\x01" if extensions else b"\x00") + b"\x00" * (EXTENSION_FLAG_SIZE - 1)
         header.set_data_offset(header.single_vox_offset + len(extensions) if single else 0)
         header.validate()
-        prefix = header.binaryblock + flag + extensions
+        # a .hdr without extensions is the bare header, as nibabel writes it
+        prefix = header.binaryblock + (flag + extensions if single or extensions else b"")
         overwritten = _reads_from(self._dataobj, file_map)
         if single:
             with file_map["image"].open_for_write() as out:
@@ -193,7 +230,10 @@ class NiftiImage(DataobjImage):
         header = self._header.as_byteorder("=")
         header.set_data_shape(self.shape)
         header["magic"] = header.single_magic if single else header.pair_magic
+        wanted = native(header.get_data_dtype())
         source, dtype, slope, inter = _stored_form(self._dataobj, header)
+        if wanted != native(dtype):
+            source, dtype, slope, inter = _converted_form(self._dataobj, wanted)
         header.set_data_dtype(dtype)
         header.set_slope_inter(slope, inter)
         return header, source, native(header.get_data_dtype())
@@ -208,6 +248,8 @@ def _storage_dtype(dataobj: Any) -> np.dtype:
     """The dtype to store an array or a foreign proxy's values in (never an ArrayProxy)."""
     if is_proxy(dataobj):  # another library's proxy: its .dtype may be the stored one
         dtype = _returned_dtype(dataobj)
+    elif getattr(dataobj, "dtype", None) is None:  # shape and __array__ only
+        dtype = np.asarray(dataobj).dtype
     else:
         dtype = np.dtype(dataobj.dtype)
     return WIDENED.get(native(dtype), dtype)
@@ -253,6 +295,20 @@ def _stored_form(dataobj: Any, header: Any) -> Tuple[Any, np.dtype, float, float
     return source, dtype, slope, inter
 
 
+def _converted_form(dataobj: Any, wanted: np.dtype) -> Tuple[Any, np.dtype, float, float]:
+    """What to write to store ``dataobj``'s values as ``wanted`` (set_data_dtype)."""
+    values = dataobj if is_proxy(dataobj) else np.asanyarray(dataobj)
+    in_dtype = _returned_dtype(values) if is_proxy(values) else values.dtype
+    needs_range = (in_dtype.fields is None and wanted.kind in "iu"
+                   and not np.can_cast(in_dtype, wanted) and in_dtype.kind != "c")
+    lo, hi, has_nan = value_range(values) if needs_range else (None, None, False)
+    scaling = choose_scaling(in_dtype, wanted, lo, hi, has_nan)
+    if scaling is None:
+        return CastSource(values, wanted), wanted, 1.0, 0.0
+    slope, inter = scaling
+    return ScaledSource(values, wanted, slope, inter), wanted, slope, inter
+
+
 def _reads_from(dataobj: Any, file_map: FileMap) -> bool:
     """True when ``dataobj`` is an ArrayProxy reading a file ``file_map`` will replace."""
     if not isinstance(dataobj, ArrayProxy) or not isinstance(dataobj.file_like,
@@ -271,7 +327,11 @@ def _describe(holder: FileHolder) -> str:
 
 
 def read_header(header_class: Any, holder: FileHolder) -> Any:
-    """Parse and validate the header in ``holder``, with its extensions."""
+    """Parse and validate the header in ``holder``, with its extensions.
+
+    What parsing repaired (as nibabel repairs it) is reported with a
+    :class:`~proxylib.errors.HeaderWarning`.
+    """
     name = _describe(holder)
     size = header_class.sizeof_hdr
     with holder.open_for_read() as stream:
@@ -280,60 +340,14 @@ def read_header(header_class: Any, holder: FileHolder) -> Any:
         flag = block[size:size + EXTENSION_FLAG_SIZE]
         if len(flag) == EXTENSION_FLAG_SIZE and flag[0] != 0:
             start = size + EXTENSION_FLAG_SIZE
-            wanted = header.get_data_offset() - start if header.is_single else None
-            raw = _read_upto(stream, wanted)
-            order = header.endianness
-            header.extensions = parse_extensions(raw, order, name)
+            region = header.get_data_offset() - start if header.is_single else None
+            header.extensions = read_extensions(stream, region, header.endianness, name)
+    if header.repairs:
+        warnings.warn(f"{name}: repaired on load as nibabel does: "
+                      + "; ".join(header.repairs), HeaderWarning, stacklevel=3)
     return header
 
 
-#: Extension bytes are read in blocks of this size, so memory follows the file.
-_EXTENSION_BLOCK = 1 << 16
-
-
-def _read_upto(stream: Any, wanted: Optional[int]) -> bytes:
-    """Up to ``wanted`` bytes (all when None) from ``stream``, read in bounded blocks.
-
-    ``stream.read(n)`` allocates ``n`` bytes before reading, so a header whose
-    ``vox_offset`` claims terabytes of extensions must not be passed through.
-    """
-    parts = []
-    left = wanted
-    while left is None or left > 0:
-        part = stream.read(_EXTENSION_BLOCK if left is None else min(left, _EXTENSION_BLOCK))
-        if not part:
-            break
-        parts.append(part)
-        if left is not None:
-            left -= len(part)
-    return b"".join(parts)
-
-
 def data_file_size(holder: FileHolder) -> Tuple[Optional[int], bool]:
-    """(bytes the data file holds or at most holds, whether that is only an upper bound).
-
-    ``(None, False)`` when the size cannot be known without reading it all
-    (an open compressed stream); the proxy then checks each read instead.
-    """
-    if holder.fileobj is not None:
-        fileobj = holder.fileobj
-        if type(fileobj).__module__.split(".")[0] in ("gzip", "indexed_gzip"):
-            return None, False
-        try:
-            position = fileobj.tell()
-            end = fileobj.seek(0, os.SEEK_END)
-            fileobj.seek(position)
-        except (OSError, AttributeError, ValueError):
-            return None, False
-        return end, False
-    try:
-        size = os.stat(holder.filename).st_size
-        with open(holder.filename, "rb") as raw:
-            compressed = raw.read(2) == GZIP_MAGIC
-    except FileNotFoundError as err:
-        raise MissingFileError(
-            f"{holder.filename}: the image data file does not exist (a .hdr needs its "
-            ".img next to it)", path=holder.filename) from err
-    if compressed:
-        return size * MAX_DEFLATE_RATIO, True
-    return size, False
+    """See :meth:`proxylib.images.FileHolder.data_size` (sniffed like the proxy's reads)."""
+    return holder.data_size()

@@ -20,12 +20,12 @@ broadcasting, then out-of-range array entries (array by array).
 
 from __future__ import annotations
 
-from typing import Any, List, Tuple
+from typing import Any, List, Tuple, Union
 
 import numpy as np
 
 from ..errors import ProxyIndexError
-from .normalize import (INVALID_INDEX_MESSAGE, NEWAXIS, AxisRange, _is_integer_scalar,
+from .normalize import (INVALID_INDEX_MESSAGE, NEWAXIS, AxisRange, BasicKey, _is_integer_scalar,
                         expand_ellipsis, normalize_key, resolve_integer, split_key)
 from .selection import POINTS, AxisIndices, FancyKey
 
@@ -240,18 +240,17 @@ def normalize_orthogonal(key: Any, shape: Tuple[int, ...]) -> Any:
     return FancyKey(per_axis=tuple(per_axis), layout=layout)
 
 
-def read_advanced(proxy: Any, key: Any) -> Any:
-    """``proxy[key]`` for a key with array, list or boolean items."""
-    from ..execute_points import read_fancy
-    fancy = normalize_vectorized(key, proxy.shape)
-    if not isinstance(fancy, FancyKey):
-        return _read_basic(proxy, fancy)
-    return read_fancy(proxy, fancy)
+def vectorized_selection(key: Any, shape: Tuple[int, ...]) -> Union[BasicKey, FancyKey]:
+    """``key`` as numpy reads it: a :class:`FancyKey`, or a :class:`BasicKey` when
+    its array items turned out to be plain integers or slices."""
+    fancy = normalize_vectorized(key, shape)
+    return fancy if isinstance(fancy, FancyKey) else normalize_key(fancy, shape)
 
 
-def _read_basic(proxy: Any, key: Any) -> Any:
-    """A key that turned out basic after conversion: straight to the basic path."""
-    return proxy._read(normalize_key(key, proxy.shape), proxy._default_conversion)
+def orthogonal_selection(key: Any, shape: Tuple[int, ...]) -> Union[BasicKey, FancyKey]:
+    """``key`` as zarr's ``oindex`` reads it: a :class:`FancyKey` or a :class:`BasicKey`."""
+    fancy = normalize_orthogonal(key, shape)
+    return fancy if isinstance(fancy, FancyKey) else normalize_key(fancy, shape)
 
 
 class OrthogonalIndexer:
@@ -269,11 +268,7 @@ class OrthogonalIndexer:
         self._proxy = proxy
 
     def __getitem__(self, key: Any) -> Any:
-        from ..execute_points import read_fancy
-        fancy = normalize_orthogonal(key, self._proxy.shape)
-        if not isinstance(fancy, FancyKey):
-            return _read_basic(self._proxy, fancy)
-        return read_fancy(self._proxy, fancy)
+        return self._proxy.read_selection(orthogonal_selection(key, self._proxy.shape))
 
     def __repr__(self) -> str:
         return f"{type(self._proxy).__name__}.oindex of {self._proxy!r}"

@@ -23,7 +23,7 @@ import threading
 from typing import Any, Callable, Optional, Tuple
 
 from ..errors import CorruptDataError, ProxyReadError, TruncatedFileError
-from ..indexing.plan import CostModel
+from .cost import CostModel
 from .positional import ReadOnlyPosition
 from .registry import ProcessRegistry
 from .sources import ByteSource, _byte_view

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 
 from ..errors import ProxyReadError, describe_file
+from .gzip import cost_for_fileobj
 from .sources import DescriptorSource, FileObjectSource
 
 
@@ -49,10 +50,10 @@ def lock_for(fileobj: Any) -> threading.RLock:
 class HandlelessOpener:
     """Base of the openers that own no handle (file objects, remote files).
 
-    Every opener answers ``source()`` (a context manager yielding the byte
-    source for one access), ``opened()``, ``is_open``, ``close()``,
-    ``clone()`` and ``remember_current_file()``; these have nothing to open,
-    keep or close, so only ``source`` and ``clone`` differ.
+    Every opener implements :class:`~proxylib.io.protocol.Opener`
+    (``source()``, ``opened()``, ``identity()``, ``is_open``, ``close()``,
+    ``clone()``); these have nothing to open, keep or close, so only
+    ``source``, ``identity`` and ``clone`` differ.
     """
 
     keep_open = False
@@ -94,7 +95,6 @@ class FileObjectOpener(HandlelessOpener):
         self.pid = os.getpid()
         self.name = describe_file(fileobj)
         self.positional = _plain_descriptor(fileobj) is not None
-        from .gzip import cost_for_fileobj
         self._source = FileObjectSource(fileobj, self.lock, self.name,
                                         cost_for_fileobj(fileobj))
 
@@ -112,6 +112,10 @@ class FileObjectOpener(HandlelessOpener):
                 "it was opened in (fork); reads here would move each other's position. "
                 "Give the proxy a path, or open the file in this process", path=self.name)
         return self._source.access()
+
+    def identity(self) -> Any:
+        """The file object itself: what it reads is whatever it holds."""
+        return ("fileobj", self.fileobj)
 
     def __getstate__(self) -> dict:
         return {"fileobj": self.fileobj}

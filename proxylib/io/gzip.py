@@ -34,7 +34,7 @@ from typing import Any, Optional
 import indexed_gzip  # noqa: F401  # a hard dependency; imported with this module, not in a read
 
 from ..errors import CorruptDataError, ProxyReadError, TruncatedFileError
-from ..indexing.plan import CostModel
+from .cost import CostModel
 from . import gzip_jump, index_cache
 from .compressed import PreadFile
 from .gzip_members import MemberCursor

@@ -22,6 +22,7 @@ from . import gzip as pgz
 from . import gzip_jump, index_cache
 from .gzip_members import MemberCursor
 from .index_cache import FileIdentity
+from .paths import open_descriptor
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,7 @@ def _stream_verdict(state: "pgz.GzipState", fd: int, err: BaseException) -> None
 def build_full_index(path: str, *, spacing: Optional[int] = None,
                      force: bool = False) -> BuildResult:
     """Build (or reuse) and save the complete index of one gzip file."""
-    from .opening import _open_descriptor
-    fd = _open_descriptor(path)
+    fd = open_descriptor(path)
     try:
         if os.pread(fd, 2, 0) != pgz.GZIP_MAGIC:
             raise ProxyReadError(f"{path}: not a gzip file (no 1f 8b magic bytes)", path=path)

@@ -31,10 +31,11 @@ import warnings
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, List, Optional, Union
+from typing import List, Optional
 
 import numpy as np
 
+from ..errors import DamagedIndexError, IndexCacheWarning
 from .atomic import replacing
 
 #: Bytes hashed at each end of the file for its identity.
@@ -52,10 +53,6 @@ try:  # python-isal inflates the saved windows about 3x faster than zlib (same f
     from isal import isal_zlib as _deflate  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - isal is optional
     _deflate = zlib  # type: ignore[assignment]
-
-
-class IndexCacheWarning(UserWarning):
-    """The gzip index cache could not be written; reads still work."""
 
 
 @dataclass(frozen=True)
@@ -198,10 +195,6 @@ def save_index(identity: FileIdentity, payload: bytes, *, spacing: int, points: 
     return target
 
 
-class DamagedIndexError(ValueError):
-    """A saved window failed its checksum: the saved index must not be used."""
-
-
 class SavedIndex:
     """A saved index: its points at once, each window inflated when asked for."""
 
@@ -272,43 +265,5 @@ def discard_index(identity: FileIdentity, directory: Optional[Path] = None) -> N
         pass
 
 
-PathLike = Union[str, os.PathLike]
-
-
-def build_index(path: PathLike, *, spacing: Optional[int] = None, force: bool = False) -> Optional[Path]:
-    """Build the full seek index of a gzip file and save it in the cache.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        A ``.gz`` file (recognised by its magic bytes, not its name).
-    spacing : int, optional
-        Uncompressed bytes between seek points; default
-        :data:`proxylib.io.gzip.INDEX_SPACING`.
-    force : bool
-        Rebuild even when a valid complete index is already saved.
-
-    Returns
-    -------
-    pathlib.Path or None
-        Where the index was saved, or None if the cache directory is not
-        writable (an :class:`IndexCacheWarning` says why).
-
-    Raises
-    ------
-    proxylib.ProxyReadError
-        The file cannot be read, is not gzip, or its data are truncated or corrupt
-        (nothing is saved then); FileChangedError if it changed during the build.
-    """
-    from .gzip_build import build_full_index
-    return build_full_index(os.fsdecode(os.fspath(path)), spacing=spacing, force=force).where
-
-
-def build_indexes(paths: Iterable[PathLike], *, spacing: Optional[int] = None,
-                  force: bool = False) -> List[Optional[Path]]:
-    """:func:`build_index` for each path in turn; returns the saved locations."""
-    return [build_index(path, spacing=spacing, force=force) for path in paths]
-
-
 __all__ = ["FileIdentity", "IndexCacheWarning", "SavedIndex", "DamagedIndexError", "cache_dir",
-           "index_path", "save_index", "load_index", "discard_index", "build_index", "build_indexes"]
+           "index_path", "save_index", "load_index", "discard_index"]

@@ -24,26 +24,16 @@ import weakref
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
-from ..errors import FileChangedError, ProxyReadError, TruncatedFileError
+from ..errors import (FileAccessError, FileChangedError, MissingFileError,  # noqa: F401
+                      ProxyReadError, TruncatedFileError)
 from .compressed import open_compressed_source
 from .fileobjects import FileObjectOpener, HandlelessOpener, lock_for
+from .gzip import open_gzip_source
+from .paths import open_descriptor, require_regular_file
+from .protocol import Opener, registered_opener_for
 from .sources import ByteSource, DescriptorSource, MappedSource, Mapper
 
 GZIP_MAGIC = b"\x1f\x8b"
-#: O_NONBLOCK: opening a FIFO must not wait for a writer (the regular-file check that
-#: follows then refuses it); reads of regular files ignore the flag.
-_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-               | getattr(os, "O_NONBLOCK", 0))
-
-
-class MissingFileError(ProxyReadError, FileNotFoundError):
-    """The file does not exist (also a ``FileNotFoundError``)."""
-
-
-class FileAccessError(ProxyReadError, PermissionError):
-    """The file exists but may not be read (also a ``PermissionError``)."""
-
-
 class Fingerprint(NamedTuple):
     """What identifies one version of a file: size, inode, device, mtime."""
 
@@ -69,39 +59,6 @@ class Fingerprint(NamedTuple):
         return ", ".join(changes)
 
 
-def _opening_error(path: str, err: OSError) -> ProxyReadError:
-    """The proxylib error for an OSError met while opening or stat-ing ``path``."""
-    if isinstance(err, FileNotFoundError):
-        return MissingFileError(f"{path}: no such file; was it moved or deleted?", path=path)
-    if isinstance(err, PermissionError):
-        return FileAccessError(f"{path}: permission denied; check the file's mode and owner",
-                               path=path)
-    return ProxyReadError(f"{path}: cannot open: {err.strerror or err}", path=path)
-
-
-def _open_descriptor(path: str) -> int:
-    try:
-        return os.open(path, _OPEN_FLAGS)
-    except OSError as err:
-        raise _opening_error(path, err) from err
-
-
-def require_regular_file(path: str) -> os.stat_result:
-    """``os.stat(path)`` of a regular file, or a proxylib error naming the path.
-
-    Checked before opening, so a FIFO never blocks the open and a directory
-    is reported as such.
-    """
-    try:
-        st = os.stat(path)
-    except OSError as err:
-        raise _opening_error(path, err) from err
-    if not stat_module.S_ISREG(st.st_mode):
-        raise ProxyReadError(f"{path}: not a regular file (a directory, pipe or device); "
-                             "proxies read files", path=path)
-    return st
-
-
 class OpenFile:
     """One opened path: its descriptor and/or memory map, and its byte source.
 
@@ -121,10 +78,10 @@ class OpenFile:
 
     def __init__(self, path: str, required_size: Optional[int], map_only: bool = False,
                  check: Optional[Callable[[Fingerprint], None]] = None,
-                 raw_at: Optional[Fingerprint] = None) -> None:
+                 raw_at: Optional[Fingerprint] = None, seen: bool = False) -> None:
         self.path = path
         self.closed = False
-        self.fd = _open_descriptor(path)
+        self.fd = open_descriptor(path, seen)
         try:
             st = os.fstat(self.fd)
             if not stat_module.S_ISREG(st.st_mode):
@@ -144,7 +101,6 @@ class OpenFile:
             if sequential is not None:
                 self.source: ByteSource = sequential
             elif self.compressed:
-                from .gzip import open_gzip_source
                 self.source = open_gzip_source(self.fd, path)
             else:
                 if required_size is not None and st.st_size < required_size:
@@ -159,7 +115,7 @@ class OpenFile:
                     mapper.get()
                     os.close(self.fd)
                     self.fd = -1
-                    self.source = MappedSource(mapper, path)
+                    self.source = MappedSource(mapper, path, self.new_descriptor)
                 else:
                     self.source = DescriptorSource(self.fd, path, map_length=st.st_size)
         except BaseException:
@@ -186,7 +142,7 @@ class OpenFile:
         """A fresh descriptor on the same file, for a caller that must own one."""
         if self.fd >= 0:
             return os.dup(self.fd)
-        fd = _open_descriptor(self.path)
+        fd = open_descriptor(self.path, seen=True)
         if Fingerprint.of(os.fstat(fd)) != self.fingerprint:
             os.close(fd)
             raise FileChangedError(f"{self.path}: the file was replaced while open",
@@ -293,7 +249,8 @@ class PathOpener:
 
     def _open_for_access(self) -> OpenFile:
         # OpenFile checks the identity before anything else
-        opened = OpenFile(self.path, self.required_size, check=self._check, raw_at=self._raw_at)
+        opened = OpenFile(self.path, self.required_size, check=self._check, raw_at=self._raw_at,
+                          seen=self.fingerprint is not None)
         if not opened.compressed:
             self._raw_at = opened.fingerprint
         return opened
@@ -303,7 +260,7 @@ class PathOpener:
             kept = self._kept
             if kept is None:
                 kept = OpenFile(self.path, self.required_size, map_only=self.use_mmap,
-                                check=self._check)
+                                check=self._check, seen=self.fingerprint is not None)
                 self._kept = kept
                 if self._finalizer is not None:
                     self._finalizer.detach()
@@ -324,6 +281,11 @@ class PathOpener:
             opened.users -= 1
             if opened.closing and opened.users == 0:
                 opened.close()
+
+    def identity(self) -> Any:
+        """The absolute path and the fingerprint first seen (None before any access)."""
+        return ("path", os.path.abspath(self.path),
+                None if self.fingerprint is None else tuple(self.fingerprint))
 
     @property
     def is_open(self) -> bool:
@@ -382,13 +344,16 @@ class _KeptAccess:
 
 
 def make_opener(file_like: Any, *, keep_open: bool, required_size: Optional[int],
-                use_mmap: bool = False):
-    """The opener for a path, a URL, or a file-like object (local or fsspec)."""
+                use_mmap: bool = False) -> Opener:
+    """The opener for ``file_like``: a registered factory's, else a path's or file object's.
+
+    Factories registered with :func:`~proxylib.io.protocol.register_opener`
+    (remote files, see :mod:`proxylib.io.remote`) are asked first.
+    """
     if not isinstance(file_like, (bytes, os.PathLike)):
-        from .remote import remote_opener_for  # URL string, fsspec file or RemoteFile
-        remote = remote_opener_for(file_like)
-        if remote is not None:
-            return remote
+        claimed = registered_opener_for(file_like)  # a URL, an fsspec file, ...
+        if claimed is not None:
+            return claimed
     if isinstance(file_like, (str, bytes, os.PathLike)):
         opener = PathOpener(file_like, keep_open=keep_open, required_size=required_size,
                             use_mmap=use_mmap)

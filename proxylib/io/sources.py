@@ -8,15 +8,19 @@ lifetime belong to :mod:`proxylib.io.opening`, not here.
 
 from __future__ import annotations
 
+import errno
 import io
+import math
 import mmap
 import os
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
 
-from ..errors import ProxyReadError, TruncatedFileError, UnseekableStreamError
-from ..indexing.plan import LOCAL_FILE_COST, CostModel
+import numpy as np
+
+from ..errors import ProxyReadError, ResultTooLargeError, TruncatedFileError, UnseekableStreamError
+from .cost import LOCAL_FILE_COST, CostModel
 
 
 class ByteSource:
@@ -32,6 +36,14 @@ class ByteSource:
 
     def mapping(self) -> Optional[mmap.mmap]:
         """A read-only memory map of the whole source, or None if it has none."""
+        return None
+
+    def array_map(self, dtype: np.dtype, shape: Tuple[int, ...], offset: int, order: str,
+                  mode: str) -> Optional[np.memmap]:
+        """The array at ``offset`` as a fresh ``np.memmap`` of the file, or None if none can be made.
+
+        The zero-copy full read; only an uncompressed local file answers.
+        """
         return None
 
     def close(self) -> None:
@@ -120,6 +132,12 @@ class DescriptorSource(ByteSource):
                     self._mapper = Mapper(self.fd, self._map_length)
         return self._mapper.get()
 
+    def array_map(self, dtype: np.dtype, shape: Tuple[int, ...], offset: int, order: str,
+                  mode: str) -> Optional[np.memmap]:
+        if self._map_length is None:
+            return None
+        return _array_map(os.dup(self.fd), self.name, dtype, shape, offset, order, mode)
+
     def close(self) -> None:
         """Drop the map, if one was made (the descriptor belongs to the opener)."""
         if self._mapper is not None:
@@ -175,11 +193,23 @@ class Mapper:
 
 
 class MappedSource(ByteSource):
-    """Reads served by copying out of a read-only memory map."""
+    """Reads served by copying out of a read-only memory map.
 
-    def __init__(self, mapper: Mapper, name: str) -> None:
+    ``new_descriptor`` gives a descriptor of the same file version (the map
+    keeps none the source could lend), for :meth:`array_map`.
+    """
+
+    def __init__(self, mapper: Mapper, name: str,
+                 new_descriptor: Optional[Callable[[], int]] = None) -> None:
         self._mapper = mapper
         self.name = name
+        self._new_descriptor = new_descriptor
+
+    def array_map(self, dtype: np.dtype, shape: Tuple[int, ...], offset: int, order: str,
+                  mode: str) -> Optional[np.memmap]:
+        if self._new_descriptor is None:
+            return None
+        return _array_map(self._new_descriptor(), self.name, dtype, shape, offset, order, mode)
 
     def readinto(self, offset: int, buffer: memoryview) -> None:
         view = _byte_view(buffer)
@@ -195,6 +225,23 @@ class MappedSource(ByteSource):
 
     def close(self) -> None:
         self._mapper.close()
+
+
+def _array_map(fd: int, name: str, dtype: np.dtype, shape: Tuple[int, ...], offset: int,
+               order: str, mode: str) -> np.memmap:
+    """``np.memmap`` over the descriptor ``fd`` (which this call owns and closes)."""
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            return np.memmap(handle, dtype=dtype, mode=mode, offset=offset, shape=shape,
+                             order=order)
+        except OSError as err:
+            if err.errno != errno.ENOMEM:
+                raise
+            nbytes = math.prod(shape) * dtype.itemsize
+            raise ResultTooLargeError(
+                f"{name}: cannot map {nbytes / 2**30:.1f} GiB with mmap={mode!r} "
+                f"({err.strerror}); a copy-on-write map is charged against memory, so use "
+                "mmap='r' for a read-only map or read slices") from err
 
 
 class FileObjectSource(ByteSource):

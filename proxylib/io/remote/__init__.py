@@ -23,16 +23,18 @@ reads any byte range with one ranged request. Nothing is downloaded up front.
   identity made of URL, ETag (or Last-Modified) and size, so a later process
   (a dask worker) jumps straight to the volume it needs.
 
-:func:`load_url` is what ``proxylib.load(url)`` calls; :func:`open_url` gives
-the file object (for ``ArrayProxy(open_url(url), spec)``).
+Importing this package registers :func:`remote_opener_for` with
+:func:`proxylib.io.protocol.register_opener`, so ``ArrayProxy(url, spec)``
+reads by range. :func:`open_url` gives the file object (for
+``ArrayProxy(open_url(url), spec)``); ``proxylib.load(url)`` is
+:func:`proxylib.loading.load_url`.
 """
 
 from .files import (BACKOFF, GZIP_MAGIC, HEAD_BYTES, REMOTE_COST, RETRIES, RemoteFile,
                     is_fsspec_file, is_url)
 from .gzipped import RemoteGzipFile
-from .images import load_url
 from .opening import RemoteOpener, RemoteSource, open_url, remote_opener_for
 
 __all__ = ["RemoteFile", "RemoteGzipFile", "RemoteSource", "RemoteOpener", "REMOTE_COST",
-           "RETRIES", "BACKOFF", "open_url", "load_url", "remote_opener_for", "is_url",
+           "RETRIES", "BACKOFF", "open_url", "remote_opener_for", "is_url",
            "is_fsspec_file", "GZIP_MAGIC", "HEAD_BYTES"]

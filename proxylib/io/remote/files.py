@@ -8,7 +8,7 @@ import time
 from typing import Any, Dict, Optional, Tuple
 
 from ...errors import FileChangedError, ProxyReadError, TruncatedFileError
-from ...indexing.plan import CostModel
+from ..cost import CostModel
 from ..positional import seek_position
 from ..sources import _byte_view
 

@@ -9,7 +9,11 @@ import threading
 from typing import Any, Dict, Optional, Tuple
 
 from ...errors import CorruptDataError, ProxyReadError, TruncatedFileError
-from ...indexing.plan import CostModel
+from .. import index_cache
+from ..cost import CostModel
+from ..gzip import INDEX_SPACING
+from ..gzip_members import MemberCursor
+from ..index_cache import FileIdentity
 from ..positional import ReadOnlyPosition
 from ..sources import _byte_view
 from .files import GZIP_READ_SIZE, REMOTE_COST, RemoteFile
@@ -97,7 +101,6 @@ class RemoteGzipFile(RemoteFile):
         #: (member headers larger than its buffer): every read streams then.
         self._stream: Any = None
         self._stream_only = False
-        from ..gzip import INDEX_SPACING
         self.cost = CostModel(gap_threshold=max(INDEX_SPACING, REMOTE_COST.gap_threshold),
                               block_size=REMOTE_COST.block_size)
 
@@ -119,21 +122,18 @@ class RemoteGzipFile(RemoteFile):
 
     def index_identity(self) -> Any:
         """The :class:`~proxylib.io.index_cache.FileIdentity` the saved index is filed under."""
-        from ..index_cache import FileIdentity
         identity = self.identity()
         tag = hashlib.sha256(f"{identity['url']}\n{identity['etag']}".encode()).hexdigest()
         return FileIdentity(size=identity["size"], mtime_ns=0, edges_sha256=tag)
 
     def _new_zran(self) -> Any:
         from indexed_gzip.indexed_gzip import _IndexedGzipFile
-        from ..gzip import INDEX_SPACING
         return _IndexedGzipFile(fileobj=_CompressedReader(self._as_plain(self)),
                                 spacing=INDEX_SPACING, readbuf_size=GZIP_READ_SIZE,
                                 auto_build=True, skip_crc_check=False)
 
     def _indexed(self) -> Any:
         if self._zran is None:
-            from .. import index_cache
             self._zran = self._new_zran()
             saved = index_cache.load_index(self.index_identity())
             if saved is not None:
@@ -147,7 +147,6 @@ class RemoteGzipFile(RemoteFile):
         return self._zran
 
     def _save(self, force: bool = False) -> None:
-        from .. import index_cache
         zran = self._zran
         if zran is None or zran.npoints == 0:
             return
@@ -163,7 +162,6 @@ class RemoteGzipFile(RemoteFile):
 
     def _stream_readinto(self, offset: int, view: memoryview) -> int:
         """Read through the member walker; returns the bytes read (short at the end)."""
-        from ..gzip_members import MemberCursor
         stream, self._stream = self._stream, None
         if stream is None or offset < stream.position:
             stream = MemberCursor(self.url)
@@ -173,7 +171,6 @@ class RemoteGzipFile(RemoteFile):
         return done
 
     def _streamed_size(self) -> int:
-        from ..gzip_members import MemberCursor
         stream = MemberCursor(self.url)
         stream.run_to_end(_RemoteBytes(self._as_plain(self)))
         return stream.position

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any, Dict, Iterator, Optional
 
 from ..fileobjects import HandlelessOpener
+from ..protocol import register_opener
 from ..sources import ByteSource
 from .files import BACKOFF, GZIP_MAGIC, RETRIES, RemoteFile, _fsspec, is_fsspec_file, is_url
 from .gzipped import RemoteGzipFile
@@ -130,6 +131,7 @@ class RemoteOpener(HandlelessOpener):
         self.__init__(state["remote"])
 
 
+@register_opener
 def remote_opener_for(file_like: Any) -> Optional[RemoteOpener]:
     """The opener for a URL, an fsspec file or a RemoteFile; None for anything else."""
     if isinstance(file_like, RemoteFile):

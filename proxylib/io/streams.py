@@ -1,0 +1,121 @@
+"""Sequential readers for headers and sizes, sniffed like the proxy's byte sources.
+
+A proxy reads a path through :class:`~proxylib.io.opening.OpenFile`, which
+decides from the first bytes whether the file is gzip, bzip2, Zstandard or
+plain. Headers, size checks and ``proxylib ls`` need the same bytes read
+forwards; :func:`open_stream` gives them a decompressing reader chosen by the
+same sniffer (:func:`~proxylib.io.sniff.compression_of`), opened through the same error
+handling (missing file, permissions, no descriptors left), so a file the
+proxy can read is a file the header reader can read, and the other way round.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import stat as stat_module
+import zlib
+from contextlib import contextmanager
+from typing import Any, IO, Iterator, Optional, Tuple
+
+from ..errors import CorruptDataError, ProxyError, ProxyReadError, TruncatedFileError
+from .compressed import PreadFile, sniff_codec
+from .paths import open_descriptor, require_regular_file
+from .sniff import SNIFF_HEAD, compression_of
+
+
+def _decompressor(kind: Optional[str], raw: Any, head: bytes) -> Any:
+    if kind is None:
+        return raw
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    codec = sniff_codec(head)
+    return codec.factory(raw)
+
+
+_STREAM_ERRORS = (OSError, EOFError, ValueError, zlib.error)
+
+
+def _stream_error(name: str, kind: Optional[str], err: BaseException,
+                  position: Optional[int]) -> ProxyReadError:
+    """The proxylib error for a failure while a (compressed) stream was read forwards."""
+    what = f"the {kind} stream" if kind else "the file"
+    if isinstance(err, EOFError):
+        return TruncatedFileError(
+            f"{name}: {what} ends early (near compressed offset {position}): {err}; the "
+            "file is truncated, re-download or re-copy it", path=name, offset=position)
+    if kind and not isinstance(err, (PermissionError, FileNotFoundError)):
+        return CorruptDataError(
+            f"{name}: corrupt {kind} data near compressed offset {position}: {err}; the "
+            "file is damaged, re-download or re-copy it", path=name, offset=position)
+    return ProxyReadError(f"{name}: reading failed: {err}", path=name, offset=position)
+
+
+class _Guarded:
+    """A reader whose read errors become proxylib errors naming the file."""
+
+    def __init__(self, stream: Any, name: str, kind: Optional[str], raw: Any) -> None:
+        self._stream = stream
+        self._raw = raw
+        self.name = name
+        self.compression = kind
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except ProxyError:
+            raise
+        except _STREAM_ERRORS as err:
+            try:
+                position = self._raw.tell()
+            except Exception:  # the raw stream may itself be broken
+                position = None
+            raise _stream_error(self.name, self.compression, err, position) from err
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+
+@contextmanager
+def open_stream(path: str) -> Iterator[_Guarded]:
+    """A forwards reader of the decompressed content of the file at ``path``."""
+    fd = open_descriptor(path)  # non-blocking: a FIFO is opened, then refused below
+    try:
+        if not stat_module.S_ISREG(os.fstat(fd).st_mode):
+            require_regular_file(path)  # raises, naming what the path is
+        raw = PreadFile(fd, path)
+        head = os.pread(fd, SNIFF_HEAD, 0)
+        kind = compression_of(head)
+        yield _Guarded(_decompressor(kind, raw, head), path, kind, raw)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def wrap_fileobj(fileobj: Any, pos: int = 0, name: str = "") -> Iterator[_Guarded]:
+    """A forwards reader of ``fileobj``'s content from ``pos``, decompressed when the
+    bytes there are compressed (the same sniffer as for paths)."""
+    fileobj.seek(pos)
+    head = fileobj.read(SNIFF_HEAD)
+    fileobj.seek(pos)
+    kind = compression_of(head)
+    name = name or getattr(fileobj, "name", None) or f"<{type(fileobj).__name__}>"
+    name = os.fsdecode(name) if isinstance(name, (bytes, os.PathLike)) else str(name)
+    stream = _decompressor(kind, fileobj, head) if kind else fileobj
+    yield _Guarded(stream, name, kind, fileobj)
+
+
+def stream_size(path: str) -> Tuple[int, Optional[str]]:
+    """``(size on disk, compression)`` of the file at ``path``, opened like a header."""
+    fd = open_descriptor(path)
+    try:
+        size = os.fstat(fd).st_size
+        return size, compression_of(os.pread(fd, SNIFF_HEAD, 0))
+    finally:
+        os.close(fd)
+
+
+__all__ = ["open_stream", "wrap_fileobj", "stream_size"]
