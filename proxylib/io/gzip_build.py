@@ -23,6 +23,7 @@ from . import gzip_jump, index_cache
 from .gzip_members import MemberCursor
 from .index_cache import FileIdentity
 from .paths import open_descriptor
+from .positional import pread
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def build_full_index(path: str, *, spacing: Optional[int] = None,
     """Build (or reuse) and save the complete index of one gzip file."""
     fd = open_descriptor(path)
     try:
-        if os.pread(fd, 2, 0) != pgz.GZIP_MAGIC:
+        if pread(fd, 2, 0) != pgz.GZIP_MAGIC:
             raise ProxyReadError(f"{path}: not a gzip file (no 1f 8b magic bytes)", path=path)
         before = _stat_key(os.fstat(fd))
         identity = FileIdentity.of_descriptor(fd)

@@ -25,6 +25,7 @@ from typing import Any, List, Optional, Protocol
 
 from ..errors import CorruptDataError, ProxyReadError, TruncatedFileError
 from .deflate_prime import primed_byte
+from .positional import pread
 
 try:
     from isal import isal_zlib as _inflate_lib  # type: ignore[import-not-found]
@@ -62,7 +63,7 @@ class DescriptorBytes:
         self.fd = fd
 
     def pread(self, size: int, offset: int) -> bytes:
-        return os.pread(self.fd, size, offset)
+        return pread(self.fd, size, offset)
 
     def size(self) -> int:
         return os.fstat(self.fd).st_size
