@@ -38,7 +38,8 @@ _lock = threading.Lock()
 _warned: "set[str]" = set()
 
 
-def _warn(path: Path, reason: str) -> None:
+def warn_untrusted(path: Path, reason: str) -> None:
+    """One warning per path: the cache at ``path`` is not used, and why."""
     with _lock:
         if str(path) in _warned:
             return
@@ -85,7 +86,7 @@ def trusted_directory(root: Path, folder: Path, create: bool) -> bool:
             return False
         reason = unsafe_reason(st, what)
         if reason is not None:
-            _warn(where, reason)
+            warn_untrusted(where, reason)
             return False
     return True
 
@@ -107,7 +108,7 @@ def secret(root: Path, create: bool) -> Optional[bytes]:
         if reason is None and sys.platform != "win32" and st.st_mode & 0o077:
             reason = "its secret.key is readable by other users"
         if reason is not None:
-            _warn(path, reason)
+            warn_untrusted(path, reason)
             return None
         key = os.read(fd, SECRET_BYTES + 1)
     finally:
@@ -151,5 +152,5 @@ def window_mac(key: bytes, rank: int, blob: bytes) -> bytes:
                     hashlib.sha256).digest()[:WINDOW_MAC_BYTES]
 
 
-__all__ = ["trusted_directory", "secret", "mac", "window_mac", "unsafe_reason",
+__all__ = ["warn_untrusted", "trusted_directory", "secret", "mac", "window_mac", "unsafe_reason",
            "reset_warnings", "WINDOW_MAC_BYTES"]
