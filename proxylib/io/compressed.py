@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional, Tuple
 
 from ..errors import CorruptDataError, ProxyReadError, TruncatedFileError
 from .cost import CostModel
-from .positional import ReadOnlyPosition
+from .positional import ReadOnlyPosition, pread, pread_into
 from .registry import ProcessRegistry
 from .sources import ByteSource, _byte_view
 
@@ -77,18 +77,14 @@ class PreadFile(ReadOnlyPosition):
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
             size = max(0, os.fstat(self._fd()).st_size - self.pos)
-        data = os.pread(self._fd(), size, self.pos)
+        data = pread(self._fd(), size, self.pos)
         self.pos += len(data)
         self.bytes_read += len(data)
         return data
 
     def readinto(self, buffer: Any) -> int:
         view = _byte_view(buffer)
-        got = os.preadv(self._fd(), [view], self.pos) if hasattr(os, "preadv") else None
-        if got is None:  # pragma: no cover - platforms without preadv
-            data = os.pread(self._fd(), len(view), self.pos)
-            view[:len(data)] = data
-            got = len(data)
+        got = pread_into(self._fd(), view, self.pos)
         self.pos += got
         self.bytes_read += got
         return got
@@ -307,7 +303,7 @@ def sniff_codec(head: bytes) -> Optional[Codec]:
 def open_compressed_source(fd: int, path: str, head: bytes) -> Optional[ByteSource]:
     """A source for a .bz2 or .zst file (by magic bytes), or None for other files."""
     if len(head) < 10:
-        head = os.pread(fd, 10, 0)
+        head = pread(fd, 10, 0)
     codec = sniff_codec(head)
     return None if codec is None else SequentialSource(fd, path, codec)
 

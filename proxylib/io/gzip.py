@@ -38,6 +38,7 @@ from . import gzip_jump, index_cache
 from .compressed import Codec, PreadFile, StreamCursor
 from .index_cache import FileIdentity
 from .paths import open_descriptor
+from .positional import pread
 from .registry import ProcessRegistry
 from .sources import ByteSource, _byte_view
 
@@ -369,7 +370,7 @@ def build_full_index(path: str, *, spacing: Optional[int] = None,
     """Build and save the complete index of one gzip file (see index_cache.build_index)."""
     fd = open_descriptor(path)
     try:
-        if os.pread(fd, 2, 0) != GZIP_MAGIC:
+        if pread(fd, 2, 0) != GZIP_MAGIC:
             raise ProxyReadError(f"{path}: not a gzip file (no 1f 8b magic bytes)", path=path)
         identity = FileIdentity.of_descriptor(fd)
         state = STATES.state(identity, path)

@@ -28,6 +28,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..errors import CorruptDataError, ProxyReadError, TruncatedFileError
+from .positional import pread
 
 try:
     from isal import isal_zlib  # type: ignore[import-not-found]
@@ -170,11 +171,11 @@ class JumpCursor:
         size = self._chunk
         self._chunk = min(2 * self._chunk, _MAX_CHUNK)
         if not self.shift or self.gzip_mode:
-            raw = os.pread(fd, size, self.next_byte)
+            raw = pread(fd, size, self.next_byte)
             self.next_byte += len(raw)
             self.bytes_read += len(raw)
             return raw
-        raw = os.pread(fd, size + 1, self.next_byte)
+        raw = pread(fd, size + 1, self.next_byte)
         self.bytes_read += len(raw)
         if not raw:
             return raw
@@ -220,7 +221,7 @@ class JumpCursor:
         self.tail = b""
         self.next_byte = after
         self.shift = 0
-        head = os.pread(fd, 2, after)
+        head = pread(fd, 2, after)
         if head != b"\x1f\x8b":            # the end of the data (or trailing padding)
             self.ended = True
             return
@@ -239,7 +240,7 @@ class JumpCursor:
         isize = self.member_produced & 0xFFFFFFFF
         size = os.fstat(fd).st_size
         for start in candidates:
-            trailer = os.pread(fd, 10, start)
+            trailer = pread(fd, 10, start)
             if len(trailer) < 8:
                 continue
             crc, length = struct.unpack_from("<II", trailer)

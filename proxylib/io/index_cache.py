@@ -37,6 +37,7 @@ import numpy as np
 
 from ..errors import DamagedIndexError, IndexCacheWarning
 from .atomic import replacing
+from .positional import pread
 
 #: Bytes hashed at each end of the file for its identity.
 EDGE_BYTES = 64 * 1024
@@ -88,9 +89,9 @@ class FileIdentity:
     @classmethod
     def _hashed(cls, fd: int, st: os.stat_result) -> "FileIdentity":
         digest = hashlib.sha256()
-        digest.update(os.pread(fd, min(EDGE_BYTES, st.st_size), 0))
+        digest.update(pread(fd, min(EDGE_BYTES, st.st_size), 0))
         tail_start = max(0, st.st_size - EDGE_BYTES)
-        digest.update(os.pread(fd, st.st_size - tail_start, tail_start))
+        digest.update(pread(fd, st.st_size - tail_start, tail_start))
         return cls(st.st_size, st.st_mtime_ns, digest.hexdigest())
 
     @property

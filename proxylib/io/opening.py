@@ -30,6 +30,7 @@ from .compressed import open_compressed_source
 from .fileobjects import FileObjectOpener, HandlelessOpener, lock_for
 from .gzip import open_gzip_source
 from .paths import open_descriptor, require_regular_file
+from .positional import pread
 from .protocol import Opener, registered_opener_for
 from .sources import ByteSource, DescriptorSource, MappedSource, Mapper
 
@@ -93,7 +94,7 @@ class OpenFile:
             if raw_at is not None and raw_at == self.fingerprint:
                 self.compressed = False  # this very version of the file was sniffed before
             else:
-                head = os.pread(self.fd, 4, 0) if st.st_size >= 2 else b""
+                head = pread(self.fd, 4, 0) if st.st_size >= 2 else b""
                 self.compressed = head[:2] == GZIP_MAGIC
                 if not self.compressed and head:
                     sequential = open_compressed_source(self.fd, path, head)
@@ -110,13 +111,12 @@ class OpenFile:
                         "is wrong", path=path, offset=0, expected=required_size,
                         found=st.st_size)
                 self.can_map = True
-                if map_only and st.st_size > 0:
-                    mapper = Mapper(self.fd, st.st_size)
-                    mapper.get()
+                mapper = Mapper(self.fd, st.st_size) if map_only and st.st_size > 0 else None
+                if mapper is not None and mapper.get() is not None:
                     os.close(self.fd)
                     self.fd = -1
                     self.source = MappedSource(mapper, path, self.new_descriptor)
-                else:
+                else:  # per-access reads, or no map could be made: positional reads
                     self.source = DescriptorSource(self.fd, path, map_length=st.st_size)
         except BaseException:
             if self.fd >= 0:

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import ProxyReadError, ResultTooLargeError, TruncatedFileError, UnseekableStreamError
 from .cost import LOCAL_FILE_COST, CostModel
+from .positional import _byte_view, pread_into  # noqa: F401  # _byte_view: shared
 
 
 class ByteSource:
@@ -66,18 +67,12 @@ class ByteSource:
             path=self.name, offset=offset, expected=wanted, found=got)
 
 
-def _byte_view(buffer: Any) -> memoryview:
-    if type(buffer) is memoryview and buffer.format == "B" and buffer.ndim == 1:
-        return buffer
-    view = memoryview(buffer)
-    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
-
-
 class DescriptorSource(ByteSource):
-    """Positional reads (``os.preadv``) on an open file descriptor.
+    """Positional reads (:func:`~proxylib.io.positional.pread_into`) on an open descriptor.
 
     No seek, no shared file position, so no lock: any number of threads may
-    read at once.
+    read at once (where the platform lacks ``pread``, the fallback serializes
+    reads of one descriptor itself).
     """
 
     def __init__(self, fd: int, name: str, map_length: Optional[int] = None) -> None:
@@ -91,17 +86,15 @@ class DescriptorSource(ByteSource):
     def readinto(self, offset: int, buffer: memoryview) -> None:
         view = _byte_view(buffer)
         wanted = len(view)
-        done = 0
-        if _preadv is not None:  # the whole buffer in one call, almost always
-            try:
-                done = _preadv(self.fd, [view], offset)
-            except OSError:
-                done = 0  # the loop below retries and reports the error
-            if done == wanted:
-                return
+        try:  # the whole buffer in one call, almost always
+            done = pread_into(self.fd, view, offset)
+        except OSError:
+            done = 0  # the loop below retries and reports the error
+        if done == wanted:
+            return
         while done < wanted:
             try:
-                got = _pread_into(self.fd, view[done:], offset + done)
+                got = pread_into(self.fd, view[done:], offset + done)
             except OSError as err:
                 raise ProxyReadError(
                     f"{self.name}: reading {wanted} bytes at offset {offset} failed: "
@@ -117,7 +110,7 @@ class DescriptorSource(ByteSource):
         fd = self.fd
         try:
             for offset, buffer in zip(offsets, buffers):
-                if _pread_into(fd, buffer, offset) != len(buffer):
+                if pread_into(fd, buffer, offset) != len(buffer):
                     self.readinto(offset, buffer)
         except OSError:
             for offset, buffer in zip(offsets, buffers):
@@ -144,18 +137,6 @@ class DescriptorSource(ByteSource):
             self._mapper.close()
 
 
-_preadv = getattr(os, "preadv", None)
-
-if _preadv is not None:
-    def _pread_into(fd: int, view: memoryview, offset: int) -> int:
-        return os.preadv(fd, [view], offset)
-else:  # pragma: no cover - platforms without preadv
-    def _pread_into(fd: int, view: memoryview, offset: int) -> int:
-        data = os.pread(fd, len(view), offset)
-        view[:len(data)] = data
-        return len(data)
-
-
 class Mapper:
     """Creates one read-only map of a descriptor on first use.
 
@@ -172,12 +153,21 @@ class Mapper:
         self._map: Optional[mmap.mmap] = None
 
     def get(self) -> Optional[mmap.mmap]:
+        """The map, made now if need be; None when none can be made.
+
+        A map can fail where a read would not: an address-space limit
+        (``ulimit -v``, RLIMIT_AS), no room for the mapping (ENOMEM), a file
+        system without mmap (ENODEV). Callers then read with positional reads.
+        """
         mapped = self._map
         if mapped is not None or self._length == 0:
             return mapped
         with Mapper._guard:
             if self._map is None:
-                self._map = mmap.mmap(self._fd, self._length, access=mmap.ACCESS_READ)
+                try:
+                    self._map = mmap.mmap(self._fd, self._length, access=mmap.ACCESS_READ)
+                except (OSError, ValueError, OverflowError):
+                    return None
             return self._map
 
     def close(self) -> None:
@@ -214,6 +204,8 @@ class MappedSource(ByteSource):
     def readinto(self, offset: int, buffer: memoryview) -> None:
         view = _byte_view(buffer)
         mapping = self._mapper.get()
+        if mapping is None:  # made when the source was, so only gone if closed
+            raise ProxyReadError(f"{self.name}: the file's memory map is closed", path=self.name)
         available = max(0, min(len(view), len(mapping) - offset))
         with memoryview(mapping) as whole, whole[offset:offset + available] as part:
             view[:available] = part
@@ -283,7 +275,12 @@ class FileObjectSource(ByteSource):
                 raise
             self._accesses -= 1
             if position is not None:
-                self.fileobj.seek(position)
+                try:
+                    self.fileobj.seek(position)
+                except ValueError:
+                    if not _is_closed(self.fileobj):
+                        raise
+                    # closed by another thread after the read: nothing to restore
 
     def readinto(self, offset: int, buffer: memoryview) -> None:
         if self._accesses:
@@ -297,9 +294,13 @@ class FileObjectSource(ByteSource):
         view = _byte_view(buffer)
         wanted = len(view)
         fileobj = self.fileobj
+        if _is_closed(fileobj):
+            raise self._closed(offset, wanted)
         try:
             fileobj.seek(offset)
-        except (io.UnsupportedOperation, OSError, AttributeError) as err:
+        except (io.UnsupportedOperation, OSError, AttributeError, ValueError) as err:
+            if isinstance(err, ValueError) and _is_closed(fileobj):  # closed since the check
+                raise self._closed(offset, wanted) from err
             raise UnseekableStreamError(
                 f"{self.name}: cannot seek to offset {offset} ({err}); proxies need a "
                 "seekable file; read a stream into memory (io.BytesIO) first",
@@ -320,6 +321,21 @@ class FileObjectSource(ByteSource):
         except ProxyReadError:
             raise
         except (OSError, EOFError, ValueError) as err:
+            if isinstance(err, ValueError) and _is_closed(fileobj):  # io's closed-file error
+                raise self._closed(offset, wanted) from err
             raise ProxyReadError(
                 f"{self.name}: reading {wanted} bytes at offset {offset} failed: {err}",
                 path=self.name, offset=offset, expected=wanted, found=done) from err
+
+    def _closed(self, offset: int, wanted: int) -> ProxyReadError:
+        return ProxyReadError(
+            f"{self.name}: the file object was closed (by another thread or its owner) "
+            f"before {wanted} bytes at offset {offset} could be read; keep it open while "
+            "proxies read it", path=self.name, offset=offset, expected=wanted, found=0)
+
+
+def _is_closed(fileobj: Any) -> bool:
+    try:
+        return fileobj.closed is True
+    except Exception:  # no such attribute, or it raises: treat as open
+        return False

@@ -21,6 +21,7 @@ from typing import Any, IO, Iterator, Optional, Tuple
 from ..errors import CorruptDataError, ProxyError, ProxyReadError, TruncatedFileError
 from .compressed import PreadFile, sniff_codec
 from .paths import open_descriptor, require_regular_file
+from .positional import pread
 from .sniff import SNIFF_HEAD, compression_of
 
 
@@ -87,7 +88,7 @@ def open_stream(path: str) -> Iterator[_Guarded]:
         if not stat_module.S_ISREG(os.fstat(fd).st_mode):
             require_regular_file(path)  # raises, naming what the path is
         raw = PreadFile(fd, path)
-        head = os.pread(fd, SNIFF_HEAD, 0)
+        head = pread(fd, SNIFF_HEAD, 0)
         kind = compression_of(head)
         yield _Guarded(_decompressor(kind, raw, head), path, kind, raw)
     finally:
@@ -113,7 +114,7 @@ def stream_size(path: str) -> Tuple[int, Optional[str]]:
     fd = open_descriptor(path)
     try:
         size = os.fstat(fd).st_size
-        return size, compression_of(os.pread(fd, SNIFF_HEAD, 0))
+        return size, compression_of(pread(fd, SNIFF_HEAD, 0))
     finally:
         os.close(fd)
 
