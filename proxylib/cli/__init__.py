@@ -7,6 +7,7 @@ errors print one line and exit with status 1; usage errors exit with 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional
 
@@ -28,11 +29,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMANDS = ("bench", "ls", "slice", "index")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if not argv or argv[0] not in {"bench", "ls", "slice", "index", "-h", "--help",
-                                   "--version"}:
+    if not argv or argv[0] not in COMMANDS + ("-h", "--help", "--version"):
+        if argv and not _bench_target(argv[0]):
+            print(f"proxylib: {argv[0]!r} is an unknown command or a missing file; commands "
+                  f"are {', '.join(COMMANDS)} (with no command, 'bench [FILE]' runs); see "
+                  "proxylib --help", file=sys.stderr)
+            return 2
         argv = ["bench"] + argv
     args = parser.parse_args(argv)
     try:
@@ -46,3 +54,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (ProxyError, OSError, ValueError, IndexError, TypeError, RuntimeError) as err:
         print(f"proxylib {args.command}: error: {err}", file=sys.stderr)
         return 1
+
+
+def _bench_target(first: str) -> bool:
+    """True when ``first`` can start an implicit ``bench`` command line: an option,
+    an existing file, or a URL."""
+    return first.startswith("-") or "://" in first or os.path.exists(first)

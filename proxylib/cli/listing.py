@@ -8,8 +8,9 @@ from typing import Tuple
 import numpy as np
 
 from ..io.index_cache import FileIdentity, load_index
+from ..io.streams import open_regular, stream_size
 from ..loading import load
-
+from .output import echo
 from .progress import Progress
 
 #: Bytes of output values one statistics block may hold.
@@ -34,7 +35,7 @@ def run(args) -> int:
     progress = Progress(quiet=args.quiet)
     for path in args.files:
         image = load(path)
-        print(describe(path, image))
+        echo(describe(path, image))
         if args.stats and image.dataobj.dtype.fields is not None:
             print(f"  statistics: not computed for {image.dataobj.dtype} records "
                   "(e.g. RGB); view them as numbers first")
@@ -65,20 +66,16 @@ def describe(path: str, image) -> str:
             f"{compression}{index}")
 
 
+#: How ``ls`` names what :func:`proxylib.io.sniff.compression_of` finds.
+COMPRESSION_NAMES = {"gzip": "gzip", "bz2": "bzip2", "zstd": "zstd", None: "uncompressed"}
+
+
 def _compression(data_path: str) -> str:
-    with open(data_path, "rb") as handle:
-        magic = handle.read(4)
-    if magic[:2] == b"\x1f\x8b":
-        return "gzip"
-    if magic[:3] == b"BZh":
-        return "bzip2"
-    if magic == b"\x28\xb5\x2f\xfd":
-        return "zstd"
-    return "uncompressed"
+    return COMPRESSION_NAMES[stream_size(data_path)[1]]
 
 
 def _has_saved_index(path: str) -> bool:
-    fd = os.open(path, os.O_RDONLY)
+    fd = open_regular(path)
     try:
         return load_index(FileIdentity.of_descriptor(fd)) is not None
     finally:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import EmptyResultError
 from ..indexing.normalize import NEWAXIS, AxisRange, is_basic, normalize_key
+from ..io.atomic import replacing
 from ..loading import load, save
 from .keys import parse_key
+from .output import echo
 
 SPATIAL_AXES = 3
 
@@ -26,36 +29,61 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
+    out = args.output
+    kind = _output_kind(out)
     image = load(args.file)
     key = parse_key(args.key)
-    out = args.output
-    if out.endswith(".npy"):
-        np.save(out, np.asarray(image.dataobj[key]))
-    elif out.endswith((".nii", ".nii.gz")):
-        nifti_key, affine = sliced_affine(key, image.shape, np.asarray(image.affine))
-        data = np.asarray(image.dataobj[nifti_key])
-        save(type(image)(data, affine, header=sliced_header(image.header, nifti_key)), out)
+    if kind == "npy":
+        data = _non_empty(np.asarray(image.dataobj[key]), args, image.shape)
+        with replacing(out, suffix=".npy") as handle:
+            np.save(handle, data)
     else:
-        raise ValueError(f"{out}: output must end in .npy, .nii or .nii.gz")
-    print(f"{args.file}[{args.key}] -> {out}")
+        nifti_key, affine = sliced_affine(key, image.shape, np.asarray(image.affine))
+        data = _non_empty(np.asarray(image.dataobj[nifti_key]), args, image.shape)
+        header = sliced_header(image.header, nifti_key)
+        header.set_data_dtype(data.dtype)  # the scaled values as read, not the source's type
+        save(type(image)(data, affine, header=header), out)
+    echo(f"{args.file}[{args.key}] -> {out}")
     return 0
+
+
+def _output_kind(out: str) -> str:
+    lowered = out.lower()
+    if lowered.endswith(".npy"):
+        return "npy"
+    if lowered.endswith((".nii", ".nii.gz")):
+        return "nifti"
+    raise ValueError(f"{out}: output must end in .npy, .nii or .nii.gz")
+
+
+def _non_empty(data: np.ndarray, args, shape) -> np.ndarray:
+    """``data``, or :class:`EmptyResultError` when the key selects nothing."""
+    if data.size == 0:
+        raise EmptyResultError(
+            f"{args.file}[{args.key}] selects no elements (result shape {data.shape} from "
+            f"an image of shape {tuple(shape)}); nothing was written to {args.output}")
+    return data
 
 
 def sliced_header(header, nifti_key):
     """The source header for the slice: units, codes, intent and the zooms of
     non-spatial axes kept (a stepped time axis scales its zoom by the step).
-    Shape, dtype, scaling and affine are then set from the slice itself."""
+    Shape, dtype, scaling and affine are then set from the slice itself.
+
+    The stored pixdim values are carried over as they are (a negative pixdim, a
+    NaN TR): a file that loads is a file that can be sliced; the new affine
+    decides the spatial geometry."""
     header = header.copy()
-    zooms = list(header.get_zooms())
+    pixdim = [float(z) for z in header["pixdim"][1:]]
     kept = []
     for axis, item in enumerate(nifti_key):
         if isinstance(item, slice):
-            zoom = zooms[axis] if axis < len(zooms) else 1.0
+            zoom = pixdim[axis] if axis < len(pixdim) else 1.0
             if axis >= SPATIAL_AXES and item.step not in (None, 1):
                 zoom *= abs(item.step)
             kept.append(zoom)
     header.set_data_shape(tuple(1 for _ in kept))  # placeholder; the image sets the shape
-    header.set_zooms(kept)
+    header["pixdim"][1:len(kept) + 1] = kept
     return header
 
 

@@ -80,13 +80,24 @@ class _Guarded:
         return self._stream.tell()
 
 
-@contextmanager
-def open_stream(path: str) -> Iterator[_Guarded]:
-    """A forwards reader of the decompressed content of the file at ``path``."""
+def open_regular(path: str) -> int:
+    """A read-only descriptor of the regular file at ``path``, opened like a proxy's
+    (missing, unreadable, a directory or FIFO, no descriptors left: proxylib errors)."""
     fd = open_descriptor(path)  # non-blocking: a FIFO is opened, then refused below
     try:
         if not stat_module.S_ISREG(os.fstat(fd).st_mode):
             require_regular_file(path)  # raises, naming what the path is
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextmanager
+def open_stream(path: str) -> Iterator[_Guarded]:
+    """A forwards reader of the decompressed content of the file at ``path``."""
+    fd = open_regular(path)
+    try:
         raw = PreadFile(fd, path)
         head = pread(fd, SNIFF_HEAD, 0)
         kind = compression_of(head)
@@ -111,7 +122,7 @@ def wrap_fileobj(fileobj: Any, pos: int = 0, name: str = "") -> Iterator[_Guarde
 
 def stream_size(path: str) -> Tuple[int, Optional[str]]:
     """``(size on disk, compression)`` of the file at ``path``, opened like a header."""
-    fd = open_descriptor(path)
+    fd = open_regular(path)
     try:
         size = os.fstat(fd).st_size
         return size, compression_of(pread(fd, SNIFF_HEAD, 0))
@@ -119,4 +130,4 @@ def stream_size(path: str) -> Tuple[int, Optional[str]]:
         os.close(fd)
 
 
-__all__ = ["open_stream", "wrap_fileobj", "stream_size"]
+__all__ = ["open_regular", "open_stream", "wrap_fileobj", "stream_size"]
