@@ -185,35 +185,33 @@ def load_url(url: Any, *, mmap: Union[bool, str] = True, keep_file_open: Optiona
     """
     header_file = open_url(url, storage_options)
     name = header_file.url
-    header_file.seek(0)
-    block = header_file.read(SNIFF_BYTES)
-    image_class = sniff_class(block, name)
     holder = FileHolder(fileobj=header_file)
+    with holder.open_for_read() as stream:  # sniffed like a local file: bz2/zst too
+        block = stream.read(SNIFF_BYTES)
+    image_class = sniff_class(block, name)
     header = read_header(image_class.header_class, holder)
-    if header.is_single:
-        data_file = header_file
-    else:
-        data_file = open_url(_pair_image_url(name), storage_options)
-    if not isinstance(data_file, RemoteGzipFile):
-        header.check_data_size(data_file.size, path=data_file.url)
+    data_holder = holder if header.is_single else FileHolder(
+        fileobj=open_url(_pair_image_url(name), storage_options))
+    remote = data_holder.fileobj
+    data_file = data_holder.file_like  # a decompressing reader when the bytes are bz2/zst
+    if data_file is remote and not isinstance(remote, RemoteGzipFile):
+        header.check_data_size(remote.size, path=remote.url)
     slope, inter = header.get_slope_inter()
     spec = ArraySpec(header.get_data_shape(), header.get_data_dtype(),
                      offset=header.get_data_offset(), order="F", slope=slope, inter=inter)
     proxy = ArrayProxy(data_file, spec, mmap=mmap, keep_file_open=keep_file_open,
-                       cost=data_file.cost)
-    file_map = {"header": holder, "image": FileHolder(fileobj=data_file)}
+                       cost=getattr(data_file, "cost", None))
+    file_map = {"header": holder, "image": data_holder}
     return image_class(proxy, header.get_best_affine(), header=header, file_map=file_map)
 
 
 def _pair_image_url(header_url: str) -> str:
-    stem, dot, suffix = header_url.rpartition(".")
-    compressed = suffix.lower() == "gz"
-    if compressed:
-        stem, dot, suffix = stem.rpartition(".")
-    if suffix.lower() != "hdr":
+    """``…/PAIR.hdr[.gz]`` -> ``…/PAIR.img[.gz]``, in the case the URL uses."""
+    base, ext, suffix = split_name(header_url)
+    if ext.lower() != ".hdr":
         raise HeaderError(f"{header_url}: the header says the data is in a separate .img "
                           "file, but the URL does not end in .hdr[.gz]", path=header_url)
-    return stem + ".img" + (".gz" if compressed else "")
+    return base + in_case_of(ext, ".img") + suffix
 
 
 # ``proxylib.io.remote.load_url``, where this function lived before io/ became a leaf,

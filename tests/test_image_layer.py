@@ -204,3 +204,85 @@ def test_missing_pair_data_file_named(tmp_path):
     os.unlink(tmp_path / "p.img")
     with pytest.raises(proxylib.MissingFileError, match="p.img"):
         proxylib.Nifti1Image.from_filename(str(tmp_path / "p.hdr"))
+
+
+# -- file objects and URLs through the same sniffer ---------------------------------------
+def _gzipped(plain, tmp_path):
+    path = tmp_path / "a.nii.gz"
+    with open(plain, "rb") as source:
+        path.write_bytes(gzip.compress(source.read()))
+    return path
+
+
+@pytest.mark.parametrize("opener", ["file", "bytesio"])
+def test_proxy_refuses_a_file_object_of_compressed_bytes(plain, tmp_path, opener):
+    path = _gzipped(plain, tmp_path)
+    spec = (DATA.shape, DATA.dtype, 352)
+    fileobj = open(path, "rb") if opener == "file" else io.BytesIO(path.read_bytes())
+    with fileobj:
+        fileobj.seek(7)
+        with pytest.raises(proxylib.ProxyReadError, match="gzip-compressed"):
+            proxylib.ArrayProxy(fileobj, spec)
+        assert fileobj.tell() == 7  # the sniff put the position back
+        fileobj.seek(0)
+        with gzip.GzipFile(fileobj=fileobj) as unzipped:  # decompressed: accepted
+            np.testing.assert_array_equal(np.asarray(proxylib.ArrayProxy(unzipped, spec)),
+                                          DATA)
+
+
+def test_proxy_of_a_bz2_path_and_header_agree(plain, tmp_path):
+    path = str(tmp_path / "b.nii.bz2")
+    with open(plain, "rb") as source, open(path, "wb") as out:
+        out.write(bz2.compress(source.read()))
+    proxy = proxylib.ArrayProxy(path, proxylib.load(path).header)
+    np.testing.assert_array_equal(np.asarray(proxy), DATA)
+
+
+@pytest.fixture
+def memory_fs():
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    made = []
+    yield fs, made
+    for name in made:
+        fs.rm(name)
+
+
+@pytest.mark.parametrize("codec", ["bz2", "gzip", None])
+def test_url_of_a_compressed_file_loads(plain, memory_fs, codec):
+    fs, made = memory_fs
+    with open(plain, "rb") as source:
+        raw = source.read()
+    packed = {"bz2": bz2.compress, "gzip": gzip.compress, None: bytes}[codec](raw)
+    name = f"/i13/a.nii{'.' + codec if codec else ''}"
+    fs.pipe(name, packed)
+    made.append(name)
+    img = proxylib.load("memory://" + name.lstrip("/"))
+    np.testing.assert_array_equal(np.asarray(img.dataobj[..., 3]), DATA[..., 3])
+
+
+def test_upper_case_pair_url_finds_its_image(tmp_path, memory_fs):
+    fs, made = memory_fs
+    proxylib.save(_image(), str(tmp_path / "P.HDR"))
+    for name in ("P.HDR", "P.IMG"):
+        fs.pipe(f"/i13/{name}", (tmp_path / name).read_bytes())
+        made.append(f"/i13/{name}")
+    img = proxylib.load("memory://i13/P.HDR")
+    np.testing.assert_array_equal(np.asarray(img.dataobj), DATA)
+
+
+def _image_classes(cls=FileBasedImage):
+    for sub in cls.__subclasses__():
+        if sub.__module__.startswith("proxylib."):
+            yield sub
+        yield from _image_classes(sub)
+
+
+@pytest.mark.parametrize("image_class", sorted(set(_image_classes()), key=lambda c: c.__name__),
+                         ids=lambda c: c.__name__)
+def test_no_valid_extension_is_refused(image_class):
+    """Every extension a class lists in valid_exts names a file map, in either case."""
+    for ext in image_class.valid_exts:
+        for name in ("x" + ext.lower(), "X" + ext.upper()):
+            file_map = image_class.filespec_to_file_map(name)
+            assert name in [holder.filename for holder in file_map.values()]

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..io import gzip as gzip_module
 from ..io.index_build import build_index
-from ..io.opening import GZIP_MAGIC
+from ..io.streams import stream_size
 from ..loading import load
 
 
@@ -102,8 +102,7 @@ class NibabelTarget:
 
 
 def is_gzip(path: str) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(2) == GZIP_MAGIC
+    return stream_size(path)[1] == "gzip"
 
 
 @contextmanager

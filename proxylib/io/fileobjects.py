@@ -25,6 +25,7 @@ from typing import Any, Iterator, Optional
 
 from ..errors import ProxyReadError, describe_file
 from .gzip import cost_for_fileobj
+from .sniff import SNIFF_HEAD, compression_of
 from .sources import DescriptorSource, FileObjectSource
 
 
@@ -95,6 +96,7 @@ class FileObjectOpener(HandlelessOpener):
         self.pid = os.getpid()
         self.name = describe_file(fileobj)
         self.positional = _plain_descriptor(fileobj) is not None
+        _refuse_compressed(fileobj, self.lock, self.name)
         self._source = FileObjectSource(fileobj, self.lock, self.name,
                                         cost_for_fileobj(fileobj))
 
@@ -140,6 +142,32 @@ class _Yield:
 
     def __exit__(self, *exc_info: Any) -> None:
         return None
+
+
+def _refuse_compressed(fileobj: Any, lock: threading.RLock, name: str) -> None:
+    """Refuse an object whose bytes are gzip, bzip2 or Zstandard data.
+
+    A path to such a file is decompressed (the same sniffer decides); a proxy
+    given the object would read the compressed bytes as array values. The
+    first bytes are read once, and the object's position is put back.
+    """
+    try:
+        with lock:
+            position = fileobj.tell()
+            try:
+                fileobj.seek(0)
+                head = fileobj.read(SNIFF_HEAD)
+            finally:
+                fileobj.seek(position)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return  # unreadable now: each access reports what is wrong
+    kind = compression_of(bytes(head or b""))
+    if kind is not None:
+        raise ProxyReadError(
+            f"{name}: this file object holds {kind}-compressed bytes, which an ArrayProxy "
+            "would read as array values; pass the file's path (decompressed "
+            "automatically), or a decompressing reader such as gzip.GzipFile(fileobj=...)",
+            path=name)
 
 
 def _descriptor_of(fileobj: Any) -> Optional[int]:

@@ -32,9 +32,9 @@ from .gzip import open_gzip_source
 from .paths import open_descriptor, require_regular_file
 from .positional import pread
 from .protocol import Opener, registered_opener_for
+from .sniff import GZIP_MAGIC, SNIFF_HEAD, compression_of
 from .sources import ByteSource, DescriptorSource, MappedSource, Mapper
 
-GZIP_MAGIC = b"\x1f\x8b"
 class Fingerprint(NamedTuple):
     """What identifies one version of a file: size, inode, device, mtime."""
 
@@ -94,11 +94,11 @@ class OpenFile:
             if raw_at is not None and raw_at == self.fingerprint:
                 self.compressed = False  # this very version of the file was sniffed before
             else:
-                head = pread(self.fd, 4, 0) if st.st_size >= 2 else b""
-                self.compressed = head[:2] == GZIP_MAGIC
-                if not self.compressed and head:
+                head = pread(self.fd, SNIFF_HEAD, 0) if st.st_size >= 2 else b""
+                kind = compression_of(head)  # the sniffer headers and `ls` use too
+                self.compressed = kind is not None
+                if kind is not None and kind != "gzip":
                     sequential = open_compressed_source(self.fd, path, head)
-                    self.compressed = sequential is not None
             if sequential is not None:
                 self.source: ByteSource = sequential
             elif self.compressed:
