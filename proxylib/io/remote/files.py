@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import sys
 import threading
 import time
 from typing import Any, Dict, Optional, Tuple
@@ -59,6 +60,8 @@ def is_url(obj: Any) -> bool:
 
 def is_fsspec_file(obj: Any) -> bool:
     """True for an open fsspec file (``fs.open(...)``) or an ``fsspec.core.OpenFile``."""
+    if "fsspec" not in sys.modules:  # no fsspec object exists; do not import it for a path
+        return False
     try:
         from fsspec.core import OpenFile
         from fsspec.spec import AbstractBufferedFile
