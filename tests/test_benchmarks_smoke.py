@@ -11,12 +11,17 @@ SMOKE_ENV = {
     "PROXYLIB_BENCH_SHAPE": "6,5,4,3",
     "PROXYLIB_BENCH_GAP_SPAN": str(1 << 20),
     "PROXYLIB_BENCH_SMOKE": "1",
+    "PROXYLIB_BENCH_COLD_ROUNDS": "1",
+    "PROXYLIB_COLD_DROP": "fadvise",  # a smoke run must not empty the machine's page cache
 }
 
 
 @pytest.mark.slow
 def test_benchmark_suite_runs_on_tiny_data(tmp_path):
     env = dict(os.environ, **SMOKE_ENV, PROXYLIB_CACHE_DIR=str(tmp_path / "cache"))
+    # the proxylib under test, not whichever one is installed (cwd is benchmarks/)
+    root = os.path.abspath(os.path.join(BENCHMARKS, os.pardir))
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
     result = subprocess.run(
         [sys.executable, "-m", "pytest", BENCHMARKS, "-q", "--benchmark-disable", "-x",
          "-p", "no:randomly"],
