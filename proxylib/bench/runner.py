@@ -13,7 +13,7 @@ from typing import Callable, List, Optional, Sequence
 import numpy as np
 
 from ..loading import load
-from .cold import drop_page_cache
+from .cold import drop_page_cache, warm_page_cache
 from .strategies import Strategy, gzip_cache, is_gzip, peer_strategies, proxylib_strategies
 from .workloads import Workload, select, standard_workloads
 
@@ -149,6 +149,8 @@ def run_benchmark(path: str, *, workload_names: Sequence[str] = (), repeat: int 
                 on_strategy(number, len(strategies), strategy.name)
             for workload in workloads:
                 for cold_round in caches:
+                    if cold and not cold_round:  # warm means warm, even after a cold cell
+                        warm_page_cache(paths)
                     if progress is not None:
                         label = " (cold)" if cold_round else ""
                         progress(done, total, f"{strategy.name}: {workload.name}{label}")
