@@ -12,9 +12,11 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
+from ..io.remote import is_url
 from ..loading import load
 from .cold import drop_page_cache, warm_page_cache
-from .strategies import Strategy, gzip_cache, is_gzip, peer_strategies, proxylib_strategies
+from .strategies import (Strategy, gzip_cache, is_gzip, peer_strategies, proxylib_strategies,
+                         remote_strategy)
 from .workloads import Workload, select, standard_workloads
 
 #: A cell whose first round takes longer than this gets fewer rounds.
@@ -114,23 +116,31 @@ def run_benchmark(path: str, *, workload_names: Sequence[str] = (), repeat: int 
                   memory: bool = True, progress: Optional[Progress] = None,
                   include_peers: bool = True,
                   on_strategy: Optional[Progress] = None,
-                  cold: bool = False) -> List[Measurement]:
+                  cold: bool = False,
+                  storage_options: Optional[dict] = None) -> List[Measurement]:
     """Measure every applicable strategy on every selected workload for one file.
 
     ``progress(done, total, label)`` is called before every cell and once at the end;
-    ``on_strategy(number, count, name)`` when a strategy starts (1-based).
-    ``cold``: every cell is measured warm and then cold (a dropped page cache
-    and a fresh target each round).
+    ``on_strategy(number, count, name)`` when a strategy starts (1-based). A URL
+    is measured with one strategy, a fresh ``proxylib.load`` each round
+    (``storage_options`` go to fsspec), and no peers. ``cold``: every cell is
+    measured warm and then cold (a dropped page cache and a fresh target each
+    round; a local file's pages only).
     """
-    image = load(path)
+    remote = is_url(path)
+    image = load(path, storage_options=storage_options if remote else None)
     shape = image.shape
-    paths = sorted({os.fspath(path), os.fspath(getattr(image.dataobj, "file_like", path))})
+    paths = [] if remote else sorted(
+        {os.fspath(path), os.fspath(getattr(image.dataobj, "file_like", path))})
     rng = np.random.default_rng()
     workloads = select(standard_workloads(shape), workload_names)
-    compressed = is_gzip(path)
+    compressed = not remote and is_gzip(path)
     results: List[Measurement] = []
     with ExitStack() as stack:
-        if compressed:
+        if remote:
+            strategies = [remote_strategy(path, storage_options)]
+            include_peers = False
+        elif compressed:
             strategies: List[Strategy] = []
             for saved in (False, True):
                 reset = stack.enter_context(gzip_cache(path, saved))
