@@ -211,3 +211,15 @@ def test_header_sniffing_ignores_the_name(tmp_path):
 
 def test_header_from_other_formats_is_a_fresh_mgh_header():
     assert MGHHeader.from_header(proxylib.Nifti1Header()) == MGHHeader()
+
+
+def test_unset_transform_flag_gives_freesurfers_default_affine(tmp_path):
+    path = tmp_path / "image.mgh"
+    write_nibabel(path, values((4, 5, 6), np.int16))
+    raw = bytearray(path.read_bytes())
+    raw[28:30] = b"\x00\x00"  # goodRASFlag
+    path.write_bytes(bytes(raw))
+    theirs, mine = nib.load(str(path)), proxylib.load(path)
+    np.testing.assert_allclose(mine.affine, theirs.affine, atol=1e-6)
+    assert mine.header.get_zooms() == pytest.approx([float(z) for z in
+                                                     theirs.header.get_zooms()])
