@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..io.index_build import build_index
 
+from .output import echo
 from .progress import Progress
 
 
@@ -26,6 +27,6 @@ def run(args) -> int:
         progress(number, len(args.files), path)
         saved = build_index(path, force=args.force)
         where = saved if saved is not None else "not saved (cache directory not writable)"
-        print(f"{path}: index {where}")
+        echo(f"{path}: index {where}")
     progress(len(args.files), len(args.files), "done")
     return 0
