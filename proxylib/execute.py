@@ -22,6 +22,8 @@ import mmap
 import numpy as np
 
 from .indexing.plan import ReadPlan
+from .io.advice import (MAX_ADVISED_POINTS, PREFETCH_MIN_BYTES, prefetch_pages, resident,
+                        streaming)
 from .io.sources import ByteSource
 
 #: A dense run at least this long is read with pread even when a memory map
@@ -97,10 +99,20 @@ def fetch_by_mapping(plan: ReadPlan, mapping: mmap.mmap, dest: np.ndarray,
     """Copy the selection out of a memory map into ``dest`` (casting as needed)."""
     if plan.is_empty:
         return
+    # tell the kernel what the copy touches (see proxylib.io.advice): a plan whose runs
+    # read through (a volume, an x-slab) streams its extent; a sparse one asks for its
+    # rows' own pages together when they are cold
+    dense = plan.run_bytes >= PREFETCH_MIN_BYTES
+    if (not dense and math.prod(plan.grid_shape) <= MAX_ADVISED_POINTS
+            and resident(mapping, plan.extent[1] - plan.itemsize) is False):
+        prefetch_pages(mapping, [offset for _, batch in plan.iter_runs() for offset in
+                                 batch.tolist()], plan.run_length(plan.grouped_count))
+    first, stop = plan.extent
     view = np.ndarray(plan.fetch_shape, dtype=storage_dtype, buffer=mapping,
                       offset=plan.base, strides=plan.byte_steps)
     try:
-        np.copyto(dest, view, casting="unsafe")
+        with streaming(mapping, (first,) if dense else (), stop - first):
+            np.copyto(dest, view, casting="unsafe")
     finally:
         del view
 

@@ -17,9 +17,10 @@ Python loop runs per element and index arrays stay bounded.
 from __future__ import annotations
 
 import mmap
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from itertools import accumulate
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Iterator, Optional, Tuple
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from .allocation import allocate
 from .execute import fetch
 from .indexing.plan_points import PointPlan, plan_points
 from .indexing.selection import FancyKey
+from .io.advice import PREFETCH_MIN_BYTES, prefetch_pages, resident, streaming
 from .io.cost import CostModel
 from .io.sources import ByteSource
 from .scaling import Conversion
@@ -44,8 +46,18 @@ def fetch_fancy(key: FancyKey, spec: ArraySpec, source: ByteSource, cost: CostMo
 
     The caller finishes (scales) the fetched array and applies the placement.
     """
-    mapping = source.mapping() if may_map else None
-    plan = plan_points(key, spec, cost, ordered=mapping is None)
+    if may_map and map_kept:  # a kept map: gathered from, whatever the rows
+        mapping = source.mapping()
+        plan = plan_points(key, spec, cost, ordered=mapping is None)
+    else:
+        # a map made for this access only pays for short rows gathered from it; long
+        # rows are read with pread, so the file is not mapped for them (issue 16)
+        mapping = None
+        plan = plan_points(key, spec, cost, ordered=True)
+        if may_map and plan.coalesce and not plan.is_empty:
+            mapping = source.mapping()
+            if mapping is not None:
+                plan = plan_points(key, spec, cost, ordered=False)
     fetched = allocate(plan.fetch_shape, conversion.fetch_dtype, source.name)
     if not plan.is_empty:
         fetch_points(plan, source, fetched, spec.storage_dtype,
@@ -110,10 +122,27 @@ def _gather_from_mapping(plan: PointPlan, mapping: mmap.mmap, rows: np.ndarray,
                              offset=plan.data_offset)
     try:
         for chunk in plan.chunks():
-            firsts = (chunk.offsets - plan.data_offset) // plan.itemsize
-            _gather(plan, elements, firsts, chunk.destination, rows)
+            with _advised(plan, mapping, chunk.offsets):
+                firsts = (chunk.offsets - plan.data_offset) // plan.itemsize
+                _gather(plan, elements, firsts, chunk.destination, rows)
     finally:
         del elements
+
+
+@contextmanager
+def _advised(plan: PointPlan, mapping: mmap.mmap, offsets: np.ndarray) -> Iterator[None]:
+    """Around a gather from a map (proxylib.io.advice): coalesced runs long enough
+    are streamed, the other points' pages asked for together when cold."""
+    ordered = np.sort(offsets)
+    starts = plan.runs(ordered)
+    first, lengths = plan.run_extents(ordered, starts)
+    long = lengths >= PREFETCH_MIN_BYTES
+    if not long.all() and resident(mapping, int(first[~long][-1])) is False:
+        prefetch_pages(mapping, first[~long].tolist(), plan.row_span)
+    with ExitStack() as stack:
+        for offset, length in zip(first[long].tolist(), lengths[long].tolist()):
+            stack.enter_context(streaming(mapping, (offset,), length))
+        yield
 
 
 def _gather_from_reads(plan: PointPlan, source: ByteSource, rows: np.ndarray,

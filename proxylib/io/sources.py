@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import ProxyReadError, ResultTooLargeError, TruncatedFileError, UnseekableStreamError
 from .cost import LOCAL_FILE_COST, CostModel
+from .advice import _MADV_RANDOM, _advise, read_runs_cold_aware, streaming
 from .positional import _byte_view, pread_into  # noqa: F401  # _byte_view: shared
 
 
@@ -109,6 +110,8 @@ class DescriptorSource(ByteSource):
         the careful path of :meth:`readinto` (retry the rest, or raise)."""
         fd = self.fd
         try:
+            if read_runs_cold_aware(fd, offsets, buffers):
+                return
             for offset, buffer in zip(offsets, buffers):
                 if pread_into(fd, buffer, offset) != len(buffer):
                     self.readinto(offset, buffer)
@@ -165,9 +168,11 @@ class Mapper:
         with Mapper._guard:
             if self._map is None:
                 try:
-                    self._map = mmap.mmap(self._fd, self._length, access=mmap.ACCESS_READ)
+                    mapped = mmap.mmap(self._fd, self._length, access=mmap.ACCESS_READ)
                 except (OSError, ValueError, OverflowError):
                     return None
+                _advise(mapped, _MADV_RANDOM, 0, self._length)
+                self._map = mapped
             return self._map
 
     def close(self) -> None:
@@ -207,7 +212,8 @@ class MappedSource(ByteSource):
         if mapping is None:  # made when the source was, so only gone if closed
             raise ProxyReadError(f"{self.name}: the file's memory map is closed", path=self.name)
         available = max(0, min(len(view), len(mapping) - offset))
-        with memoryview(mapping) as whole, whole[offset:offset + available] as part:
+        with streaming(mapping, (offset,), available), memoryview(mapping) as whole, \
+                whole[offset:offset + available] as part:
             view[:available] = part
         if available < len(view):
             raise self._short_read(offset, len(view), available)
