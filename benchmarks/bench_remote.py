@@ -113,3 +113,211 @@ def _report(request):
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled():
         print("\n".join(lines))
+
+
+# -- loopback S3 (moto's server in its own process) ------------------------------------
+#
+# ``pytest benchmarks/bench_remote.py -k s3 --benchmark-only -s``. The 400 MB volume
+# is put into a moto S3 server running in a subprocess on 127.0.0.1 (its own GIL);
+# each round reads a fresh random volume or voxel, so no read repeats the last one.
+
+S3_BUCKET = "proxylib-bench"
+
+
+def _free_port():
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3_served(volume):
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto")
+    import socket
+    import subprocess
+
+    import boto3
+    port = _free_port()
+    env = dict(os.environ, AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE=os.devnull,
+               AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                               "-p", str(port)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):  # up to 30 s for the server to listen
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        endpoint = f"http://127.0.0.1:{port}"
+        options = {"key": "bench", "secret": "bench",
+                   "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
+        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench",
+                              aws_secret_access_key="bench", region_name="us-east-1")
+        client.create_bucket(Bucket=S3_BUCKET)
+        client.upload_file(volume.path, S3_BUCKET, "volume.nii")
+        yield f"s3://{S3_BUCKET}/volume.nii", options
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+class _GetCounter:
+    """GetObject calls and body bytes seen by botocore on one s3fs client."""
+
+    def __init__(self, fs):
+        fs.connect()
+        self.calls = []
+        fs.s3.meta.events.register("after-call.s3.GetObject", self._seen)
+
+    def _seen(self, parsed=None, **_):
+        self.calls.append((parsed or {}).get("ContentLength"))
+
+    def take(self):
+        calls, self.calls = self.calls, []
+        return calls
+
+
+_s3 = {}
+
+
+def _keep_median(name, benchmark):
+    stats = getattr(benchmark, "stats", None)  # None under --benchmark-disable
+    if stats is not None:
+        _s3[name] = stats.stats.median
+
+
+def _volume_bytes(volume):
+    return int(np.prod(volume.shape[:3])) * volume.dtype.itemsize
+
+
+def bench_s3_volume_proxylib(benchmark, s3_served, volume):
+    import proxylib
+    url, options = s3_served
+    img = proxylib.load(url, storage_options=options)
+    counter = _GetCounter(img.dataobj.file_like._fs)
+    rng = np.random.default_rng(1)
+    n = volume.shape[3]
+    counter.take()
+    img.dataobj[..., 0]
+    _s3["volume requests"] = counter.take()
+    benchmark.group = "s3 one volume (fresh random volume each round)"
+    benchmark.pedantic(lambda t: img.dataobj[..., t], setup=lambda: ((int(rng.integers(n)),), {}),
+                       rounds=7, warmup_rounds=1)
+    _keep_median("volume proxylib", benchmark)
+
+
+def bench_s3_volume_s3fs(benchmark, s3_served, volume):
+    import s3fs
+    url, options = s3_served
+    fs = s3fs.S3FileSystem(**options)
+    size = _volume_bytes(volume)
+    rng = np.random.default_rng(2)
+    n = volume.shape[3]
+
+    def read(t):
+        start = volume.offset + t * size
+        data = fs.cat_file(url, start=start, end=start + size)
+        return np.frombuffer(data, volume.dtype).reshape(volume.shape[:3], order="F")
+
+    benchmark.group = "s3 one volume (fresh random volume each round)"
+    benchmark.pedantic(read, setup=lambda: ((int(rng.integers(n)),), {}), rounds=7,
+                       warmup_rounds=1)
+    _keep_median("volume s3fs", benchmark)
+
+
+def _series_points(volume):
+    n = min(100, volume.shape[3])
+    return n
+
+
+def bench_s3_series_concurrent(benchmark, s3_served, volume):
+    import proxylib
+    from proxylib.io.remote.opening import CONCURRENT_REQUESTS
+    url, options = s3_served
+    img = proxylib.load(url, storage_options=options)
+    counter = _GetCounter(img.dataobj.file_like._fs)
+    rng = np.random.default_rng(3)
+    n = _series_points(volume)
+    voxel = lambda: tuple(int(rng.integers(d)) for d in volume.shape[:3])  # noqa: E731
+    counter.take()
+    img.dataobj[voxel() + (slice(0, n),)]
+    _s3["series requests"] = len(counter.take())
+    _s3["in flight"] = CONCURRENT_REQUESTS
+    benchmark.group = "s3 100-point time series (fresh random voxel each round)"
+    benchmark.pedantic(lambda key: img.dataobj[key],
+                       setup=lambda: ((voxel() + (slice(0, n),),), {}), rounds=5,
+                       warmup_rounds=1)
+    _keep_median("series concurrent", benchmark)
+
+
+def bench_s3_series_one_by_one(benchmark, s3_served, volume):
+    import s3fs
+    url, options = s3_served
+    fs = s3fs.S3FileSystem(**options)
+    rng = np.random.default_rng(4)
+    n = _series_points(volume)
+    size = _volume_bytes(volume)
+    item = volume.dtype.itemsize
+
+    def read(x, y, z):
+        first = volume.offset + (x + volume.shape[0] * (y + volume.shape[1] * z)) * item
+        return [fs.cat_file(url, start=first + t * size, end=first + t * size + item)
+                for t in range(n)]
+
+    benchmark.group = "s3 100-point time series (fresh random voxel each round)"
+    benchmark.pedantic(read, setup=lambda: (tuple(int(rng.integers(d))
+                                                  for d in volume.shape[:3]), {}),
+                       rounds=3, warmup_rounds=0)
+    _keep_median("series one by one", benchmark)
+
+
+def bench_s3_memory(benchmark, s3_served, volume, served):
+    """Peak allocation of one volume over S3, and over HTTP from a server ignoring Range."""
+    import proxylib
+    from proxylib.bench.runner import peak_allocation
+    from proxylib.io.remote import open_url as open_remote
+    url, options = s3_served
+    img = proxylib.load(url, storage_options=options)
+    result = _volume_bytes(volume)
+    t = volume.shape[3] // 2
+    _s3["memory s3"] = peak_allocation(lambda: img.dataobj[..., t]) - result
+    server, _ = served
+    streamed = proxylib.load(open_remote(server.url("volume.nii"), ignored_range="stream"))
+    server.ignore_range = True
+    try:
+        _s3["memory ignored range"] = peak_allocation(lambda: streamed.dataobj[..., t]) - result
+    finally:
+        server.ignore_range = False
+    _s3["memory result"] = result
+    benchmark.pedantic(lambda: None, rounds=1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_s3(request):
+    yield
+    if not _s3:
+        return
+    lines = ["", "loopback S3 (moto in a subprocess):"]
+    if "volume proxylib" in _s3 and "volume s3fs" in _s3:
+        calls = _s3.get("volume requests", [])
+        lines.append(f"  one volume: proxylib {_s3['volume proxylib'] * 1e3:.1f} ms, s3fs "
+                     f"ranged GET {_s3['volume s3fs'] * 1e3:.1f} ms, ratio "
+                     f"{_s3['volume proxylib'] / _s3['volume s3fs']:.2f}x (target <= 1.5x); "
+                     f"{len(calls)} GetObject of {calls} bytes")
+    if "series concurrent" in _s3 and "series one by one" in _s3:
+        lines.append(f"  time series: concurrent {_s3['series concurrent'] * 1e3:.1f} ms "
+                     f"({_s3.get('series requests')} requests, at most {_s3.get('in flight')} "
+                     f"in flight), one by one {_s3['series one by one'] * 1e3:.1f} ms, ratio "
+                     f"{_s3['series concurrent'] / _s3['series one by one']:.2f}x "
+                     "(target <= 0.3x)")
+    if "memory s3" in _s3:
+        lines.append(f"  memory beyond the {_s3['memory result'] / 2**20:.1f} MiB result: S3 "
+                     f"{_s3['memory s3'] / 2**20:.2f} MiB, HTTP ignoring Range (streamed) "
+                     f"{_s3['memory ignored range'] / 2**20:.2f} MiB")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print("\n".join(lines))

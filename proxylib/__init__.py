@@ -5,8 +5,8 @@ from .errors import (CorruptDataError, DamagedIndexError, EmptyResultError,
                      ExpiredDeprecationError, FileAccessError, FileChangedError, HeaderError,
                      HeaderWarning, ImageFileError, IndexCacheWarning, KeySyntaxError,
                      MissingFileError, ProxyError, ProxyIndexError, ProxyReadError,
-                     ResultTooLargeError, SpecError, TooManyOpenFilesError, TruncatedFileError,
-                     UnseekableStreamError)
+                     RangeIgnoredError, ResultTooLargeError, SpecError, TooManyOpenFilesError,
+                     TransientReadError, TruncatedFileError, UnseekableStreamError)
 from .spec import ArraySpec
 
 __version__ = "0.1.0"
@@ -18,6 +18,7 @@ __all__ = [
     "ExpiredDeprecationError", "ResultTooLargeError", "HeaderWarning",
     "MissingFileError", "FileAccessError", "TooManyOpenFilesError", "DamagedIndexError",
     "ImageFileError", "KeySyntaxError", "EmptyResultError", "IndexCacheWarning",
+    "RangeIgnoredError", "TransientReadError",
 ]
 from . import deprecator
 from .images import DataobjImage, FileBasedImage, FileHolder

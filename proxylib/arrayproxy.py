@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -55,6 +55,7 @@ from .indexing.plan import CostModel, ReadPlan, plan_basic, with_runs_for
 from .indexing.selection import FancyKey
 from .io.opening import make_opener
 from .io.protocol import Opener
+from .io.remote import RemoteFile, is_fsspec_file, is_url, open_url
 from .protocols import is_proxy  # noqa: F401  # re-exported: proxylib.arrayproxy.is_proxy
 from .scaling import Conversion, conversion_for, finish_values
 from .spec import ArraySpec
@@ -135,13 +136,17 @@ class ArrayProxy:
     cost : CostModel, optional
         Overrides the byte source's cost model (gap threshold, block size);
         for tuning and benchmarking read strategies.
+    storage_options : dict, optional
+        For a URL: fsspec options (credentials, endpoint, timeouts); see
+        :mod:`proxylib.io.remote`. Refused for anything but a URL.
     """
 
     _default_order = "F"
 
     def __init__(self, file_like: FileLike, spec: Any, *, mmap: Union[bool, str] = True,
                  order: Optional[str] = None, keep_file_open: Optional[bool] = None,
-                 cost: Optional[CostModel] = None) -> None:
+                 cost: Optional[CostModel] = None,
+                 storage_options: Optional[Dict[str, Any]] = None) -> None:
         self._mmap = resolve_mmap(mmap)
         if order is None:
             order = spec.order if isinstance(spec, ArraySpec) else self._default_order
@@ -150,6 +155,8 @@ class ArrayProxy:
         self._keep_file_open = resolve_keep_file_open(keep_file_open)
         self._cost = cost
         self._spec = _spec_from(spec, order)
+        if storage_options is not None:
+            file_like = _open_with_options(file_like, storage_options)
         self.file_like = file_like
         self._opener = make_opener(file_like, keep_open=self._keep_file_open,
                                    required_size=self._spec.end, use_mmap=bool(self._mmap))
@@ -393,3 +400,11 @@ class ArrayProxy:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._plans = PlanMemo(self._spec)
+
+
+def _open_with_options(file_like: Any, storage_options: Dict[str, Any]) -> RemoteFile:
+    """A URL (or fsspec file) opened with fsspec ``storage_options``; refused for the rest."""
+    if isinstance(file_like, RemoteFile) or not (is_url(file_like) or is_fsspec_file(file_like)):
+        raise ValueError(f"storage_options apply to URLs, not to {file_like!r} (a RemoteFile "
+                         "takes its options from open_url)")
+    return open_url(file_like, storage_options)

@@ -113,6 +113,18 @@ class UnseekableStreamError(ProxyReadError):
     """A stream cannot seek and the read would need unbounded buffering."""
 
 
+class RangeIgnoredError(ProxyReadError):
+    """A server answered a byte-range request with other bytes than the range asked."""
+
+
+class TransientReadError(ProxyReadError):
+    """A remote request failed in a way another attempt may cure (5xx, a cut-off body).
+
+    Retried where it happens; the caller sees the ``ProxyReadError`` raised
+    when the attempts run out.
+    """
+
+
 class DamagedIndexError(ProxyError, ValueError):
     """A saved gzip seek index failed its checksum and must not be used."""
 

@@ -23,7 +23,7 @@ from .formats.niftiimage import NiftiImage, read_header
 from .images import (COMPRESSED_SUFFIXES, DataobjImage, FileHolder, check_load_options,
                      in_case_of, split_filename, split_name)
 from .io import remote as _remote
-from .io.remote import RemoteGzipFile, is_fsspec_file, is_url, open_url
+from .io.remote import RemoteFile, RemoteGzipFile, is_fsspec_file, is_url, open_url
 from .spec import ArraySpec
 
 _IMAGE_CLASSES = ((Nifti1Header, Nifti1Image), (Nifti2Header, Nifti2Image))
@@ -118,7 +118,8 @@ def sniff_class(block: bytes, path: str) -> type:
 
 
 def load(filename: Union[str, os.PathLike], *, mmap: Union[bool, str] = True,
-         keep_file_open: Optional[bool] = None) -> NiftiImage:
+         keep_file_open: Optional[bool] = None,
+         storage_options: Optional[Dict[str, Any]] = None) -> NiftiImage:
     """Open a NIfTI-1 or NIfTI-2 image without reading its data.
 
     Parameters
@@ -129,6 +130,10 @@ def load(filename: Union[str, os.PathLike], *, mmap: Union[bool, str] = True,
         or open fsspec file, read by byte range (:mod:`proxylib.io.remote`).
     mmap, keep_file_open
         Passed to the image's :class:`~proxylib.ArrayProxy`.
+    storage_options : dict, optional
+        For a URL: fsspec options (credentials, endpoint, timeouts), e.g.
+        ``{"key": ..., "secret": ..., "client_kwargs": {"endpoint_url": ...}}``
+        for s3fs. Refused for a local path.
 
     Returns
     -------
@@ -144,8 +149,12 @@ def load(filename: Union[str, os.PathLike], *, mmap: Union[bool, str] = True,
         ``proxylib.io.opening.MissingFileError``, also a ProxyReadError).
     """
     check_load_options(mmap, keep_file_open)
-    if is_url(filename) or is_fsspec_file(filename):  # read by byte range (proxylib[remote])
-        return load_url(filename, mmap=mmap, keep_file_open=keep_file_open)
+    if is_url(filename) or is_fsspec_file(filename) or isinstance(filename, RemoteFile):
+        # read by byte range (proxylib[remote])
+        return load_url(filename, mmap=mmap, keep_file_open=keep_file_open,
+                        storage_options=storage_options)
+    if storage_options:
+        raise ValueError(f"storage_options apply to URLs, not to the local file {filename!r}")
     path = _fspath(filename)
     if not os.path.exists(path):
         raise MissingFileError(f"{path}: no such file", path=path)
@@ -183,7 +192,13 @@ def load_url(url: Any, *, mmap: Union[bool, str] = True, keep_file_open: Optiona
     returns a NIfTI image whose ``dataobj`` proxy reads only the ranges keys
     need. Single files (``.nii``, ``.nii.gz``) and pairs (``.hdr`` + ``.img``).
     """
-    header_file = open_url(url, storage_options)
+    if isinstance(url, RemoteFile):  # opened by the caller (open_url(url, ...))
+        if storage_options:
+            raise ValueError(f"{url.url}: storage_options go to open_url, not to load")
+        header_file = url
+        header_file.prefetch_head()
+    else:
+        header_file = open_url(url, storage_options)
     name = header_file.url
     holder = FileHolder(fileobj=header_file)
     with holder.open_for_read() as stream:  # sniffed like a local file: bz2/zst too
@@ -191,7 +206,9 @@ def load_url(url: Any, *, mmap: Union[bool, str] = True, keep_file_open: Optiona
     image_class = sniff_class(block, name)
     header = read_header(image_class.header_class, holder)
     data_holder = holder if header.is_single else FileHolder(
-        fileobj=open_url(_pair_image_url(name), storage_options))
+        fileobj=open_url(_pair_image_url(name), header_file.storage_options,
+                         retries=header_file.retries, backoff=header_file.backoff,
+                         ignored_range=header_file.ignored_range))
     remote = data_holder.fileobj
     data_file = data_holder.file_like  # a decompressing reader when the bytes are bz2/zst
     if data_file is remote and not isinstance(remote, RemoteGzipFile):

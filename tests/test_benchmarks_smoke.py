@@ -17,6 +17,9 @@ SMOKE_ENV = {
 @pytest.mark.slow
 def test_benchmark_suite_runs_on_tiny_data(tmp_path):
     env = dict(os.environ, **SMOKE_ENV, PROXYLIB_CACHE_DIR=str(tmp_path / "cache"))
+    # the checkout's proxylib, not whichever one the environment has installed
+    root = os.path.abspath(os.path.join(BENCHMARKS, os.pardir))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     result = subprocess.run(
         [sys.executable, "-m", "pytest", BENCHMARKS, "-q", "--benchmark-disable", "-x",
          "-p", "no:randomly"],

@@ -232,3 +232,22 @@ def test_remote_file_protocol(server, files):
     assert remote.read() == files["bold.nii"][-10:]
     remote.seek(100)
     assert remote.read(50) == files["bold.nii"][100:150]
+
+
+def test_to_dask_workers_carry_the_storage_options(server, values):
+    pytest.importorskip("dask.array")
+    options = {"headers": {"X-Any": "1"}}
+    arr = proxylib.to_dask(proxylib.load(server.url("bold.nii"), storage_options=options),
+                           chunks=(-1, -1, -1, 6))
+    np.testing.assert_allclose(arr.mean(axis=-1).compute(scheduler="threads"),
+                               values.mean(axis=-1), rtol=1e-12)
+    carried = [v for v in arr.dask.values() if isinstance(v, ArrayProxy)]
+    assert carried and all(p.file_like.storage_options == options for p in carried)
+    shipped = pickle.loads(pickle.dumps(carried[0]))
+    assert shipped.file_like.storage_options == options
+    proxy = ArrayProxy(server.url("bold.nii"), (SHAPE, np.int16, OFFSET),
+                       storage_options=options)
+    assert proxy.file_like.storage_options == options
+    assert pickle.loads(pickle.dumps(proxy.copy())).file_like.storage_options == options
+    with pytest.raises(ValueError, match="storage_options apply to URLs"):
+        ArrayProxy("local.raw", (SHAPE, np.int16), storage_options=options)

@@ -9,9 +9,11 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Callable, List, Optional, Sequence
 
+from ..io.remote import is_url
 from ..loading import load
 
-from .strategies import Strategy, gzip_cache, is_gzip, peer_strategies, proxylib_strategies
+from .strategies import (Strategy, gzip_cache, is_gzip, peer_strategies, proxylib_strategies,
+                         remote_strategy)
 from .workloads import Workload, select, standard_workloads
 
 #: A cell whose first round takes longer than this gets fewer rounds.
@@ -84,18 +86,25 @@ def measure(strategy: Strategy, workload: Workload, repeat: int,
 def run_benchmark(path: str, *, workload_names: Sequence[str] = (), repeat: int = 5,
                   memory: bool = True, progress: Optional[Progress] = None,
                   include_peers: bool = True,
-                  on_strategy: Optional[Progress] = None) -> List[Measurement]:
+                  on_strategy: Optional[Progress] = None,
+                  storage_options: Optional[dict] = None) -> List[Measurement]:
     """Measure every applicable strategy on every selected workload for one file.
 
     ``progress(done, total, label)`` is called before every cell and once at the end;
-    ``on_strategy(number, count, name)`` when a strategy starts (1-based).
+    ``on_strategy(number, count, name)`` when a strategy starts (1-based). A URL
+    is measured with one strategy, a fresh ``proxylib.load`` each round
+    (``storage_options`` go to fsspec), and no peers.
     """
-    shape = load(path).shape
+    remote = is_url(path)
+    shape = load(path, storage_options=storage_options if remote else None).shape
     workloads = select(standard_workloads(shape), workload_names)
-    compressed = is_gzip(path)
+    compressed = not remote and is_gzip(path)
     results: List[Measurement] = []
     with ExitStack() as stack:
-        if compressed:
+        if remote:
+            strategies = [remote_strategy(path, storage_options)]
+            include_peers = False
+        elif compressed:
             strategies: List[Strategy] = []
             for saved in (False, True):
                 reset = stack.enter_context(gzip_cache(path, saved))

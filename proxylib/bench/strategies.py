@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, List
+from typing import Any, Callable, Iterator, List, Optional
 
 import numpy as np
 
@@ -99,6 +99,13 @@ class NibabelTarget:
 
     def close(self):
         pass
+
+
+def remote_strategy(url: str, storage_options: Optional[dict] = None) -> Strategy:
+    """proxylib over a URL: a fresh load each round (a new process's first read)."""
+    return Strategy("proxylib remote", "proxylib",
+                    open=lambda: ProxyTarget(load(url, storage_options=storage_options)),
+                    settings={"url": url}, fresh_each_round=True)
 
 
 def is_gzip(path: str) -> bool:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
 from ..formats.nifti1 import Nifti1Image
+from ..io.remote import is_url
 from ..loading import load, save
 
 DEFAULT_SHAPE = (64, 64, 32, 100)
@@ -36,13 +37,18 @@ def make_default_volume(directory: str, shape: Tuple[int, ...] = DEFAULT_SHAPE) 
     return plain, gzipped
 
 
-def describe(path: str, temporary: bool = False) -> str:
+def describe(path: str, temporary: bool = False,
+             storage_options: Optional[dict] = None) -> str:
     """One line saying what is measured: where the file is, its shape, type and sizes."""
-    proxy = load(path).dataobj
+    remote = is_url(path)
+    proxy = load(path, storage_options=storage_options if remote else None).dataobj
     shape = "x".join(str(n) for n in proxy.shape)
     stored = proxy.spec.storage_dtype
     data = proxy.size * stored.itemsize
-    disk = os.path.getsize(path)
+    if remote:  # the stored (compressed) size the server reports
+        disk = getattr(proxy.file_like, "compressed_size", None) or proxy.file_like.size
+    else:
+        disk = os.path.getsize(path)
     kind = "gzipped" if path.endswith(".gz") else "uncompressed"
     where = f"{path} (generated; deleted when the run ends)" if temporary else path
     return (f"{where}: {shape} {stored.newbyteorder('=').name}, {_size(data)} of data, "

@@ -11,6 +11,7 @@ from ..bench.runner import run_benchmark
 from ..bench.volume import DEFAULT_SHAPE, describe, make_default_volume
 
 from .progress import Progress
+from .urls import add_storage_options, storage_options
 
 
 def add_parser(commands) -> None:
@@ -22,7 +23,7 @@ def add_parser(commands) -> None:
                     "without a saved index), numpy.memmap and nibabel when installed. With no "
                     "FILE, a default 4D volume is written (plain and gzipped) to a temporary "
                     "directory and both are measured.")
-    parser.add_argument("file", nargs="?", help="a 4D NIfTI file (.nii, .nii.gz, .hdr/.img)")
+    parser.add_argument("file", nargs="?", help="a 4D NIfTI file (.nii, .nii.gz, .hdr/.img) or URL")
     parser.add_argument("--keys", nargs="+", default=(), metavar="NAME",
                         help="only these workloads: volume, time series, x-slab, mask, full")
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds per cell (default 5)")
@@ -33,6 +34,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--shape", default=None,
                         help="shape of the generated default volume, e.g. 32,32,16,50")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_storage_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -50,12 +52,13 @@ def run(args) -> int:
             paths = list(make_default_volume(directory, shape))
         everything = []
         for path in paths:
-            title = describe(path, temporary=not args.file)
+            title = describe(path, temporary=not args.file,
+                             storage_options=storage_options(args))
             if lines is not None:
                 lines.stream.write(f"proxylib bench: measuring {title}\n")
             results = run_benchmark(path, workload_names=args.keys, repeat=args.repeat,
                                     progress=progress, include_peers=not args.no_peers,
-                                    on_strategy=lines)
+                                    on_strategy=lines, storage_options=storage_options(args))
             print(report.render_table(results, title))
             print()
             everything.append((path, results))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from ..io import index_cache
 from ..io.index_build import build_index
+from ..io.remote import RemoteGzipFile, is_url, open_url
 
 from .output import echo
 from .progress import Progress
+from .urls import add_storage_options, storage_options
 
 
 def add_parser(commands) -> None:
@@ -18,6 +21,7 @@ def add_parser(commands) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE")
     parser.add_argument("--force", action="store_true", help="rebuild even if saved")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_storage_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -25,8 +29,27 @@ def run(args) -> int:
     progress = Progress(quiet=args.quiet)
     for number, path in enumerate(args.files):
         progress(number, len(args.files), path)
-        saved = build_index(path, force=args.force)
+        if is_url(path):
+            saved = _build_remote_index(path, args)
+        else:
+            saved = build_index(path, force=args.force)
         where = saved if saved is not None else "not saved (cache directory not writable)"
         echo(f"{path}: index {where}")
     progress(len(args.files), len(args.files), "done")
     return 0
+
+
+def _build_remote_index(url: str, args):
+    """Build and save the seek index of a gzipped URL (the whole file is read once)."""
+    remote = open_url(url, storage_options(args))
+    if not isinstance(remote, RemoteGzipFile):
+        raise ValueError(f"{url}: not gzip-compressed, so it needs no seek index")
+    key = remote.index_identity()
+    if args.force:
+        index_cache.discard_index(key)
+    else:
+        saved = index_cache.load_index(key)
+        if saved is not None and saved.complete:
+            return index_cache.index_path(key)
+    remote.build_index()
+    return index_cache.index_path(key) if index_cache.load_index(key) is not None else None

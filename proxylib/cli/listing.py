@@ -9,9 +9,9 @@ import numpy as np
 
 from ..io.index_cache import FileIdentity, load_index
 from ..io.streams import open_regular, stream_size
-from ..loading import load
 from .output import echo
 from .progress import Progress
+from .urls import add_storage_options, load_any
 
 #: Bytes of output values one statistics block may hold.
 STATS_BLOCK_BYTES = 64 << 20
@@ -28,13 +28,14 @@ def add_parser(commands) -> None:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print the header fields and the affine")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_storage_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
     progress = Progress(quiet=args.quiet)
     for path in args.files:
-        image = load(path)
+        image = load_any(path, args)
         echo(describe(path, image))
         if args.stats and image.dataobj.dtype.fields is not None:
             print(f"  statistics: not computed for {image.dataobj.dtype} records "
@@ -56,11 +57,18 @@ def describe(path: str, image) -> str:
     spec = proxy.spec
     zooms = "x".join(f"{z:g}" for z in image.header.get_zooms())
     scaling = f"slope={spec.slope:g} inter={spec.inter:g}" if spec.has_scaling else "no scaling"
-    data_path = os.fspath(proxy.file_like)  # a pair's .img, where the data (and index) are
-    compression = _compression(data_path)
     index = ""
-    if compression == "gzip":
-        index = ", saved index" if _has_saved_index(data_path) else ", no saved index"
+    remote = getattr(proxy.file_like, "url", None)
+    if remote is not None:  # a URL: no local file to look at
+        compression = "gzip" if hasattr(proxy.file_like, "index_identity") else "uncompressed"
+        if compression == "gzip":
+            saved = load_index(proxy.file_like.index_identity()) is not None
+            index = ", saved index" if saved else ", no saved index"
+    else:
+        data_path = os.fspath(proxy.file_like)  # a pair's .img, where the data (and index) are
+        compression = _compression(data_path)
+        if compression == "gzip":
+            index = ", saved index" if _has_saved_index(data_path) else ", no saved index"
     return (f"{path}: {type(image).__name__} shape={spec.shape} "
             f"storage={spec.storage_dtype} output={proxy.dtype} zooms={zooms} {scaling} "
             f"{compression}{index}")

@@ -7,8 +7,9 @@ import numpy as np
 from ..errors import EmptyResultError
 from ..indexing.normalize import NEWAXIS, AxisRange, is_basic, normalize_key
 from ..io.atomic import replacing
-from ..loading import load, save
+from ..loading import save
 from .keys import parse_key
+from .urls import add_storage_options, load_any
 from .output import echo
 
 SPATIAL_AXES = 3
@@ -25,13 +26,14 @@ def add_parser(commands) -> None:
     parser.add_argument("file", metavar="FILE")
     parser.add_argument("key", metavar="KEY")
     parser.add_argument("-o", "--output", required=True, metavar="OUT")
+    add_storage_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
     out = args.output
     kind = _output_kind(out)
-    image = load(args.file)
+    image = load_any(args.file, args)
     key = parse_key(args.key)
     if kind == "npy":
         data = _non_empty(np.asarray(image.dataobj[key]), args, image.shape)

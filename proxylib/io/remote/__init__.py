@@ -11,17 +11,23 @@ reads any byte range with one ranged request. Nothing is downloaded up front.
   of 1-5 MB of transfer); runs are cut at 16 MiB so memory stays bounded.
   One volume of a 4D file is one request for about one volume of bytes; an
   x-slab is ``span / block_size`` requests, not one per row.
-* **Bounded retries.** A failed request is retried :data:`RETRIES` times
+* **Every answer checked** (:mod:`.responses`, used by :mod:`.transports`):
+  status 206, ``Content-Range`` equal to the range asked, ``Content-Length``,
+  total size, and the ETag (else Last-Modified) against the one first seen,
+  before any byte is copied; a server that ignores ``Range`` is stopped after
+  its headers (or, with ``ignored_range='stream'``, read as a stream).
+  Connect/read timeouts are on by default.
+* **Bounded retries.** A transient failure (5xx, 408, 429, a dropped
+  connection, a timeout, a cut-off body) is retried :data:`RETRIES` times
   with exponential back-off; then :class:`~proxylib.ProxyReadError` names
-  the URL and the byte range. A missing file or a refused request is not
-  retried. A file whose ETag changed answers ``412`` to the ``If-Match``
-  sent with every HTTP range request and gives
-  :class:`~proxylib.FileChangedError`.
+  the URL, the byte range and the cause. 404, 401/403 and redirect loops are
+  named and not retried.
 * **gzip over the network** (:class:`RemoteGzipFile`): ``indexed_gzip`` seeks
   in the compressed stream, reading compressed bytes by range; its seek index
   is saved in the local cache (:mod:`proxylib.io.index_cache`) under an
-  identity made of URL, ETag (or Last-Modified) and size, so a later process
-  (a dask worker) jumps straight to the volume it needs.
+  identity made of URL, ETag (or Last-Modified), size and a checksum of the
+  compressed file's two ends, so a later process (a dask worker) jumps
+  straight to the volume it needs and a replaced file never finds it.
 
 Importing this package registers :func:`remote_opener_for` with
 :func:`proxylib.io.protocol.register_opener`, so ``ArrayProxy(url, spec)``
@@ -34,7 +40,8 @@ from .files import (BACKOFF, GZIP_MAGIC, HEAD_BYTES, REMOTE_COST, RETRIES, Remot
                     is_fsspec_file, is_url)
 from .gzipped import RemoteGzipFile
 from .opening import RemoteOpener, RemoteSource, open_url, remote_opener_for
+from .responses import RangeIgnoredError
 
 __all__ = ["RemoteFile", "RemoteGzipFile", "RemoteSource", "RemoteOpener", "REMOTE_COST",
            "RETRIES", "BACKOFF", "open_url", "remote_opener_for", "is_url",
-           "is_fsspec_file", "GZIP_MAGIC", "HEAD_BYTES"]
+           "is_fsspec_file", "GZIP_MAGIC", "HEAD_BYTES", "RangeIgnoredError"]

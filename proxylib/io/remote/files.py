@@ -7,10 +7,12 @@ import threading
 import time
 from typing import Any, Dict, Optional, Tuple
 
-from ...errors import FileChangedError, ProxyReadError, TruncatedFileError
+from ...errors import ProxyError, ProxyReadError, TransientReadError, TruncatedFileError
 from ..cost import CostModel
 from ..positional import seek_position
 from ..sources import _byte_view
+from .responses import status_error, where
+from .transports import transport_for, with_default_timeouts
 
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -21,8 +23,12 @@ GZIP_MAGIC = b"\x1f\x8b"
 REMOTE_COST = CostModel(gap_threshold=2 * 1024 * 1024, block_size=16 * 1024 * 1024)
 #: Retries after a failed request (so at most RETRIES + 1 attempts per range).
 RETRIES = 3
-#: Seconds before the first retry; doubled for each further one.
+#: Seconds before the first retry; doubled for each further one, at most MAX_BACKOFF.
 BACKOFF = 0.1
+MAX_BACKOFF = 2.0
+#: What to do when a server answers a range request with the whole file:
+#: ``'refuse'`` (stop the transfer, raise) or ``'stream'`` (read on, keep the range).
+IGNORED_RANGE_POLICIES = ("refuse", "stream")
 #: Bytes fetched with the first request (gzip magic, header, extensions): one
 #: round trip instead of three for a NIfTI header.
 HEAD_BYTES = 16 * 1024
@@ -60,13 +66,60 @@ def is_fsspec_file(obj: Any) -> bool:
     return isinstance(obj, (OpenFile, AbstractBufferedFile))
 
 
-def _is_permanent(err: BaseException) -> bool:
-    """Errors a retry cannot cure: no such file, no permission, bad request."""
-    if isinstance(err, (FileNotFoundError, PermissionError, IsADirectoryError, ValueError,
-                        TypeError)):
-        return True
-    status = getattr(err, "status", None) or getattr(err, "code", None)
-    return isinstance(status, int) and 400 <= status < 500 and status not in (408, 429)
+def _describe(err: BaseException) -> str:
+    """What went wrong, as the end of a sentence (a timeout, a refused connection, ...)."""
+    import asyncio
+    text = str(err).strip() or type(err).__name__
+    if isinstance(err, (asyncio.TimeoutError, TimeoutError)) or "timeout" in \
+            type(err).__name__.lower():
+        return ("the server did not answer within the timeout "
+                f"({type(err).__name__}{': ' + str(err) if str(err) else ''})")
+    if isinstance(err, TransientReadError):
+        return text
+    if isinstance(err, ConnectionRefusedError) or "connect call failed" in text.lower() \
+            or "cannot connect" in text.lower():
+        return f"the connection was refused or could not be made ({text})"
+    return f"{type(err).__name__}: {text}"
+
+
+def _status_of(err: BaseException) -> Optional[int]:
+    """The HTTP status behind an exception: aiohttp's ``status``, botocore's response
+    (also when s3fs re-raised it as an OSError, the original as its cause)."""
+    seen = 0
+    while err is not None and seen < 5:
+        status = getattr(err, "status", None) or getattr(err, "code", None)
+        if isinstance(status, int):
+            return status
+        response = getattr(err, "response", None)
+        if isinstance(response, dict):
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if isinstance(status, int):
+                return status
+        err = err.__cause__ or err.__context__
+        seen += 1
+    return None
+
+
+def _permanent(url: str, err: BaseException, doing: str, start: Optional[int],
+               end: Optional[int]) -> Optional[Exception]:
+    """The named error for a failure no retry can cure, or None for a transient one."""
+    span = where(start, end)
+    if type(err).__name__ == "TooManyRedirects":
+        return ProxyReadError(f"{url}: the server redirected more than the allowed number of "
+                              f"times (a redirect loop?) while {doing}{span}.", path=url,
+                              offset=start)
+    status = _status_of(err)
+    if isinstance(status, int) and 400 <= status < 600:
+        found = status_error(url, status, doing, start, end)
+        return None if isinstance(found, TransientReadError) else found
+    if isinstance(err, FileNotFoundError):
+        return status_error(url, 404, doing, start, end, str(err))
+    if isinstance(err, PermissionError):
+        return status_error(url, 403, doing, start, end, str(err))
+    if isinstance(err, (ValueError, TypeError, IsADirectoryError)):
+        return ProxyReadError(f"{url}: {doing}{span} failed: {type(err).__name__}: {err}.",
+                              path=url, offset=start)
+    return None
 
 
 class RemoteFile(io.RawIOBase):
@@ -77,27 +130,38 @@ class RemoteFile(io.RawIOBase):
     url : str
         Any URL fsspec understands.
     storage_options : dict, optional
-        Passed to the fsspec filesystem (credentials, headers, ...).
+        Passed to the fsspec filesystem (credentials, endpoint, headers,
+        timeouts). Connect and read timeouts default to
+        :data:`~.transports.CONNECT_TIMEOUT` and :data:`~.transports.READ_TIMEOUT`.
     retries, backoff : int, float
-        At most ``retries`` retries per range, the first after ``backoff``
-        seconds, doubling.
+        At most ``retries`` retries per request, the first after ``backoff``
+        seconds, doubling up to :data:`MAX_BACKOFF`.
     identity : dict, optional
         ``{'size': ..., 'etag': ...}`` seen earlier (pickled copies carry it);
         looked up with one metadata request when not given.
+    ignored_range : {'refuse', 'stream'}
+        A server that answers a range request with the whole file is refused
+        (the default), or read as a stream keeping only the range asked.
     """
 
     cost = REMOTE_COST
 
     def __init__(self, url: str, storage_options: Optional[Dict[str, Any]] = None, *,
                  retries: int = RETRIES, backoff: float = BACKOFF,
-                 identity: Optional[Dict[str, Any]] = None) -> None:
+                 identity: Optional[Dict[str, Any]] = None,
+                 ignored_range: str = "refuse") -> None:
         super().__init__()
+        if ignored_range not in IGNORED_RANGE_POLICIES:
+            raise ValueError(f"ignored_range must be one of {IGNORED_RANGE_POLICIES}, "
+                             f"not {ignored_range!r}")
         self.url = url
         self.storage_options = dict(storage_options or {})
         self.retries = int(retries)
         self.backoff = float(backoff)
+        self.ignored_range = ignored_range
         self._fs: Any = None
         self._path: Optional[str] = None
+        self._transport: Any = None
         self._pos = 0
         self._identity = dict(identity) if identity else None
         self._head: Optional[bytes] = None
@@ -114,30 +178,31 @@ class RemoteFile(io.RawIOBase):
     def _filesystem(self) -> Tuple[Any, str]:
         if self._fs is None:
             from fsspec.core import url_to_fs
-            self._fs, self._path = url_to_fs(self.url, **self.storage_options)
+            protocol = self.url.split("://", 1)[0].lower()
+            self._fs, self._path = url_to_fs(
+                self.url, **with_default_timeouts(protocol, self.storage_options))
         return self._fs, self._path
+
+    def _channel(self) -> Any:
+        if self._transport is None:
+            fs, path = self._filesystem()
+            self._transport = transport_for(fs, self.url, path)
+        return self._transport
 
     @property
     def is_http(self) -> bool:
         return self.url.split("://", 1)[0].lower() in ("http", "https")
 
     def identity(self) -> Dict[str, Any]:
-        """``{'url', 'size', 'etag'}`` of the version first seen (one metadata request)."""
+        """``{'url', 'size', 'etag'}`` of the version first seen (one metadata request).
+
+        ``etag`` is ``'ETag=...'``, else ``'Last-Modified=...'`` (or another
+        version field the filesystem reports), else None.
+        """
         if self._identity is None:
-            fs, path = self._filesystem()
-            info = self._with_retries("looking up the size of", lambda: fs.info(path))
-            size = info.get("size")
-            if size is None:
-                raise ProxyReadError(
-                    f"{self.url}: the server does not report the file's size (no "
-                    "Content-Length); byte-range reads need it", path=self.url)
-            etag = None
-            for field in ("ETag", "etag", "Last-Modified", "LastModified", "last_modified",
-                          "mtime", "md5", "checksum"):
-                if info.get(field) is not None:
-                    etag = f"{field}={info[field]}"
-                    break
-            self._identity = {"size": int(size), "etag": etag}
+            transport = self._channel()
+            size, version = self._with_retries("looking up its size", transport.info)
+            self._identity = {"size": int(size), "etag": version}
         return {"url": self.url, **self._identity}
 
     @property
@@ -151,51 +216,38 @@ class RemoteFile(io.RawIOBase):
     # -- positional reads --------------------------------------------------------
     def _with_retries(self, doing: str, call: Any, start: Optional[int] = None,
                       end: Optional[int] = None) -> Any:
-        where = "" if start is None else f" bytes {start}-{end - 1}"
+        """``call()``, retried on transient failures; proxylib errors for the rest."""
         attempts = self.retries + 1
         for attempt in range(attempts):
             try:
                 return call()
-            except ProxyReadError:
-                raise
+            except ProxyError as err:
+                if not isinstance(err, TransientReadError):
+                    raise
+                failure: Exception = err
             except Exception as err:
-                status = getattr(err, "status", None) or getattr(err, "code", None)
-                if status == 412:
-                    raise FileChangedError(
-                        f"{self.url}: the file changed on the server since it was opened "
-                        f"(its ETag no longer matches) while reading{where}; load it again",
-                        path=self.url, offset=start) from err
-                if isinstance(err, FileNotFoundError):
-                    raise ProxyReadError(
-                        f"{self.url}: not found on the server while {doing}{where}",
-                        path=self.url, offset=start) from err
-                if _is_permanent(err) or attempt == attempts - 1:
-                    tried = "" if _is_permanent(err) else f" after {attempts} attempts"
-                    raise ProxyReadError(
-                        f"{self.url}: {doing}{where} failed{tried}: "
-                        f"{type(err).__name__}: {err}", path=self.url, offset=start,
-                        expected=None if start is None else end - start) from err
-                time.sleep(self.backoff * (2 ** attempt))
+                named = _permanent(self.url, err, doing, start, end)
+                if named is not None:
+                    raise named from err
+                failure = err
+            if attempt == attempts - 1:
+                raise ProxyReadError(
+                    f"{self.url}: {doing}{where(start, end)} failed after {attempts} "
+                    f"attempts: {_describe(failure)}.", path=self.url, offset=start,
+                    expected=None if start is None else end - start) from failure
+            time.sleep(min(MAX_BACKOFF, self.backoff * (2 ** attempt)))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _fetch(self, start: int, end: int) -> bytes:
-        fs, path = self._filesystem()
-        kwargs: Dict[str, Any] = {}
-        etag = (self._identity or {}).get("etag")
-        if self.is_http and etag and etag.startswith("ETag="):
-            kwargs["headers"] = {"If-Match": etag[len("ETag="):]}
+    def _fetch_into(self, start: int, view: memoryview) -> None:
+        """One request for ``view``'s bytes at ``start``, checked before it is used."""
+        transport = self._channel()
+        identity = self._identity or {}
         with self._count_lock:
             self.requests += 1
-        data = fs.cat_file(path, start=start, end=end, **kwargs)
+        received = transport.read_into(start, view, identity.get("etag"), identity.get("size"),
+                                       self.ignored_range == "stream")
         with self._count_lock:
-            self.bytes_received += len(data)
-        if len(data) > end - start:
-            raise ProxyReadError(
-                f"{self.url}: asked for bytes {start}-{end - 1} and got {len(data)} bytes; "
-                "the server ignores Range requests, so proxylib cannot read it by range "
-                "(download the file instead)", path=self.url, offset=start,
-                expected=end - start, found=len(data))
-        return data
+            self.bytes_received += received
 
     def read_at(self, offset: int, buffer: Any) -> None:
         """Fill ``buffer`` with the bytes at ``offset`` (one request, retried)."""
@@ -210,15 +262,7 @@ class RemoteFile(io.RawIOBase):
                 f"{self.url}: needed bytes {offset}-{end - 1} but the file holds {size} "
                 "bytes; it is shorter than its header says", path=self.url, offset=offset,
                 expected=wanted, found=max(0, size - offset))
-        data = self._with_retries("reading", lambda: self._checked_fetch(offset, end),
-                                  offset, end)
-        view[:] = data
-
-    def _checked_fetch(self, start: int, end: int) -> bytes:
-        data = self._fetch(start, end)
-        if len(data) < end - start:  # a cut-off body: worth another try
-            raise ConnectionError(f"short body: {len(data)} of {end - start} bytes")
-        return data
+        self._with_retries("reading", lambda: self._fetch_into(offset, view), offset, end)
 
     # -- file-object protocol (for header parsing and FileObjectOpener) ----------
     def readable(self) -> bool:
@@ -257,12 +301,13 @@ class RemoteFile(io.RawIOBase):
     # -- pickling: a description, never a connection ------------------------------
     def __reduce__(self) -> Any:
         return (_rebuild, (type(self), self.url, self.storage_options, self.retries,
-                           self.backoff, self._identity))
+                           self.backoff, self._identity, self.ignored_range))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
 
 
 def _rebuild(cls: type, url: str, options: Dict[str, Any], retries: int, backoff: float,
-             identity: Optional[Dict[str, Any]]) -> "RemoteFile":
-    return cls(url, options, retries=retries, backoff=backoff, identity=identity)
+             identity: Optional[Dict[str, Any]], ignored_range: str = "refuse") -> "RemoteFile":
+    return cls(url, options, retries=retries, backoff=backoff, identity=identity,
+               ignored_range=ignored_range)

@@ -15,7 +15,10 @@ from ..gzip import INDEX_SPACING
 from ..index_cache import FileIdentity
 from ..positional import ReadOnlyPosition
 from ..sources import _byte_view
-from .files import GZIP_READ_SIZE, REMOTE_COST, RemoteFile
+from .files import GZIP_READ_SIZE, HEAD_BYTES, REMOTE_COST, RemoteFile
+
+#: Compressed bytes at each end of a remote gzip file that key its saved index.
+EDGE_BYTES = HEAD_BYTES
 
 
 class _CompressedReader(ReadOnlyPosition):
@@ -78,6 +81,9 @@ class RemoteGzipFile(RemoteFile):
         self._zlock = threading.RLock()
         self._saved_points = 0
         self._complete = False
+        self._compressed_head: Optional[bytes] = None
+        self._from_saved = False  # the reader started from a saved index
+        self._saved_failed = False  # ... which failed once: never load it again
         self.cost = CostModel(gap_threshold=max(INDEX_SPACING, REMOTE_COST.gap_threshold),
                               block_size=REMOTE_COST.block_size)
 
@@ -96,10 +102,35 @@ class RemoteGzipFile(RemoteFile):
             return self._wrap(lambda: zran.seek(0, os.SEEK_END), 0)
 
     def index_identity(self) -> Any:
-        """The :class:`~proxylib.io.index_cache.FileIdentity` the saved index is filed under."""
+        """The :class:`~proxylib.io.index_cache.FileIdentity` the saved index is filed under.
+
+        URL, version (ETag or Last-Modified), compressed size and a checksum of
+        the first and last :data:`EDGE_BYTES` compressed bytes (the gzip
+        trailer holds the data's CRC-32), so a file replaced at the same size
+        behind an unchanged Last-Modified does not find the old file's index.
+        The checksum costs one ranged request per opened file; pickled copies
+        carry it.
+        """
         identity = self.identity()
-        tag = hashlib.sha256(f"{identity['url']}\n{identity['etag']}".encode()).hexdigest()
+        if "edges" not in (self._identity or {}):
+            self._identity["edges"] = self._edges_digest(identity["size"])
+        tag = hashlib.sha256(f"{identity['url']}\n{identity['etag']}\n"
+                             f"{self._identity['edges']}".encode()).hexdigest()
         return FileIdentity(size=identity["size"], mtime_ns=0, edges_sha256=tag)
+
+    def _edges_digest(self, size: int) -> str:
+        plain = self._as_plain(self)
+        edge = min(EDGE_BYTES, size)
+        head = self._compressed_head
+        if head is None or len(head) < edge:
+            head = bytearray(edge)
+            plain.read_at(0, head)
+        tail = bytearray(edge)
+        if size > edge:
+            plain.read_at(size - edge, tail)
+        else:
+            tail = bytearray(head[:edge])
+        return hashlib.sha256(bytes(head[:edge]) + bytes(tail)).hexdigest()
 
     def _new_zran(self) -> Any:
         from indexed_gzip.indexed_gzip import _IndexedGzipFile
@@ -110,16 +141,38 @@ class RemoteGzipFile(RemoteFile):
     def _indexed(self) -> Any:
         if self._zran is None:
             self._zran = self._new_zran()
-            saved = index_cache.load_index(self.index_identity())
+            self._from_saved = False
+            saved = None if self._saved_failed else index_cache.load_index(self.index_identity())
             if saved is not None:
                 try:
                     self._zran.import_index(fileobj=io.BytesIO(saved.payload))
                     self._saved_points = self._zran.npoints
                     self._complete = saved.complete
+                    self._from_saved = True
                 except Exception:  # a damaged index is never trusted: rebuild
                     index_cache.discard_index(self.index_identity())
                     self._zran = self._new_zran()
         return self._zran
+
+    def _locked_with_rebuild(self, attempt: Any) -> Any:
+        """``attempt()`` under the lock; if it fails on a saved index, discard it, retry once.
+
+        An index saved for another version of the file (or damaged in a way
+        its checks miss) shows up as a decompression error; the file itself
+        may be fine, so a second try decompresses from the start.
+        """
+        with self._zlock:
+            try:
+                return attempt()
+            except CorruptDataError:
+                if not self._from_saved:
+                    raise
+                index_cache.discard_index(self.index_identity())
+                self._saved_failed = True
+                self._zran = None
+                self._complete = False
+                self._saved_points = 0
+                return attempt()
 
     def _save(self, force: bool = False) -> None:
         zran = self._zran
@@ -154,9 +207,8 @@ class RemoteGzipFile(RemoteFile):
         wanted = len(view)
         if wanted == 0:
             return
-        with self._zlock:
+        def attempt() -> int:
             zran = self._indexed()
-            done = 0
 
             def fill() -> int:
                 zran.seek(offset)
@@ -170,6 +222,9 @@ class RemoteGzipFile(RemoteFile):
 
             done = self._wrap(fill, offset)
             self._save()
+            return done
+
+        done = self._locked_with_rebuild(attempt)
         if done < wanted:
             raise TruncatedFileError(
                 f"{self.url}: the gzip stream ends at uncompressed offset {offset + done} "
@@ -180,7 +235,7 @@ class RemoteGzipFile(RemoteFile):
         view = _byte_view(buffer)
         if not len(view):
             return 0
-        with self._zlock:
+        def attempt() -> int:
             zran = self._indexed()
 
             def fill() -> int:
@@ -189,8 +244,11 @@ class RemoteGzipFile(RemoteFile):
 
             got = self._wrap(fill, self._pos)
             self._save()
-            self._pos += got
             return got
+
+        got = self._locked_with_rebuild(attempt)
+        self._pos += got
+        return got
 
     def build_index(self) -> None:
         """Read the whole compressed file once and save its complete seek index."""
@@ -203,7 +261,8 @@ class RemoteGzipFile(RemoteFile):
     def _as_plain(remote: "RemoteFile") -> RemoteFile:
         """A plain RemoteFile sharing the URL, options and identity (compressed bytes)."""
         plain = RemoteFile(remote.url, remote.storage_options, retries=remote.retries,
-                           backoff=remote.backoff, identity=remote._identity)
+                           backoff=remote.backoff, identity=remote._identity,
+                           ignored_range=remote.ignored_range)
         plain._fs, plain._path = remote._filesystem()
         plain._identity = remote._identity
         remote._plain = plain

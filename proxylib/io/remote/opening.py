@@ -14,12 +14,15 @@ from .files import BACKOFF, GZIP_MAGIC, RETRIES, RemoteFile, _fsspec, is_fsspec_
 from .gzipped import RemoteGzipFile
 
 def open_url(url: Any, storage_options: Optional[Dict[str, Any]] = None, *,
-             retries: int = RETRIES, backoff: float = BACKOFF) -> RemoteFile:
+             retries: int = RETRIES, backoff: float = BACKOFF,
+             ignored_range: str = "refuse") -> RemoteFile:
     """A :class:`RemoteFile` (or :class:`RemoteGzipFile` for gzip data) for a URL.
 
     ``url`` may also be an open fsspec file or ``fsspec.core.OpenFile``; its
     filesystem's protocol and options are reused. One metadata request (size,
-    ETag) and one 2-byte request (gzip magic) are made.
+    ETag) and one request for the first :data:`HEAD_BYTES` are made.
+    ``ignored_range='stream'`` reads servers that ignore ``Range`` as a stream
+    (bounded memory, but up to the whole file transferred per read).
     """
     _fsspec()
     if is_fsspec_file(url):
@@ -31,11 +34,13 @@ def open_url(url: Any, storage_options: Optional[Dict[str, Any]] = None, *,
     if not isinstance(url, str):
         raise TypeError(f"open_url needs a URL string or an fsspec file, not "
                         f"{type(url).__name__}")
-    plain = RemoteFile(url, storage_options, retries=retries, backoff=backoff)
+    plain = RemoteFile(url, storage_options, retries=retries, backoff=backoff,
+                       ignored_range=ignored_range)
     if plain.prefetch_head()[:2] == GZIP_MAGIC:
         gz = RemoteGzipFile(url, storage_options, retries=retries, backoff=backoff,
-                            identity=plain._identity)
+                            identity=plain._identity, ignored_range=ignored_range)
         gz._fs, gz._path = plain._fs, plain._path
+        gz._compressed_head = plain._head
         return gz
     return plain
 
