@@ -186,12 +186,13 @@ def test_int64_arrays_save_without_a_dtype(tmp_path):
 
 
 def test_nifti2_image_from_nifti1_header(tmp_path):
-    ref_header = nib.Nifti1Header()
-    ref_header.set_data_dtype("i2")
     header = Nifti1Header()
-    header.set_data_dtype("i2")
-    mine = Nifti2Image(DATA.astype("f8"), AFFINE, header)
-    ref = nib.Nifti2Image(DATA.astype("f8"), AFFINE, ref_header)
+    header.set_xyzt_units("mm", "sec")
+    mine = Nifti2Image(DATA.astype("f8"), AFFINE, header, dtype="i2")
+    ref = nib.Nifti2Image(DATA.astype("f8"), AFFINE, nib.Nifti1Header(), dtype="i2")
     assert mine.get_data_dtype() == ref.get_data_dtype() == np.dtype("i2")
     mine.to_filename(str(tmp_path / "p.nii"))
-    assert nib.load(str(tmp_path / "p.nii")).header.sizeof_hdr == 540
+    back = nib.load(str(tmp_path / "p.nii"))
+    assert back.header.sizeof_hdr == 540
+    assert back.header.get_xyzt_units() == ("mm", "sec")
+    np.testing.assert_allclose(back.get_fdata(), DATA, atol=abs(back.dataobj.slope) / 2)

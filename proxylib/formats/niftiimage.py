@@ -63,35 +63,11 @@ class NiftiImage(XformImageMixin, DataobjImage):
             dataobj = np.asanyarray(dataobj)
         super().__init__(dataobj, header=header, extra=extra, file_map=file_map)
         self._affine = None if affine is None else check_affine(affine)
-        given = self._given_dtype() if header is not None else None
         self.update_header()
         if header is None and self._affine is not None:
             self._affine2header()
         if dtype is not None:
             self.set_data_dtype(dtype)
-        elif given is not None:
-            self._header.set_data_dtype(given)
-
-    def _given_dtype(self) -> Optional[np.dtype]:
-        """The header's dtype, when it is the on-disk dtype for this data (as nibabel).
-
-        Array data given with a header is stored in the header's dtype (scaled
-        on save if that is an integer type). A proxy keeps its stored dtype;
-        a dtype that cannot hold the values at all (structured vs plain,
-        complex into real) is not taken.
-        """
-        if is_proxy(self._dataobj):
-            return None
-        try:
-            given = self._header.get_data_dtype()
-        except HeaderError:
-            return None
-        data = np.dtype(_storage_dtype(self._dataobj))
-        if (given.fields is None) != (data.fields is None) or given.fields is not None:
-            return None
-        if data.kind == "c" and given.kind != "c":
-            return None
-        return given
 
     @classmethod
     def _wider_class(cls) -> Optional[type]:
