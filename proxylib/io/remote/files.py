@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import sys
 import threading
@@ -71,7 +72,6 @@ def is_fsspec_file(obj: Any) -> bool:
 
 def _describe(err: BaseException) -> str:
     """What went wrong, as the end of a sentence (a timeout, a refused connection, ...)."""
-    import asyncio
     text = str(err).strip() or type(err).__name__
     if isinstance(err, (asyncio.TimeoutError, TimeoutError)) or "timeout" in \
             type(err).__name__.lower():
