@@ -1,4 +1,14 @@
-"""proxylib: lazy array proxies that read only what a key needs."""
+"""proxylib: lazy array proxies that read only what a key needs.
+
+``import proxylib`` loads the core (``ArrayProxy``, its spec, errors and cost
+model) and nothing optional. Images, formats, loading, gzip index building,
+dask and nibabel interop are imported the first time one of their names is
+used (PEP 562 module ``__getattr__``), so a script that only slices a raw
+file never pays for them; ``benchmarks/import_time.py`` measures the cost.
+"""
+
+from importlib import import_module
+from typing import Any, List
 
 from .arrayproxy import ArrayProxy, is_proxy
 from .errors import (CorruptDataError, DamagedIndexError, EmptyResultError,
@@ -6,31 +16,52 @@ from .errors import (CorruptDataError, DamagedIndexError, EmptyResultError,
                      HeaderWarning, ImageFileError, IndexCacheWarning, KeySyntaxError,
                      MissingFileError, ProxyError, ProxyIndexError, ProxyReadError,
                      RangeIgnoredError, ResultTooLargeError, SpecError, TooManyOpenFilesError,
-                     TransientReadError, TruncatedFileError, UnseekableStreamError)
+                     TransientReadError, TruncatedFileError, UnseekableStreamError,
+                     UnsupportedImageError)
+from .io.cost import CostModel
 from .spec import ArraySpec
 
 __version__ = "0.1.0"
 
+#: Public names imported on first use: name -> module that defines it.
+_LAZY = {
+    "load": "loading", "save": "loading",
+    "Nifti1Image": "formats", "Nifti2Image": "formats",
+    "Nifti1Header": "formats", "Nifti2Header": "formats",
+    "MGHImage": "formats", "MGHHeader": "formats",
+    "AnalyzeImage": "formats", "AnalyzeHeader": "formats",
+    "FileHolder": "images", "FileBasedImage": "images", "DataobjImage": "images",
+    "build_index": "io.index_build", "build_indexes": "io.index_build",
+    "to_dask": "daskarray",
+    "example_path": "examples",
+    "from_nibabel": "interop.nibabel", "to_nibabel": "interop.nibabel",
+}
+#: Subpackages reachable as attributes (``proxylib.formats``) without importing them first.
+_SUBMODULES = frozenset({"bench", "cli", "daskarray", "deprecator", "execute", "formats",
+                         "images", "indexing", "interop", "io", "loading", "scaling",
+                         "testing"})
+
 __all__ = [
-    "ArrayProxy", "ArraySpec", "is_proxy",
+    "ArrayProxy", "ArraySpec", "CostModel", "is_proxy",
     "ProxyError", "ProxyReadError", "ProxyIndexError", "HeaderError", "SpecError",
     "TruncatedFileError", "FileChangedError", "CorruptDataError", "UnseekableStreamError",
     "ExpiredDeprecationError", "ResultTooLargeError", "HeaderWarning",
     "MissingFileError", "FileAccessError", "TooManyOpenFilesError", "DamagedIndexError",
     "ImageFileError", "KeySyntaxError", "EmptyResultError", "IndexCacheWarning",
-    "RangeIgnoredError", "TransientReadError",
+    "RangeIgnoredError", "TransientReadError", "UnsupportedImageError",
+    "deprecator", *_LAZY,
 ]
-from . import deprecator
-from .images import DataobjImage, FileBasedImage, FileHolder
-from .formats import Nifti1Header, Nifti1Image, Nifti2Header, Nifti2Image
-from .loading import load, save
-from .formats import AnalyzeHeader, AnalyzeImage, MGHHeader, MGHImage
-__all__ += ["MGHImage", "MGHHeader", "AnalyzeImage", "AnalyzeHeader"]
-from .examples import example_path  # the example image installed with the package
-__all__ += ["example_path"]
-__all__ += ["load", "save", "Nifti1Image", "Nifti2Image", "Nifti1Header", "Nifti2Header",
-            "FileHolder", "FileBasedImage", "DataobjImage", "deprecator"]
-from .io.index_build import build_index, build_indexes  # gzip seek indexes (proxylib index)
-__all__ += ["build_index", "build_indexes"]
-from .daskarray import to_dask  # dask is imported only when called
-__all__ += ["to_dask"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'proxylib' has no attribute {name!r}")
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)

@@ -48,7 +48,7 @@ from .daskarray import to_dask as _to_dask
 from .errors import SpecError
 from .execute import fetch
 from .execute_points import fetch_fancy
-from .indexing.advanced import OrthogonalIndexer, vectorized_selection
+from .indexing.advanced import OrthogonalIndexer, VectorizedIndexer, vectorized_selection
 from .indexing.memo import PlanMemo
 from .indexing.normalize import BasicKey, normalize_if_basic, normalize_key
 from .indexing.plan import CostModel, ReadPlan, plan_basic, with_runs_for
@@ -185,6 +185,16 @@ class ArrayProxy:
         return self._spec.size
 
     @property
+    def nbytes(self) -> int:
+        """Bytes of the full result (``size * dtype.itemsize``), not of the stored data."""
+        return self._spec.size * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        if not self._spec.shape:
+            raise TypeError("len() of unsized object")
+        return self._spec.shape[0]
+
+    @property
     def order(self) -> str:
         return self._spec.order
 
@@ -271,6 +281,14 @@ class ArrayProxy:
         applied to its own axis (see :class:`~proxylib.indexing.advanced.OrthogonalIndexer`).
         """
         return OrthogonalIndexer(self)
+
+    @property
+    def vindex(self) -> Any:
+        """Vectorized selection by zarr's name: ``proxy.vindex[key]`` is ``proxy[key]``.
+
+        See :class:`~proxylib.indexing.advanced.VectorizedIndexer`.
+        """
+        return VectorizedIndexer(self)
 
     def _read(self, key: Optional[BasicKey], conversion: Conversion,
               plan: Optional[ReadPlan] = None, planned_for: Optional[CostModel] = None,

@@ -24,6 +24,7 @@ imported only when a dask array is built.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -119,6 +120,62 @@ def proxy_token(proxy: Any) -> Tuple[Any, ...]:
             repr(spec.slope), repr(spec.inter), str(proxy.dtype), proxy.mmap)
 
 
+def returned_dtype(proxy: Any) -> np.dtype:
+    """The dtype ``proxy[key]`` returns, known without reading data.
+
+    A proxylib proxy (one that also has ``storage_dtype``) says so in
+    ``.dtype``. Another library's ``.dtype`` may be the stored type while reads
+    come back scaled (nibabel's ArrayProxy: int16 on disk, float64 read), so
+    it is asked with an empty read, which touches no data bytes.
+    """
+    if getattr(proxy, "storage_dtype", None) is not None:
+        return np.dtype(proxy.dtype)
+    empty = (slice(0, 0),) * len(tuple(proxy.shape))
+    try:
+        return np.asarray(proxy[empty]).dtype
+    except (IndexError, TypeError, ValueError):  # a proxy that refuses empty keys
+        if 0 in tuple(proxy.shape):
+            return np.dtype(proxy.dtype)
+        return np.asarray(proxy[(0,) * len(tuple(proxy.shape))]).dtype
+
+
+def _storage_order(proxy: Any) -> str:
+    """The proxy's storage order for layout chunks; numpy's C when it does not say."""
+    order = getattr(proxy, "order", None)
+    return order if order in ("F", "C") else "C"
+
+
+def _foreign_token(proxy: Any) -> Tuple[Any, ...]:
+    """Describe another library's proxy: its file's identity (a path's stat) and layout."""
+    file_like = getattr(proxy, "file_like", None)
+    where: Any = None
+    if isinstance(file_like, (str, os.PathLike)):
+        try:
+            status = os.stat(file_like)
+            where = (os.path.abspath(file_like), status.st_size, status.st_mtime_ns,
+                     status.st_ino)
+        except OSError:
+            where = os.fspath(file_like)
+    return (type(proxy).__module__, type(proxy).__qualname__, where, tuple(proxy.shape))
+
+
+class ForeignProxy:
+    """Another library's proxy as dask must see it: ``dtype`` is what reads return.
+
+    dask takes ``.dtype`` from the object it is given; nibabel's is the stored
+    type, so dask would be told int16 and handed float64 chunks.
+    """
+
+    def __init__(self, proxy: Any, dtype: np.dtype) -> None:
+        self.proxy = proxy
+        self.shape = tuple(proxy.shape)
+        self.ndim = len(self.shape)
+        self.dtype = dtype
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return np.asarray(self.proxy[key], dtype=self.dtype)
+
+
 def _proxy_of(obj: Any) -> Any:
     if is_proxy(obj):
         return obj
@@ -135,9 +192,12 @@ def to_dask(obj: Any, chunks: Chunks = None, *, limit: Optional[Union[int, str]]
 
     Parameters
     ----------
-    obj : ArrayProxy or image
-        A proxy, or an image (``img.dataobj`` is used: a proxy, or an array
-        already in memory).
+    obj : proxy or image
+        A proxy (proxylib's, or any object with ``is_proxy = True``, ``shape``
+        and ``__getitem__``, such as nibabel's), or an image (``img.dataobj``
+        is used: a proxy, or an array already in memory). Another library's
+        proxy is asked its result dtype with an empty read (see
+        :func:`returned_dtype`); without ``order`` it is chunked as C order.
     chunks : None or anything ``dask.array.from_array`` accepts
         None follows the file layout (see :func:`layout_chunks`); ``'auto'``,
         an int, a tuple or a dict are normalized by dask with ``limit``.
@@ -160,18 +220,22 @@ def to_dask(obj: Any, chunks: Chunks = None, *, limit: Optional[Union[int, str]]
     source = _proxy_of(obj)
     if not is_proxy(source):
         return da.from_array(np.asanyarray(source), chunks="auto" if chunks is None else chunks)
-    dtype = np.dtype(source.dtype)
+    ours = getattr(source, "storage_dtype", None) is not None
+    dtype = returned_dtype(source)
     shape = tuple(source.shape)
     nbytes = _chunk_limit(limit)
     if chunks is None:
-        chunks = layout_chunks(shape, dtype.itemsize, source.order, nbytes)
+        chunks = layout_chunks(shape, dtype.itemsize, _storage_order(source), nbytes)
     else:
         chunks = normalize_chunks(chunks, shape, limit=nbytes, dtype=dtype)
     if name is None:
-        name = "proxylib-" + tokenize(source, chunks)
+        described = source if ours else (_foreign_token(source), source)
+        name = "proxylib-" + tokenize(described, chunks)
     meta = np.empty((0,) * len(shape), dtype=dtype)
+    if not ours:
+        source = ForeignProxy(source, dtype)
     return da.from_array(source, chunks=chunks, name=name, meta=meta, lock=False,
                          asarray=False, fancy=False, inline_array=False)
 
 
-__all__ = ["to_dask", "layout_chunks", "proxy_token", "DEFAULT_CHUNK_BYTES"]
+__all__ = ["to_dask", "layout_chunks", "proxy_token", "returned_dtype", "DEFAULT_CHUNK_BYTES"]

@@ -141,6 +141,10 @@ class EmptyResultError(ProxyError, ValueError):
     """A selection holds no elements where a non-empty result is required."""
 
 
+class UnsupportedImageError(ProxyError, TypeError):
+    """An object another library made cannot be converted (``from_nibabel``, ``to_nibabel``)."""
+
+
 class ResultTooLargeError(ProxyError, MemoryError):
     """A read would return more bytes than the machine's memory."""
 

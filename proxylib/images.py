@@ -27,6 +27,7 @@ import numpy as np
 from .arrayproxy import resolve_keep_file_open, resolve_mmap
 from .daskarray import to_dask
 from .errors import (ExpiredDeprecationError, ImageFileError, MissingFileError, ProxyReadError)
+from .protocols import is_proxy
 from .io.atomic import replacing
 from .io.compressed import sniff_codec
 from .io.sniff import SNIFF_HEAD, compression_of
@@ -386,6 +387,12 @@ class DataobjImage(FileBasedImage):
         """Drop the cached data, unless ``dataobj`` is a numpy array (then no effect)."""
         if not isinstance(self._dataobj, np.ndarray):
             self._fdata_cache = None
+
+    def __repr__(self) -> str:
+        kind = "proxy" if is_proxy(self._dataobj) else type(self._dataobj).__name__
+        dtype = getattr(self._dataobj, "dtype", None)
+        return (f"{type(self).__name__}(shape={self.shape}, dtype={dtype}, {kind} data, "
+                f"file={self.get_filename()!r})")
 
     def to_dask(self, chunks: Any = None, **kwargs: Any) -> Any:
         """``img.dataobj`` as a dask array (see :func:`proxylib.daskarray.to_dask`)."""

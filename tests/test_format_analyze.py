@@ -212,3 +212,15 @@ def test_nifti_pairs_are_not_taken_for_analyze(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert type(proxylib.load(path)).__name__ == "Nifti1Image"
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_header_fields_match_nibabel_and_the_file_bytes(tmp_path, order):
+    path = tmp_path / "image.hdr"
+    write_nibabel(path, values((4, 5, 6, 2), np.int16), "spm2", order, slope=2.0)
+    _patch(path, descrip=b"a scan", cal_max=9.5, glmax=300, orient=b"\x01")
+    theirs = nib.AnalyzeHeader.from_fileobj(open(path, "rb"))
+    mine = proxylib.load(path).header
+    assert mine.binaryblock == path.read_bytes()[:348]
+    for name in mine.keys():
+        np.testing.assert_array_equal(mine[name], theirs[name], err_msg=name)

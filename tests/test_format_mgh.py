@@ -103,7 +103,7 @@ def test_mgz_uses_the_gzip_engine_and_its_saved_index(tmp_path, gzip_isolated):
     image = proxylib.load(path)
     np.testing.assert_array_equal(image.dataobj[..., -1], data[..., -1])
     state = next(iter(pgz.STATES.values()))
-    assert state.cursor.file.bytes_read == 0                     # no pass from the start
+    assert state.stream_bytes_read == 0                    # no pass from the start
     assert 0 < state.zfile.bytes_read + state.jump_bytes_read < 0.3 * size
     assert float(image.header["tr"]) == 2000.0                   # the tail, read on demand
 
@@ -211,3 +211,15 @@ def test_header_sniffing_ignores_the_name(tmp_path):
 
 def test_header_from_other_formats_is_a_fresh_mgh_header():
     assert MGHHeader.from_header(proxylib.Nifti1Header()) == MGHHeader()
+
+
+def test_unset_transform_flag_gives_freesurfers_default_affine(tmp_path):
+    path = tmp_path / "image.mgh"
+    write_nibabel(path, values((4, 5, 6), np.int16))
+    raw = bytearray(path.read_bytes())
+    raw[28:30] = b"\x00\x00"  # goodRASFlag
+    path.write_bytes(bytes(raw))
+    theirs, mine = nib.load(str(path)), proxylib.load(path)
+    np.testing.assert_allclose(mine.affine, theirs.affine, atol=1e-6)
+    assert mine.header.get_zooms() == pytest.approx([float(z) for z in
+                                                     theirs.header.get_zooms()])

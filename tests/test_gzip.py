@@ -56,7 +56,7 @@ def gz_path(tmp_path, array) -> str:
 
 def compressed_bytes_read() -> int:
     """Compressed bytes read by every gzip state in this process so far."""
-    return sum(s.cursor.file.bytes_read + s.zfile.bytes_read + s.jump_bytes_read
+    return sum(s.stream_bytes_read + s.zfile.bytes_read + s.jump_bytes_read
                for s in list(pgz.STATES.values()))
 
 
@@ -121,7 +121,7 @@ def test_saved_index_serves_jumps_without_a_full_pass(gz_path, array):
     np.testing.assert_array_equal(proxy[..., -1], array[..., -1])
     np.testing.assert_array_equal(proxy[5, 6, 7, 9:17:7], array[5, 6, 7, 9:17:7])
     state = next(iter(pgz.STATES.values()))
-    assert state.cursor.file.bytes_read == 0                      # no pass from the start
+    assert state.stream_bytes_read == 0                      # no pass from the start
     jumped = state.zfile.bytes_read + state.jump_bytes_read
     assert 0 < jumped < 0.3 * size                                # three jumps, no pass
 
@@ -138,7 +138,7 @@ def test_index_built_by_a_read_is_saved_and_used_by_another_process(gz_path, arr
         f"p = proxylib.ArrayProxy({gz_path!r}, ({SHAPE!r}, np.float32, {OFFSET}))\n"
         "v = p[..., -1]\n"
         "s = next(iter(g.STATES.values()))\n"
-        "print(s.saved_points, s.zfile.bytes_read + s.cursor.file.bytes_read + s.jump_bytes_read,"
+        "print(s.saved_points, s.zfile.bytes_read + s.stream_bytes_read + s.jump_bytes_read,"
         " float(v.sum()))\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          env=dict(os.environ), check=True).stdout.split()
@@ -325,9 +325,13 @@ def test_truncation_during_an_access_names_file_and_compressed_offset(gz_path, a
         buffer = bytearray(1000)
         source.readinto(OFFSET, memoryview(buffer))
         os.truncate(gz_path, os.path.getsize(gz_path) // 3)
-        with pytest.raises(TruncatedFileError, match="compressed offset") as info:
-            source.readinto(len(payload(array)) - 2000, memoryview(buffer))
-        assert gz_path in str(info.value)
+        end = len(payload(array)) - 2000
+        try:   # the streaming decoder may already hold the end (it checks the last CRC)
+            source.readinto(end, memoryview(buffer))
+        except TruncatedFileError as err:
+            assert gz_path in str(err) and "compressed offset" in str(err)
+        else:
+            assert bytes(buffer) == payload(array)[end:end + 1000]
         expected = payload(array)[OFFSET + 50_000:OFFSET + 51_000]
         try:                           # data the decompressor already holds is still right
             source.readinto(OFFSET + 50_000, memoryview(buffer))

@@ -52,7 +52,7 @@ def jump_read(path: str, points: gzip_jump.SeekPoints, offset: int, length: int,
     fd = os.open(path, os.O_RDONLY)
     try:
         start = points.before(offset) if point is None else point
-        gzip_jump.JumpCursor(points, start, path).readinto(fd, offset, memoryview(out))
+        gzip_jump.jump_cursor(points, start, path).readinto(fd, offset, memoryview(out))
     finally:
         os.close(fd)
     return bytes(out)
@@ -102,7 +102,7 @@ def test_a_cursor_reads_on_across_member_boundaries(members):
     fd = os.open(path, os.O_RDONLY)
     try:
         for point in range(len(points)):
-            cursor = gzip_jump.JumpCursor(points, point, path)
+            cursor = gzip_jump.jump_cursor(points, point, path)
             offset = int(points.uncompressed[point])
             while offset < len(DATA):
                 length = min(70_001, len(DATA) - offset)
@@ -112,7 +112,7 @@ def test_a_cursor_reads_on_across_member_boundaries(members):
                 offset = cursor.position
                 assert bytes(out) == DATA[offset - length:offset]
         with pytest.raises(TruncatedFileError):
-            gzip_jump.JumpCursor(points, points.before(len(DATA) - 10), path).readinto(
+            gzip_jump.jump_cursor(points, points.before(len(DATA) - 10), path).readinto(
                 fd, len(DATA) - 10, memoryview(bytearray(20)))
     finally:
         os.close(fd)
@@ -231,7 +231,7 @@ def test_proxy_jumps_use_isal_after_a_saved_index(volume):
         np.testing.assert_array_equal(proxy[key], array[key])
     state = next(iter(pgz.STATES.values()))
     assert state.zran is None and state.zfile.bytes_read == 0   # indexed_gzip never inflated
-    assert state.cursor.file.bytes_read == 0
+    assert state.stream_bytes_read == 0
     assert 0 < state.jump_bytes_read
 
 

@@ -21,10 +21,13 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import proxylib
 from proxylib import HeaderError, Nifti1Header, Nifti1Image, Nifti2Header, Nifti2Image
 from proxylib.errors import HeaderWarning, ProxyError
+from proxylib.formats.slicing import SlicedProxy
 
 from nifti_cases import nib, patch_field
 
@@ -288,3 +291,45 @@ def test_slicer_refusals_like_nibabel(key, match):
         img.slicer[key]
     with pytest.raises(IndexError):
         ref.slicer[key]
+
+
+class _Recording:
+    """A proxy over an array that records the keys it is read with."""
+
+    is_proxy = True
+
+    def __init__(self, array):
+        self.array, self.keys = array, []
+        self.shape, self.dtype = array.shape, array.dtype
+
+    def __getitem__(self, key):
+        self.keys.append(key)
+        return self.array[key]
+
+
+_BASIC_ITEM = st.one_of(st.integers(-6, 5), st.slices(6), st.none())
+
+
+@settings(max_examples=80, deadline=None)
+@given(first=st.lists(_BASIC_ITEM, max_size=4), second=st.lists(_BASIC_ITEM, max_size=4))
+def test_sliced_proxy_composes_basic_keys_like_numpy(first, second):
+    array = np.arange(6 * 5 * 4, dtype="i4").reshape(6, 5, 4)
+    try:
+        expected_view = array[tuple(first)]
+    except IndexError:
+        return
+    base = _Recording(array)
+    view = SlicedProxy(base).sliced(tuple(first))
+    assert view.shape == expected_view.shape
+    try:
+        expected = expected_view[tuple(second)]
+    except IndexError:
+        with pytest.raises(IndexError):
+            view[tuple(second)]
+        return
+    got = view[tuple(second)]
+    np.testing.assert_array_equal(got, expected)
+    # at most one read of the base, with a basic key: only the selection is read
+    assert len(base.keys) <= 1
+    read = array[base.keys[0]] if base.keys else np.empty(0)
+    assert np.size(read) == np.size(expected)

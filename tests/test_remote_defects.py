@@ -259,6 +259,14 @@ def test_a_brief_503_on_the_size_lookup_is_retried(server, stored):
     assert [r.status for r in server.requests if r.method == "HEAD"] == [503, 503, 200]
 
 
+def test_5xx_on_a_range_request_is_retried_with_backoff(server, stored):
+    proxy = ArrayProxy(quick(server.url("bold.nii")), (SHAPE, np.int16, OFFSET))
+    server.reset_counts()
+    server.fail_gets = 2
+    np.testing.assert_array_equal(proxy[..., 4], stored[..., 4])
+    assert [r.status for r in server.gets()] == [503, 503, 206]
+
+
 def test_a_lasting_503_is_named_as_such(server):
     server.fail_heads = 100
     with pytest.raises(ProxyReadError) as info:

@@ -49,8 +49,8 @@ class RangeServer:
         Which validators are sent, and whether ``If-Match`` is checked.
     last_modified : str
         The Last-Modified value sent for every file (unchanged when content is).
-    fail_heads : int
-        The next this-many HEADs are answered 503.
+    fail_heads, fail_gets : int
+        The next this-many HEADs (GETs) are answered 503.
     swap_after : tuple or None
         ``(n, name, data)``: once ``n`` GETs have been answered, ``files[name]``
         becomes ``data`` (content that changes between the requests of one read).
@@ -75,6 +75,7 @@ class RangeServer:
         self.ignore_if_match = False
         self.last_modified = "Wed, 01 Jan 2025 00:00:00 GMT"
         self.fail_heads = 0
+        self.fail_gets = 0
         self.swap_after: Optional[tuple] = None
         self.stopping = threading.Event()
         self._etags: Dict[str, tuple] = {}
@@ -106,7 +107,7 @@ class RangeServer:
                     server.stopping.wait(60)  # bounded: the test's client gives up first
                     self.close_connection = True
                     return
-                if head and server._take_head_failure():
+                if server._take_failure(head):
                     self._send(503, b"busy", rng, head)
                     return
                 if name.startswith("loop/"):
@@ -198,10 +199,11 @@ class RangeServer:
                 return True
             return False
 
-    def _take_head_failure(self) -> bool:
+    def _take_failure(self, head: bool) -> bool:
+        name = "fail_heads" if head else "fail_gets"
         with self.lock:
-            if self.fail_heads > 0:
-                self.fail_heads -= 1
+            if getattr(self, name) > 0:
+                setattr(self, name, getattr(self, name) - 1)
                 return True
             return False
 
@@ -322,6 +324,8 @@ def test_server_misbehaves_when_told():
         conn.request("HEAD", "/f.bin")
         assert conn.getresponse().status == 503
         conn.close()
+        server.fail_gets = 1
+        assert _get(server, "f.bin")[0].status == 503
         response, _ = _get(server, "loop/f.bin")
         assert response.status == 302 and response.getheader("Location") == "/loop/f.bin"
         assert _get(server, "forbidden/f.bin")[0].status == 403

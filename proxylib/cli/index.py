@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
+from ..errors import ProxyError
 from ..io import index_cache
-from ..io.index_build import build_index
+from ..io.gzip_build import build_full_index
 from ..io.remote import RemoteGzipFile, is_url, open_url
 
 from .progress import Progress
@@ -26,16 +30,28 @@ def add_parser(commands) -> None:
 
 def run(args) -> int:
     progress = Progress(quiet=args.quiet)
+    failed = 0
     for number, path in enumerate(args.files):
         progress(number, len(args.files), path)
-        if is_url(path):
-            saved = _build_remote_index(path, args)
+        try:
+            if is_url(path):
+                where, action = _build_remote_index(path, args)
+            else:
+                result = build_full_index(os.fsdecode(path), force=args.force)
+                where, action = result.where, result.action
+        except (ProxyError, OSError, ValueError) as err:
+            failed += 1
+            progress.clear()
+            print(f"proxylib index: error: {err}", file=sys.stderr, flush=True)
+            continue
+        progress.clear()
+        if where is None:
+            print(f"{path}: index {action}, not saved (cache directory not writable or not "
+                  "trusted; see the warning)", flush=True)
         else:
-            saved = build_index(path, force=args.force)
-        where = saved if saved is not None else "not saved (cache directory not writable)"
-        print(f"{path}: index {where}")
+            print(f"{path}: index {action}: {where}", flush=True)
     progress(len(args.files), len(args.files), "done")
-    return 0
+    return 1 if failed else 0
 
 
 def _build_remote_index(url: str, args):
@@ -44,11 +60,13 @@ def _build_remote_index(url: str, args):
     if not isinstance(remote, RemoteGzipFile):
         raise ValueError(f"{url}: not gzip-compressed, so it needs no seek index")
     key = remote.index_identity()
+    had_saved = index_cache.index_path(key).exists()
     if args.force:
         index_cache.discard_index(key)
     else:
         saved = index_cache.load_index(key)
         if saved is not None and saved.complete:
-            return index_cache.index_path(key)
+            return index_cache.index_path(key), "reused"
     remote.build_index()
-    return index_cache.index_path(key) if index_cache.load_index(key) is not None else None
+    where = index_cache.index_path(key) if index_cache.load_index(key) is not None else None
+    return where, "rebuilt" if had_saved else "built"

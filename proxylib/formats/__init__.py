@@ -4,7 +4,12 @@
 * :mod:`.affines` - quaternion and affine arithmetic shared by the headers;
 * :mod:`.extensions` - NIfTI header extensions (kept verbatim on round trip);
 * :mod:`.niftiheader` - the header object: parsing, validation, accessors;
+* :mod:`.xforms` - qform/sform codes, best affine, load-time repairs;
+* :mod:`.headerinfo` - header mapping API, units, intent, dim_info, ``str``;
 * :mod:`.niftiimage` - the image: loading from a file map and saving;
+* :mod:`.imagexforms` - image affine kept in step with the header; on-disk dtype;
+* :mod:`.savescaling` - scale factors for integer on-disk types (as nibabel);
+* :mod:`.slicing` - ``img.slicer`` and the lazy :class:`~.slicing.SlicedProxy`;
 * :mod:`.blocks` - streaming an array (or proxy) to a file in bounded blocks;
 * :mod:`.nifti1`, :mod:`.nifti2` - the two NIfTI formats;
 * :mod:`.mgh` - FreeSurfer MGH/MGZ;

@@ -7,6 +7,7 @@ between the header (plus its 4-byte extension flag) and the data.
 
 from __future__ import annotations
 
+import io
 import warnings
 from dataclasses import dataclass
 from typing import Any, List, Optional
@@ -104,10 +105,34 @@ def _read_exactly(stream: Any, count: int) -> bytes:
     return b"".join(pieces)
 
 
-def extensions_bytes(extensions: List[Extension]) -> bytes:
-    """The extensions in native byte order, each padded to a multiple of 16."""
+def extensions_bytes(extensions: List[Extension], byteorder: str = "=") -> bytes:
+    """The extensions (sizes and codes in ``byteorder``), each padded to a multiple of 16."""
     parts = []
     for ext in extensions:
         content = ext.content + b"\x00" * (_padded(len(ext.content)) - len(ext.content))
-        parts.append(np.array([ext.size, ext.code], dtype="=i4").tobytes() + content)
+        parts.append(np.array([ext.size, ext.code], dtype=byteorder + "i4").tobytes() + content)
     return b"".join(parts)
+
+
+def is_nibabel_nifti_header(header: Any) -> bool:
+    """True for a nibabel NIfTI-1/2 header (told by its module and fields, nibabel not imported)."""
+    module = type(header).__module__ or ""
+    keys = getattr(header, "keys", None)
+    return (module.split(".")[0] == "nibabel" and callable(keys) and "magic" in keys()
+            and hasattr(header, "extensions") and hasattr(header, "endianness"))
+
+
+def extensions_from_nibabel(extensions: Any) -> List[Extension]:
+    """nibabel header extensions as proxylib's, content as nibabel writes it (padded).
+
+    Each extension is asked to write itself (``write_to``), so special kinds
+    (DICOM, CIFTI, ...) keep exactly the bytes nibabel would save.
+    """
+    out: List[Extension] = []
+    for ext in extensions:
+        stream = io.BytesIO()
+        ext.write_to(stream, False)
+        raw = stream.getvalue()
+        size, code = (int(v) for v in np.frombuffer(raw[:8], "=i4"))
+        out.append(Extension(code, raw[8:size]))
+    return out

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import HeaderError
 from ..spec import MAX_NBYTES
-from .extensions import Extension
+from .extensions import Extension, extensions_from_nibabel, is_nibabel_nifti_header
 from .fields import (DATATYPES, EXTENSION_FLAG_SIZE, UNSUPPORTED_DATATYPES, WIDENED,
                      datatype_code)
 from .headerinfo import HeaderInfoMixin
@@ -122,14 +122,20 @@ class NiftiHeader(XformHeaderMixin, HeaderInfoMixin):
         return self._repair_xforms()
 
     @classmethod
-    def from_header(cls, other: Optional["NiftiHeader"] = None) -> "NiftiHeader":
-        """A header of this class with every field ``other`` shares copied."""
+    def from_header(cls, other: Any = None) -> "NiftiHeader":
+        """A header of this class with every field ``other`` shares copied.
+
+        ``other`` may be a proxylib NIfTI header or a nibabel one (its fields,
+        descrip, units, intent and extensions all come over).
+        """
         if other is None:
             return cls()
         if type(other) is cls:
             return other.copy()
-        if not isinstance(other, NiftiHeader):
-            raise TypeError(f"header must be a NIfTI header, not {type(other).__name__}")
+        foreign = is_nibabel_nifti_header(other)
+        if not isinstance(other, NiftiHeader) and not foreign:
+            raise TypeError(f"header must be a NIfTI header (proxylib's or nibabel's), not "
+                            f"{type(other).__name__}")
         new = cls(other.endianness)
         for name in other.keys():
             if name in ("sizeof_hdr", "magic", "eol_check") or name not in new._struct.dtype.names:
@@ -141,12 +147,15 @@ class NiftiHeader(XformHeaderMixin, HeaderInfoMixin):
                 raise HeaderError(
                     f"field {name} = {value!r} does not fit a NIfTI-{cls.version} header",
                     field=name, value=value) from err
-            if not np.array_equal(np.asarray(new._struct[name]), np.asarray(value)):
+            copied = np.asarray(new._struct[name])
+            if not np.array_equal(copied, np.asarray(value),
+                                  equal_nan=copied.dtype.kind in "fc"):  # NaN scl_slope
                 raise HeaderError(
                     f"field {name} = {value!r} does not fit a NIfTI-{cls.version} header",
                     field=name, value=value)
         new["magic"] = new.single_magic if other.is_single else new.pair_magic
-        new.extensions = list(other.extensions)
+        new.extensions = (extensions_from_nibabel(other.extensions) if foreign
+                          else list(other.extensions))
         return new
 
     def copy(self) -> "NiftiHeader":

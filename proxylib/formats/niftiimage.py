@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from importlib import import_module
 from typing import Any, Mapping, Optional, Tuple, Union
 
 import numpy as np
@@ -213,6 +214,14 @@ class NiftiImage(XformImageMixin, DataobjImage):
         header.set_data_dtype(dtype)
         header.set_slope_inter(slope, inter)
         return header, source, native(header.get_data_dtype())
+
+    def to_nibabel(self) -> Any:
+        """This image as a nibabel image over the same dataobj (no copy, no read).
+
+        See :func:`proxylib.interop.nibabel.to_nibabel`; needs nibabel.
+        """
+        # the interop module imports nibabel, an optional package: loaded on use only
+        return import_module("proxylib.interop.nibabel").to_nibabel(self)
 
     def __repr__(self) -> str:
         kind = "proxy" if is_proxy(self._dataobj) else "array"

@@ -92,6 +92,8 @@ class SlicedProxy:
         return SlicedProxy(self.base, tuple(parts))
 
     def _read(self) -> Any:
+        if any(kind == "new" and len(rng) == 0 for kind, _, rng in self._parts):
+            return np.empty(self.shape, dtype=self.dtype)  # an empty new axis: nothing to read
         key = tuple(_range_slice(rng) if kind == "kept" else rng
                     for kind, _, rng in self._parts if kind != "new")
         result = self.base[key]

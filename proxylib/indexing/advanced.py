@@ -272,3 +272,25 @@ class OrthogonalIndexer:
 
     def __repr__(self) -> str:
         return f"{type(self._proxy).__name__}.oindex of {self._proxy!r}"
+
+
+class VectorizedIndexer:
+    """``proxy.vindex``: numpy's vectorized (advanced) indexing, by the name zarr uses.
+
+    ``proxy.vindex[key]`` is ``proxy[key]`` for every key: integer arrays
+    broadcast together and pick points (``proxy.vindex[[0, 2], [1, 3]]``
+    reads two values), boolean masks select their True entries. Unlike
+    zarr's ``vindex``, slices and ints may be mixed in, with numpy's rules
+    for where the broadcast dimensions go.
+    """
+
+    __slots__ = ("_proxy",)
+
+    def __init__(self, proxy: Any) -> None:
+        self._proxy = proxy
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._proxy[key]
+
+    def __repr__(self) -> str:
+        return f"{type(self._proxy).__name__}.vindex of {self._proxy!r}"

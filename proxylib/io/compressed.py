@@ -16,7 +16,6 @@ so threads and forked children cannot disturb each other's position.
 
 from __future__ import annotations
 
-import bz2
 import errno
 import os
 import threading
@@ -107,6 +106,7 @@ class Codec:
 
 
 def _bz2_codec() -> Codec:
+    import bz2  # only when a .bz2 file is opened: ``import proxylib`` stays light
     return Codec("bz2", lambda f: bz2.BZ2File(f, "rb"), (OSError, ValueError, EOFError))
 
 

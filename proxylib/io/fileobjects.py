@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import os
 import stat as stat_module
-import tempfile
+import sys
 import threading
 import weakref
 from contextlib import contextmanager
@@ -183,7 +183,8 @@ def _shares_descriptor(fileobj: Any) -> bool:
     A SpooledTemporaryFile still in memory is private to each process, and its
     ``fileno()`` would roll it over to disk, so it is asked without calling it.
     """
-    if isinstance(fileobj, tempfile.SpooledTemporaryFile):
+    tempfile = sys.modules.get("tempfile")  # not imported: no SpooledTemporaryFile exists
+    if tempfile is not None and isinstance(fileobj, tempfile.SpooledTemporaryFile):
         return bool(getattr(fileobj, "_rolled", True))
     return _descriptor_of(fileobj) is not None
 

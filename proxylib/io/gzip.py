@@ -28,6 +28,7 @@ import gzip
 import io
 import os
 import threading
+import warnings
 from typing import Any, Optional
 
 import indexed_gzip  # noqa: F401  # a hard dependency; imported with this module, not in a read
@@ -35,10 +36,9 @@ import indexed_gzip  # noqa: F401  # a hard dependency; imported with this modul
 from ..errors import CorruptDataError, ProxyReadError, TruncatedFileError
 from .cost import CostModel
 from . import gzip_jump, index_cache
-from .compressed import Codec, PreadFile, StreamCursor
+from .compressed import PreadFile
+from .gzip_members import MemberCursor
 from .index_cache import FileIdentity
-from .paths import open_descriptor
-from .positional import pread
 from .registry import ProcessRegistry
 from .sources import ByteSource, _byte_view
 
@@ -56,24 +56,17 @@ INDEX_SPACING = 256 * 1024
 JUMP = INDEX_SPACING
 #: Compressed bytes the indexed reader asks for per read call.
 _READBUF = 256 * 1024
+#: Largest buffer given to indexed_gzip for a file with huge member headers
+#: (larger ones are read by streaming only).
+_MAX_READBUF = 64 << 20
+#: A read ending this close (compressed bytes) to the end of the file goes on
+#: to the end, holding at most _SETTLE_HOLD bytes, so the last CRC is checked.
+_SETTLE_WITHIN = 1 << 20
+_SETTLE_HOLD = 8 << 20
 
 #: Gaps up to the seek spacing are read through: skipping them would cost a
 #: restart from a seek point, up to ``INDEX_SPACING`` of decompression.
 GZIP_COST = CostModel(gap_threshold=INDEX_SPACING)
-
-
-def _gzip_codec() -> Codec:
-    try:
-        from isal import igzip, isal_zlib  # type: ignore[import-not-found]
-    except ImportError:
-        import zlib
-        return Codec("gzip", lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
-                     (OSError, EOFError, zlib.error))
-    return Codec("gzip", lambda f: igzip.IGzipFile(fileobj=f, mode="rb"),
-                 (OSError, EOFError, isal_zlib.error))
-
-
-GZIP_CODEC = _gzip_codec()
 
 
 def decompressor_name() -> str:
@@ -104,7 +97,16 @@ class GzipState:
         self.identity = identity
         self.name = name
         self.lock = threading.Lock()
-        self.cursor = StreamCursor(GZIP_CODEC, name)
+        #: The streaming decoder (from the start of the file), None until used.
+        self.stream: Optional[MemberCursor] = None
+        #: Set when the indexes cannot serve this file (indexed_gzip refused
+        #: it, or an index failed twice): every read streams.
+        self.stream_only = False
+        self.index_failures = 0
+        #: indexed_gzip's spacing (None: INDEX_SPACING) and read buffer; its
+        #: buffer must hold a whole member header, which can be MiBs long.
+        self.spacing: Optional[int] = None
+        self.readbuf = _READBUF
         self.zfile = PreadFile(name=name)
         self.zran: Any = None
         self.saved_points = 0
@@ -113,23 +115,28 @@ class GzipState:
         #: Seek points for isal jumps (from the saved index or the last export).
         self.points: Optional[gzip_jump.SeekPoints] = None
         self._points_loaded = False
-        self.jumper: Optional[gzip_jump.JumpCursor] = None
+        self.jumper: Optional[MemberCursor] = None
         #: Compressed bytes read by isal jumps (what the tests and benchmarks count).
         self.jump_bytes_read = 0
+        #: Compressed bytes read by the streaming decoder.
+        self.stream_bytes_read = 0
 
     # -- the indexed reader ---------------------------------------------------
     def _indexed(self) -> Any:
         """The indexed_gzip reader, created (and the saved index imported) on first use."""
         if self.zran is None:
-            from indexed_gzip.indexed_gzip import _IndexedGzipFile
-            self.zfile.pos = 0
-            self.zran = _IndexedGzipFile(fileobj=self.zfile, spacing=INDEX_SPACING,
-                                         readbuf_size=_READBUF, auto_build=True,
-                                         skip_crc_check=False)
+            self.zran = self._new_zran()
             if not self._loaded:
                 self._loaded = True
                 self._import_saved()
         return self.zran
+
+    def _new_zran(self) -> Any:
+        from indexed_gzip.indexed_gzip import _IndexedGzipFile
+        self.zfile.pos = 0
+        return _IndexedGzipFile(fileobj=self.zfile, spacing=self.spacing or INDEX_SPACING,
+                                readbuf_size=max(self.readbuf, _READBUF), auto_build=True,
+                                skip_crc_check=False)
 
     def _import_saved(self) -> None:
         saved = index_cache.load_index(self.identity)
@@ -141,11 +148,7 @@ class GzipState:
         except Exception:  # a damaged or foreign index: start afresh, never trust it
             index_cache.discard_index(self.identity)
             self._drop_zran()
-            from indexed_gzip.indexed_gzip import _IndexedGzipFile
-            self.zfile.pos = 0
-            self.zran = _IndexedGzipFile(fileobj=self.zfile, spacing=INDEX_SPACING,
-                                         readbuf_size=_READBUF, auto_build=True,
-                                         skip_crc_check=False)
+            self.zran = self._new_zran()
             return
         self.saved_points = self.zran.npoints
         self.complete = saved.complete
@@ -247,7 +250,7 @@ class GzipState:
             if start < 0:
                 return False
             try:
-                jumper = gzip_jump.JumpCursor(points, start, self.name)
+                jumper = gzip_jump.jump_cursor(points, start, self.name)
             except index_cache.DamagedIndexError:   # a saved window failed its check
                 index_cache.discard_index(self.identity)
                 self.points = None
@@ -262,9 +265,9 @@ class GzipState:
         return True
 
     def indexed_readinto(self, offset: int, view: memoryview) -> None:
-        zran = self._indexed()
         done, wanted = 0, len(view)
         try:
+            zran = self._indexed()
             zran.seek(offset)
             while done < wanted:
                 got = zran.readinto(view[done:])
@@ -297,12 +300,19 @@ class GzipState:
             path=self.name, offset=position)
 
     # -- one read -------------------------------------------------------------
-    def readinto(self, fd: int, offset: int, view: memoryview) -> None:
-        cursor = self.cursor
-        continues = cursor.reader is not None and 0 <= offset - cursor.position <= JUMP
-        if continues or offset <= JUMP:
-            cursor.readinto(fd, offset, view)
-            return
+    def _stream_readinto(self, fd: int, offset: int, view: memoryview) -> None:
+        stream, self.stream = self.stream, None    # dropped if the read fails
+        if stream is None or offset < stream.position:
+            stream = MemberCursor(self.name)
+        before = stream.bytes_read
+        try:
+            stream.readinto(fd, offset, view)
+            stream.settle(fd, _SETTLE_WITHIN, _SETTLE_HOLD)
+        finally:
+            self.stream_bytes_read += stream.bytes_read - before
+        self.stream = stream
+
+    def _indexed_path(self, fd: int, offset: int, view: memoryview) -> None:
         if gzip_jump.HAVE_ISAL and self._jump(fd, offset, view):
             return
         self.zfile.fd = fd
@@ -311,6 +321,44 @@ class GzipState:
             self.indexed_readinto(offset, view)
         finally:
             self.zfile.fd = -1
+
+    def readinto(self, fd: int, offset: int, view: memoryview) -> None:
+        stream = self.stream
+        continues = stream is not None and 0 <= offset - stream.position <= JUMP
+        if continues or offset <= JUMP or self.stream_only:
+            self._stream_readinto(fd, offset, view)
+            return
+        try:
+            self._indexed_path(fd, offset, view)
+            return
+        except ProxyReadError as err:
+            failure = err
+        # A second decoder decides: the member walker, from the start of the file.
+        self._stream_readinto(fd, offset, view)
+        self._distrust_index(failure)
+
+    def _distrust_index(self, failure: ProxyReadError) -> None:
+        """The indexed path failed where streaming read the data: stop trusting it."""
+        had_saved = self.points is not None or self.saved_points > 0
+        self.points, self.jumper = None, None
+        self._drop_zran()
+        self._loaded = self._points_loaded = True
+        self.saved_points, self.complete = 0, False
+        index_cache.discard_index(self.identity)
+        self.index_failures += 1
+        header = self.stream.max_header if self.stream is not None else 0
+        if not had_saved and 2 * header > self.readbuf and header < _MAX_READBUF:
+            self.readbuf = 2 * header + _READBUF   # let indexed_gzip try with room for it
+            self._loaded = self._points_loaded = False
+            return
+        if not had_saved or self.index_failures > 1:
+            self.stream_only = True        # indexed_gzip cannot read it: stream it
+            return
+        self._loaded = self._points_loaded = False
+        warnings.warn(
+            f"proxylib: the saved gzip index of {self.name} failed in use ({failure}); "
+            "it was discarded and will be rebuilt", index_cache.IndexCacheWarning,
+            stacklevel=6)
 
 
 class GzipRegistry(ProcessRegistry):
@@ -365,45 +413,5 @@ def open_gzip_source(fd: int, path: str) -> GzipSource:
     return GzipSource(fd, path)
 
 
-def build_full_index(path: str, *, spacing: Optional[int] = None,
-                     force: bool = False) -> Optional[Any]:
-    """Build and save the complete index of one gzip file (see index_cache.build_index)."""
-    fd = open_descriptor(path)
-    try:
-        if pread(fd, 2, 0) != GZIP_MAGIC:
-            raise ProxyReadError(f"{path}: not a gzip file (no 1f 8b magic bytes)", path=path)
-        identity = FileIdentity.of_descriptor(fd)
-        state = STATES.state(identity, path)
-        with state.lock:
-            if spacing is not None and spacing != INDEX_SPACING and state.zran is None:
-                state._loaded = True  # explicit spacing: do not import another spacing
-                from indexed_gzip.indexed_gzip import _IndexedGzipFile
-                state.zfile.fd = fd
-                state.zfile.pos = 0
-                state.zran = _IndexedGzipFile(fileobj=state.zfile, spacing=spacing,
-                                              readbuf_size=_READBUF, auto_build=True,
-                                              skip_crc_check=False)
-            state.zfile.fd = fd
-            state.zfile.size = identity.size
-            try:
-                zran = state._indexed()
-                if force or not state._is_complete():
-                    try:
-                        zran.build_full_index()
-                    except Exception as err:
-                        state._drop_zran()
-                        raise state._translate(err, 0) from err
-                    state.complete = True
-                    return state.save_if_grown(force=True)
-                saved = index_cache.index_path(identity)
-                if state.saved_points == zran.npoints and saved.exists():
-                    return saved
-                return state.save_if_grown(force=True)
-            finally:
-                state.zfile.fd = -1
-    finally:
-        os.close(fd)
-
-
 __all__ = ["GzipSource", "GzipState", "GZIP_COST", "INDEX_SPACING", "JUMP",
-           "open_gzip_source", "cost_for_fileobj", "build_full_index", "decompressor_name"]
+           "open_gzip_source", "cost_for_fileobj", "decompressor_name"]

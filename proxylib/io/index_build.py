@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Iterable, List, Optional, Union
 
-from .gzip import build_full_index
+from .gzip_build import build_full_index
 
 PathLike = Union[str, os.PathLike]
 
@@ -38,9 +38,10 @@ def build_index(path: PathLike, *, spacing: Optional[int] = None, force: bool = 
     Raises
     ------
     proxylib.ProxyReadError
-        The file cannot be read, is not gzip, or its data are truncated or corrupt.
+        The file cannot be read, is not gzip, or its data are truncated or corrupt
+        (nothing is saved then); FileChangedError if it changed during the build.
     """
-    return build_full_index(os.fsdecode(os.fspath(path)), spacing=spacing, force=force)
+    return build_full_index(os.fsdecode(os.fspath(path)), spacing=spacing, force=force).where
 
 
 def build_indexes(paths: Iterable[PathLike], *, spacing: Optional[int] = None,

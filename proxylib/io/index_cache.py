@@ -6,14 +6,17 @@ An index is saved as ``<cache dir>/gzip/<key>.pxgzi``; the cache directory is
 2. else ``$XDG_CACHE_HOME/proxylib`` when ``XDG_CACHE_HOME`` is set,
 3. else ``~/.cache/proxylib`` (``%LOCALAPPDATA%\\proxylib`` on Windows).
 
-``key`` is a hash of the file's *identity*: its size, its mtime and a SHA-256
-of its first and last 64 KiB. The saved file repeats that identity and a
-SHA-256 of the seek points in a header; each 32 KiB window is deflated on its
-own and checked (Adler-32) when a jump first needs it, so a later process
-loads an index in about a millisecond whatever its spacing. An index whose
-header does not match the file being read (stale, foreign, truncated or
-damaged) is ignored and rebuilt, so a saved index can make reads faster but
-never wrong.
+``key`` is a hash of the file's *identity*: its size, mtime, ctime, inode,
+device and a SHA-256 of its first and last 64 KiB (a rewrite of the middle
+with the size and mtime put back still changes the ctime). The saved file
+repeats that identity in a header that is authenticated, with the seek points
+and a MAC per window, by an HMAC-SHA256 under a per-user secret
+(:mod:`proxylib.io.cache_trust`, which also refuses other users' and shared
+directories). Each 32 KiB window is deflated on its own and verified when a
+jump first needs it, so a later process loads an index in about a
+millisecond whatever its spacing. An index that does not verify (stale,
+foreign, forged, truncated or damaged) is ignored and rebuilt, so a saved
+index can make reads faster but never wrong.
 
 Failures to write (read-only or full disk, no permission) never fail a read:
 they give one :class:`IndexCacheWarning` per process.
@@ -22,6 +25,7 @@ they give one :class:`IndexCacheWarning` per process.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import struct
@@ -36,12 +40,13 @@ from typing import List, Optional
 import numpy as np
 
 from ..errors import DamagedIndexError, IndexCacheWarning
+from . import cache_trust
 from .atomic import replacing
 from .positional import pread
 
 #: Bytes hashed at each end of the file for its identity.
 EDGE_BYTES = 64 * 1024
-_MAGIC = b"PXGZIDX\x02"
+_MAGIC = b"PXGZIDX\x03"
 #: indexed_gzip's export: a 35-byte header, 18 bytes per point, then 32 KiB
 #: windows for the points flagged as having one.
 _EXPORT_HEAD = 35
@@ -63,6 +68,11 @@ class FileIdentity:
     size: int
     mtime_ns: int
     edges_sha256: str
+    #: ctime, inode and device: a rewrite of the middle with the size and mtime
+    #: put back still changes the ctime (utime cannot set it), so the key changes.
+    ctime_ns: int = 0
+    inode: int = 0
+    device: int = 0
 
     @classmethod
     def of_descriptor(cls, fd: int) -> "FileIdentity":
@@ -92,11 +102,13 @@ class FileIdentity:
         digest.update(pread(fd, min(EDGE_BYTES, st.st_size), 0))
         tail_start = max(0, st.st_size - EDGE_BYTES)
         digest.update(pread(fd, st.st_size - tail_start, tail_start))
-        return cls(st.st_size, st.st_mtime_ns, digest.hexdigest())
+        return cls(st.st_size, st.st_mtime_ns, digest.hexdigest(), st.st_ctime_ns, st.st_ino,
+                   st.st_dev)
 
     @property
     def key(self) -> str:
-        text = f"{self.size}:{self.mtime_ns}:{self.edges_sha256}"
+        text = (f"{self.size}:{self.mtime_ns}:{self.edges_sha256}:{self.ctime_ns}:"
+                f"{self.inode}:{self.device}")
         return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
@@ -169,18 +181,32 @@ def save_index(identity: FileIdentity, payload: bytes, *, spacing: int, points: 
     process reads the points and inflates only the windows its jumps use.
     """
     target = index_path(identity, directory)
+    root = target.parent.parent
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as err:
+        _cannot_save(target, err)
+        return None
+    if not cache_trust.trusted_directory(root, target.parent, create=False):
+        return None                        # warned: another user's or a shared directory
+    key = cache_trust.secret(root, create=True)
+    if key is None:
+        _warn_once(f"proxylib: cannot keep a secret key in {root}; gzip indexes are not "
+                   "saved. Set PROXYLIB_CACHE_DIR to a writable private directory.")
+        return None
     head, windows = _split_export(payload)
     packed = [_deflate.compress(window, 1) for window in windows]
     ends = np.cumsum([0] + [len(blob) for blob in packed], dtype="<u8")
-    table = head + ends.tobytes()
-    header = json.dumps({
+    macs = b"".join(cache_trust.window_mac(key, rank, blob) for rank, blob in enumerate(packed))
+    table = head + ends.tobytes() + macs
+    fields = {
         "identity": asdict(identity), "spacing": spacing, "points": points,
         "complete": complete, "table_size": len(table), "windows": len(packed),
-        "table_sha256": hashlib.sha256(table).hexdigest(),
         "windows_size": int(ends[-1]),
-    }).encode()
+    }
+    fields["mac"] = cache_trust.mac(key, json.dumps(fields, sort_keys=True).encode(), table)
+    header = json.dumps(fields).encode()
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         with replacing(str(target), suffix=".pxgzi", keep_mode=False) as out:
             out.write(_HEADER.pack(_MAGIC, len(header)))
             out.write(header)
@@ -188,30 +214,41 @@ def save_index(identity: FileIdentity, payload: bytes, *, spacing: int, points: 
             for blob in packed:
                 out.write(blob)
     except OSError as err:
-        _warn_once(
-            f"proxylib: cannot save the gzip index in {target.parent} ({err.strerror or err}); "
-            "reads still work but a later process will rebuild the index. Set "
-            "PROXYLIB_CACHE_DIR to a writable directory to keep indexes.")
+        _cannot_save(target, err)
         return None
     return target
+
+
+def _cannot_save(target: Path, err: OSError) -> None:
+    _warn_once(
+        f"proxylib: cannot save the gzip index in {target.parent} ({err.strerror or err}); "
+        "reads still work but a later process will rebuild the index. Set "
+        "PROXYLIB_CACHE_DIR to a writable directory to keep indexes.")
 
 
 class SavedIndex:
     """A saved index: its points at once, each window inflated when asked for."""
 
     def __init__(self, head: bytes, ends: np.ndarray, blobs: memoryview, *, spacing: int,
-                 points: int, complete: bool) -> None:
+                 points: int, complete: bool, key: bytes, macs: bytes) -> None:
         self.head = head
         self._ends = ends
         self._blobs = blobs
+        self._key = key
+        self._macs = macs
         self.spacing = spacing
         self.points = points
         self.complete = complete
 
     def window(self, rank: int) -> bytes:
-        """The ``rank``-th saved window; DamagedIndexError if it fails its checksum."""
+        """The ``rank``-th saved window; DamagedIndexError if it fails its MAC or checksum."""
+        blob = self._blobs[int(self._ends[rank]):int(self._ends[rank + 1])]
+        size = cache_trust.WINDOW_MAC_BYTES
+        if not hmac.compare_digest(cache_trust.window_mac(self._key, rank, blob),
+                                   self._macs[rank * size:(rank + 1) * size]):
+            raise DamagedIndexError(f"saved gzip index window {rank} fails its MAC")
         try:
-            window = _deflate.decompress(self._blobs[int(self._ends[rank]):int(self._ends[rank + 1])])
+            window = _deflate.decompress(blob)
         except Exception as err:
             raise DamagedIndexError(f"saved gzip index window {rank} is damaged: {err}") from err
         if len(window) != _WINDOW:
@@ -227,11 +264,27 @@ class SavedIndex:
 def load_index(identity: FileIdentity, directory: Optional[Path] = None) -> Optional[SavedIndex]:
     """The saved index for ``identity``, or None if absent or not trustworthy."""
     target = index_path(identity, directory)
+    root = target.parent.parent
     try:
-        with open(target, "rb") as handle:
+        fd = os.open(target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        reason = cache_trust.unsafe_reason(os.fstat(fd), "a saved index in it")
+        if reason is not None:
+            cache_trust.warn_untrusted(target, reason)
+            return None
+        if not cache_trust.trusted_directory(root, target.parent, create=False):
+            return None
+        key = cache_trust.secret(root, create=False)
+        if key is None:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as handle:
             data = handle.read()
     except OSError:
         return None
+    finally:
+        os.close(fd)
     try:
         magic, length = _HEADER.unpack_from(data)
         if magic != _MAGIC:
@@ -241,19 +294,23 @@ def load_index(identity: FileIdentity, directory: Optional[Path] = None) -> Opti
         table = data[start:start + header["table_size"]]
         count = int(header["windows"])
         blobs = memoryview(data)[start + len(table):]
+        claimed = header.pop("mac")
         if (header["identity"] != asdict(identity)
                 or len(table) != header["table_size"]
-                or header["table_sha256"] != hashlib.sha256(table).hexdigest()
+                or not hmac.compare_digest(claimed, cache_trust.mac(
+                    key, json.dumps(header, sort_keys=True).encode(), table))
                 or len(blobs) != header["windows_size"]):
             return None
-        head_size = len(table) - 8 * (count + 1)
+        macs_size = cache_trust.WINDOW_MAC_BYTES * count
+        head_size = len(table) - 8 * (count + 1) - macs_size
         ends = np.frombuffer(table, "<u8", count + 1, head_size)
         points = struct.unpack_from("<I", table, _EXPORT_HEAD - 4)[0]
         if (head_size != _EXPORT_HEAD + points * _EXPORT_POINT or ends[0] != 0
                 or np.any(np.diff(ends.astype(np.int64)) <= 0) or int(ends[-1]) != len(blobs)):
             return None
         return SavedIndex(table[:head_size], ends, blobs, spacing=int(header["spacing"]),
-                          points=int(header["points"]), complete=bool(header["complete"]))
+                          points=int(header["points"]), complete=bool(header["complete"]),
+                          key=key, macs=table[len(table) - macs_size:])
     except Exception:  # any damage means: not trustworthy, rebuild
         return None
 

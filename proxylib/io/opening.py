@@ -36,18 +36,25 @@ from .sniff import GZIP_MAGIC, SNIFF_HEAD, compression_of
 from .sources import ByteSource, DescriptorSource, MappedSource, Mapper
 
 class Fingerprint(NamedTuple):
-    """What identifies one version of a file: size, inode, device, mtime."""
+    """What identifies one version of a file: size, inode, device, mtime, ctime.
+
+    ctime too: a same-size rewrite whose mtime was put back (``cp -p``,
+    ``touch -r``, ``rsync --inplace -t``) keeps the other four, and no call can
+    set the ctime back.
+    """
 
     size: int
     inode: int
     device: int
     mtime_ns: int
+    ctime_ns: int
 
     @classmethod
     def of(cls, st: os.stat_result) -> "Fingerprint":
         # tuple.__new__ directly: the generated __new__ is a Python call, and this
         # runs on every access
-        return tuple.__new__(cls, (st.st_size, st.st_ino, st.st_dev, st.st_mtime_ns))
+        return tuple.__new__(cls, (st.st_size, st.st_ino, st.st_dev, st.st_mtime_ns,
+                                   st.st_ctime_ns))
 
     def differences(self, other: "Fingerprint") -> str:
         changes = []
@@ -57,6 +64,8 @@ class Fingerprint(NamedTuple):
             changes.append("replaced by another file (inode changed)")
         if self.mtime_ns != other.mtime_ns:
             changes.append("modified (mtime changed)")
+        elif self.ctime_ns != other.ctime_ns:
+            changes.append("rewritten or its attributes changed (ctime changed, mtime put back)")
         return ", ".join(changes)
 
 
@@ -136,7 +145,7 @@ class OpenFile:
         try:
             return Fingerprint.of(os.stat(self.path))
         except OSError:
-            return Fingerprint(-1, -1, -1, -1)  # deleted or unreadable: a change
+            return Fingerprint(-1, -1, -1, -1, -1)  # deleted or unreadable: a change
 
     def new_descriptor(self) -> int:
         """A fresh descriptor on the same file, for a caller that must own one."""

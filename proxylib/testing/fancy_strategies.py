@@ -141,9 +141,9 @@ def orthogonal_keys(draw, shape: Tuple[int, ...], invalid: bool = False) -> Any:
 
 @st.composite
 def fancy_cases(draw, max_dims: int = 4, sources=SOURCES, orthogonal: bool = False,
-                invalid: bool = True) -> ProxyCase:
+                invalid: bool = True, structured: bool = True) -> ProxyCase:
     """A :class:`ProxyCase` whose key is a fancy key (or an ``oindex`` key)."""
-    stored, spec = draw(stored_specs(max_dims))
+    stored, spec = draw(stored_specs(max_dims, structured))
     keys = orthogonal_keys if orthogonal else fancy_keys
     return ProxyCase(stored=stored, spec=spec, key=draw(keys(spec.shape, invalid)),
                      **draw(read_settings(sources)))

@@ -16,10 +16,14 @@ from dataclasses import dataclass
 from typing import Any, Tuple
 
 import numpy as np
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
+try:
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+except ImportError as err:  # the rest of proxylib.testing works without hypothesis
+    raise ImportError("proxylib.testing.strategies needs hypothesis: pip install hypothesis "
+                      "(proxylib.testing.conformance and .oracle do not)") from err
 
-from ..indexing.plan import CostModel
+from ..io.cost import CostModel
 from ..spec import ArraySpec
 
 STORAGE_DTYPES = tuple(np.dtype(code) for code in (
@@ -51,10 +55,16 @@ STRUCTURED_DTYPES = (
 )
 
 
-def storage_dtypes() -> st.SearchStrategy[np.dtype]:
-    """Every integer, float, complex and bool width in both byte orders; some structs."""
+def storage_dtypes(structured: bool = True) -> st.SearchStrategy[np.dtype]:
+    """Every integer, float, complex and bool width in both byte orders; some structs.
+
+    ``structured=False`` leaves out the structured dtypes, for readers whose
+    format stores only plain numbers.
+    """
     numeric = st.tuples(st.sampled_from(STORAGE_DTYPES), st.sampled_from("<>")).map(
         lambda pair: pair[0].newbyteorder(pair[1]) if pair[0].itemsize > 1 else pair[0])
+    if not structured:
+        return numeric
     return st.one_of(numeric, numeric, numeric, st.sampled_from(STRUCTURED_DTYPES))
 
 
@@ -109,9 +119,10 @@ def _with_numpy_integers(draw, key: Any) -> Any:
 
 
 @st.composite
-def stored_specs(draw, max_dims: int = 6) -> Tuple[np.ndarray, ArraySpec]:
+def stored_specs(draw, max_dims: int = 6,
+                 structured: bool = True) -> Tuple[np.ndarray, ArraySpec]:
     """Stored values and the spec of a file holding them (dtype, offset, order, scaling)."""
-    dtype = draw(storage_dtypes())
+    dtype = draw(storage_dtypes(structured))
     shape = draw(shapes(max_dims))
     stored = draw(stored_arrays(shape, dtype))
     slope, inter = draw(scalings(dtype))
@@ -128,9 +139,10 @@ def read_settings(draw, sources=SOURCES) -> dict:
 
 
 @st.composite
-def proxy_cases(draw, max_dims: int = 6, sources=SOURCES) -> ProxyCase:
-    """A full read case; see :class:`ProxyCase`."""
-    stored, spec = draw(stored_specs(max_dims))
+def proxy_cases(draw, max_dims: int = 6, sources=SOURCES,
+                structured: bool = True) -> ProxyCase:
+    """A full read case; see :class:`ProxyCase` (``structured``: see :func:`storage_dtypes`)."""
+    stored, spec = draw(stored_specs(max_dims, structured))
     key = draw(hnp.basic_indices(spec.shape, min_dims=0, allow_newaxis=True,
                                  allow_ellipsis=True))
     key = draw(_with_numpy_integers(key))

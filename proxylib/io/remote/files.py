@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import sys
 import threading
 import time
 from typing import Any, Dict, Optional, Tuple
@@ -58,6 +60,8 @@ def is_url(obj: Any) -> bool:
 
 def is_fsspec_file(obj: Any) -> bool:
     """True for an open fsspec file (``fs.open(...)``) or an ``fsspec.core.OpenFile``."""
+    if "fsspec" not in sys.modules:  # no fsspec object exists; do not import it for a path
+        return False
     try:
         from fsspec.core import OpenFile
         from fsspec.spec import AbstractBufferedFile
@@ -68,7 +72,6 @@ def is_fsspec_file(obj: Any) -> bool:
 
 def _describe(err: BaseException) -> str:
     """What went wrong, as the end of a sentence (a timeout, a refused connection, ...)."""
-    import asyncio
     text = str(err).strip() or type(err).__name__
     if isinstance(err, (asyncio.TimeoutError, TimeoutError)) or "timeout" in \
             type(err).__name__.lower():

@@ -12,6 +12,7 @@ from ...errors import CorruptDataError, ProxyReadError, TruncatedFileError
 from .. import index_cache
 from ..cost import CostModel
 from ..gzip import INDEX_SPACING
+from ..gzip_members import MemberCursor
 from ..index_cache import FileIdentity
 from ..positional import ReadOnlyPosition
 from ..sources import _byte_view
@@ -66,6 +67,24 @@ class _CompressedReader(ReadOnlyPosition):
         pass
 
 
+class _RemoteBytes:
+    """Compressed bytes of a remote file for the member walker (pread and size)."""
+
+    def __init__(self, remote: RemoteFile) -> None:
+        self.remote = remote
+
+    def pread(self, size: int, offset: int) -> bytes:
+        size = max(0, min(size, self.remote.size - offset))
+        if not size:
+            return b""
+        block = bytearray(size)
+        self.remote.read_at(offset, block)
+        return bytes(block)
+
+    def size(self) -> int:
+        return self.remote.size
+
+
 class RemoteGzipFile(RemoteFile):
     """The decompressed content of a remote ``.gz`` file, seekable through a saved index.
 
@@ -84,6 +103,10 @@ class RemoteGzipFile(RemoteFile):
         self._compressed_head: Optional[bytes] = None
         self._from_saved = False  # the reader started from a saved index
         self._saved_failed = False  # ... which failed once: never load it again
+        #: The member walker, used when indexed_gzip cannot read the file
+        #: (member headers larger than its buffer): every read streams then.
+        self._stream: Any = None
+        self._stream_only = False
         self.cost = CostModel(gap_threshold=max(INDEX_SPACING, REMOTE_COST.gap_threshold),
                               block_size=REMOTE_COST.block_size)
 
@@ -94,6 +117,8 @@ class RemoteGzipFile(RemoteFile):
     @property
     def size(self) -> int:  # type: ignore[override]
         with self._zlock:
+            if self._stream_only:
+                return self._streamed_size()
             zran = self._indexed()
             if not self._complete:
                 self._wrap(lambda: zran.build_full_index(), 0)
@@ -188,7 +213,22 @@ class RemoteGzipFile(RemoteFile):
                                points=zran.npoints, complete=self._complete)
         self._saved_points = zran.npoints
 
-    def _wrap(self, call: Any, offset: int) -> Any:
+    def _stream_readinto(self, offset: int, view: memoryview) -> int:
+        """Read through the member walker; returns the bytes read (short at the end)."""
+        stream, self._stream = self._stream, None
+        if stream is None or offset < stream.position:
+            stream = MemberCursor(self.url)
+        source = _RemoteBytes(self._as_plain(self))
+        done = stream.read_available(source, offset, view)
+        self._stream = stream
+        return done
+
+    def _streamed_size(self) -> int:
+        stream = MemberCursor(self.url)
+        stream.run_to_end(_RemoteBytes(self._as_plain(self)))
+        return stream.position
+
+    def _wrap(self, call: Any, offset: int, fallback: Any = None) -> Any:
         try:
             return call()
         except ProxyReadError:
@@ -198,6 +238,10 @@ class RemoteGzipFile(RemoteFile):
             cause = err.__cause__ or err.__context__
             if isinstance(cause, ProxyReadError):
                 raise cause from err
+            if fallback is not None:   # a second decoder decides: the member walker
+                result = fallback()
+                self._stream_only = True
+                return result
             raise CorruptDataError(
                 f"{self.url}: cannot decompress the gzip data at uncompressed offset "
                 f"{offset}: {type(err).__name__}: {err}", path=self.url, offset=offset) from err
@@ -208,9 +252,11 @@ class RemoteGzipFile(RemoteFile):
         if wanted == 0:
             return
         def attempt() -> int:
-            zran = self._indexed()
+            if self._stream_only:
+                return self._stream_readinto(offset, view)
 
             def fill() -> int:
+                zran = self._indexed()
                 zran.seek(offset)
                 got_total = 0
                 while got_total < wanted:
@@ -220,7 +266,7 @@ class RemoteGzipFile(RemoteFile):
                     got_total += got
                 return got_total
 
-            done = self._wrap(fill, offset)
+            done = self._wrap(fill, offset, lambda: self._stream_readinto(offset, view))
             self._save()
             return done
 
@@ -236,13 +282,15 @@ class RemoteGzipFile(RemoteFile):
         if not len(view):
             return 0
         def attempt() -> int:
-            zran = self._indexed()
+            if self._stream_only:
+                return self._stream_readinto(self._pos, view)
 
             def fill() -> int:
+                zran = self._indexed()
                 zran.seek(self._pos)
                 return zran.readinto(view)
 
-            got = self._wrap(fill, self._pos)
+            got = self._wrap(fill, self._pos, lambda: self._stream_readinto(self._pos, view))
             self._save()
             return got
 

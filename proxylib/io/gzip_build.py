@@ -1,0 +1,126 @@
+"""Building the full seek index of a local gzip file, saved only when it is sound.
+
+An index is saved only for what was really read: indexed_gzip builds the
+points (with a read buffer large enough for the file's member headers), then
+a :class:`~proxylib.io.gzip_members.MemberCursor` inflates from the last point
+to the end of the data, so a truncated file (no final trailer) or a damaged
+last member raises instead of giving a "complete" index. The file's identity
+is checked before and after (same inode, size, mtime and ctime through the
+descriptor and the path), so an index is never saved under an identity that a
+rewrite during the build made stale.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import FileChangedError, ProxyReadError
+from . import gzip as pgz
+from . import gzip_jump, index_cache
+from .gzip_members import MemberCursor
+from .index_cache import FileIdentity
+from .paths import open_descriptor
+from .positional import pread
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What :func:`build_full_index` did: ``action`` is 'built', 'rebuilt' or 'reused'."""
+
+    where: Optional[os.PathLike]
+    action: str
+    points: int
+
+
+def _stat_key(st: os.stat_result) -> tuple:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _check_unchanged(path: str, fd: int, before: tuple) -> None:
+    now = [_stat_key(os.fstat(fd))]
+    try:
+        now.append(_stat_key(os.stat(path)))
+    except OSError:
+        now.append(None)
+    if any(key != before for key in now):
+        raise FileChangedError(
+            f"{path}: the file changed while its gzip index was built (size, mtime, ctime or "
+            "inode differ); no index was saved, run the build again", path=path)
+
+
+def _verify_end(state: "pgz.GzipState", fd: int) -> None:
+    """Inflate from the last seek point to the end; raises if the data stop early."""
+    buffer = io.BytesIO()
+    state.zran.export_index(fileobj=buffer)
+    points = gzip_jump.SeekPoints.from_export(buffer.getvalue(), os.fstat(fd).st_size,
+                                              complete=True)
+    # the last point may sit at the very end of the data: start at one before it
+    last = points.before(int(points.uncompressed[-1]) - 1) if len(points) else -1
+    cursor = (gzip_jump.jump_cursor(points, last, state.name) if last >= 0
+              else MemberCursor(state.name))
+    cursor.run_to_end(fd)
+
+
+def _stream_verdict(state: "pgz.GzipState", fd: int, err: BaseException) -> None:
+    """indexed_gzip failed: let the member walker read the whole file to say why."""
+    cursor = MemberCursor(state.name)
+    cursor.run_to_end(fd)        # raises the real error (truncation, CRC, bad data)
+    if 2 * cursor.max_header <= state.readbuf or cursor.max_header >= pgz._MAX_READBUF:
+        raise state._translate(err, 0) from err
+    state.readbuf = 2 * cursor.max_header + pgz._READBUF
+
+
+def build_full_index(path: str, *, spacing: Optional[int] = None,
+                     force: bool = False) -> BuildResult:
+    """Build (or reuse) and save the complete index of one gzip file."""
+    fd = open_descriptor(path)
+    try:
+        if pread(fd, 2, 0) != pgz.GZIP_MAGIC:
+            raise ProxyReadError(f"{path}: not a gzip file (no 1f 8b magic bytes)", path=path)
+        before = _stat_key(os.fstat(fd))
+        identity = FileIdentity.of_descriptor(fd)
+        state = pgz.STATES.state(identity, path)
+        with state.lock:
+            if spacing is not None and spacing != (state.spacing or pgz.INDEX_SPACING):
+                state._drop_zran()
+                state.spacing = spacing
+                state._loaded = True   # explicit spacing: do not import another spacing
+            state.zfile.fd = fd
+            state.zfile.size = identity.size
+            try:
+                return _build(state, fd, path, before, force)
+            finally:
+                state.zfile.fd = -1
+    finally:
+        os.close(fd)
+
+
+def _build(state: "pgz.GzipState", fd: int, path: str, before: tuple,
+           force: bool) -> BuildResult:
+    had_saved = index_cache.index_path(state.identity).exists()
+    zran = state._indexed()
+    if not force and state._is_complete() and state.saved_points == zran.npoints and had_saved:
+        _check_unchanged(path, fd, before)
+        return BuildResult(index_cache.index_path(state.identity), "reused", zran.npoints)
+    for attempt in range(2):
+        try:
+            zran.build_full_index()
+            break
+        except Exception as err:
+            state._drop_zran()
+            if attempt:
+                raise state._translate(err, 0) from err
+            _stream_verdict(state, fd, err)    # raises unless a bigger buffer may help
+            state._loaded = True
+            zran = state._indexed()
+    _verify_end(state, fd)
+    _check_unchanged(path, fd, before)
+    state.complete = True
+    where = state.save_if_grown(force=True)
+    return BuildResult(where, "rebuilt" if had_saved else "built", zran.npoints)
+
+
+__all__ = ["BuildResult", "build_full_index"]
