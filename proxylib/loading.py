@@ -25,7 +25,6 @@ from .formats.mgh import MGHHeader, MGHImage
 from .formats.niftiimage import NiftiImage, read_header
 from .images import (COMPRESSED_SUFFIXES, DataobjImage, FileHolder, check_load_options,
                      in_case_of, split_filename, split_name)
-from .io import remote as _remote
 from .io.remote import RemoteFile, RemoteGzipFile, is_fsspec_file, is_url, open_url
 from .spec import ArraySpec
 
@@ -241,8 +240,3 @@ def _pair_image_url(header_url: str) -> str:
         raise HeaderError(f"{header_url}: the header says the data is in a separate .img "
                           "file, but the URL does not end in .hdr[.gz]", path=header_url)
     return base + in_case_of(ext, ".img") + suffix
-
-
-# ``proxylib.io.remote.load_url``, where this function lived before io/ became a leaf,
-# keeps working: set from this floor, since io/ must not import the image layer
-setattr(_remote, "load_url", load_url)
