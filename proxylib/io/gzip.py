@@ -327,8 +327,10 @@ class GzipState:
     def readinto(self, fd: int, offset: int, view: memoryview) -> None:
         stream = self.stream
         continues = stream is not None and 0 <= offset - stream.position <= JUMP
-        large = (not self.stream_only and gzip_jump.HAVE_ISAL and gzip_parallel.worth_it(
-            self._seek_points(), offset, len(view), self.threads))
+        large = (not self.stream_only and gzip_jump.HAVE_ISAL and self.threads > 1
+                 and len(view) >= gzip_parallel.MIN_SPACINGS * (self.spacing or INDEX_SPACING)
+                 and gzip_parallel.worth_it(self._seek_points(), offset, len(view),
+                                            self.threads))
         if not large and (continues or offset <= JUMP or self.stream_only):
             self._stream_readinto(fd, offset, view)
             return
