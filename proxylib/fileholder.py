@@ -182,8 +182,12 @@ def split_name(filespec: FileSpec) -> Tuple[str, str, str]:
             suffix = name[-len(candidate):]
             name = name[:-len(candidate)]
             break
-    base, ext = os.path.splitext(name)
-    return base, ext, suffix
+    tail = os.path.basename(name)
+    dot = tail.rfind(".")  # a leading dot starts an extension too: ".nii", "..nii" (nibabel)
+    if dot < 0:
+        return name, "", suffix
+    cut = len(name) - len(tail) + dot
+    return name[:cut], name[cut:], suffix
 
 
 def split_filename(filespec: FileSpec) -> Tuple[str, str, str]:
