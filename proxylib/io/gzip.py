@@ -27,11 +27,14 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import sys
 import threading
 import warnings
 from typing import Any, Optional
 
-import indexed_gzip  # noqa: F401  # a hard dependency; imported with this module, not in a read
+# indexed_gzip (a hard dependency) is imported where a reader is made, not here:
+# its import (importlib.metadata, logging) would cost every ``import proxylib``
+# more than numpy's; a process pays it once, at its first gzip jump.
 
 from ..errors import CorruptDataError, ProxyReadError, TruncatedFileError
 from .cost import CostModel
@@ -80,11 +83,8 @@ def decompressor_name() -> str:
 
 def cost_for_fileobj(fileobj: Any) -> CostModel:
     """The cost model of an open file-like object (gzip streams never skip)."""
-    try:
-        import indexed_gzip
-        compressed = (gzip.GzipFile, indexed_gzip.IndexedGzipFile)
-    except ImportError:  # pragma: no cover - indexed_gzip is a dependency
-        compressed = (gzip.GzipFile,)
+    loaded = sys.modules.get("indexed_gzip")  # not imported: no IndexedGzipFile exists
+    compressed = (gzip.GzipFile,) + ((loaded.IndexedGzipFile,) if loaded is not None else ())
     if isinstance(fileobj, compressed):
         return CostModel(gap_threshold=1 << 62)
     return CostModel()
