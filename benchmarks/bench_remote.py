@@ -174,6 +174,76 @@ def s3_served(volume):
         server.wait(timeout=30)
 
 
+class _LatencyProxy:
+    """A loopback TCP forwarder that holds each client-to-server chunk ``delay`` seconds:
+    every request pays one simulated network round trip (loopback has none)."""
+
+    def __init__(self, port, delay):
+        import asyncio
+        import threading
+        self.target, self.delay = port, delay
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def serve():
+            self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            self.port = self.server.sockets[0].getsockname()[1]
+            ready.set()
+
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(serve(), self.loop)
+        ready.wait(10)
+
+    async def _handle(self, reader, writer):
+        import asyncio
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+
+        async def pipe(source, sink, delay):
+            try:
+                while True:
+                    data = await source.read(1 << 16)
+                    if not data:
+                        break
+                    if delay:
+                        await asyncio.sleep(delay)
+                    sink.write(data)
+                    await sink.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer, self.delay), pipe(up_reader, writer, 0))
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def _options_via(options, latency, proxies):
+    """The storage options, pointed through a latency proxy when ``latency`` > 0."""
+    if not latency:
+        return options
+    port = int(options["client_kwargs"]["endpoint_url"].rsplit(":", 1)[1])
+    if latency not in proxies:
+        proxies[latency] = _LatencyProxy(port, latency)
+    client = dict(options["client_kwargs"],
+                  endpoint_url=f"http://127.0.0.1:{proxies[latency].port}")
+    return dict(options, client_kwargs=client)
+
+
+_proxies = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_proxies():
+    yield
+    for proxy in _proxies.values():
+        proxy.close()
+
+
 class _GetCounter:
     """GetObject calls and body bytes seen by botocore on one s3fs client."""
 
@@ -248,10 +318,15 @@ def _series_proxy(url, options, volume):
                       cost=CostModel(gap_threshold=one_volume // 2, block_size=16 << 20))
 
 
-def bench_s3_series_concurrent(benchmark, s3_served, volume):
+#: Simulated round trips for the time series: none (loopback) and 20 ms (a nearby region).
+LATENCIES = [0.0, 0.02]
+
+
+@pytest.mark.parametrize("latency", LATENCIES)
+def bench_s3_series_concurrent(benchmark, s3_served, volume, latency):
     from proxylib.io.remote.opening import CONCURRENT_REQUESTS
     url, options = s3_served
-    proxy = _series_proxy(url, options, volume)
+    proxy = _series_proxy(url, _options_via(options, latency, _proxies), volume)
     counter = _GetCounter(proxy.file_like._fs)
     rng = np.random.default_rng(3)
     voxel = lambda: tuple(int(rng.integers(d)) for d in SERIES_SHAPE[:3])  # noqa: E731
@@ -259,17 +334,18 @@ def bench_s3_series_concurrent(benchmark, s3_served, volume):
     proxy[voxel()]
     _s3["series requests"] = len(counter.take())
     _s3["in flight"] = CONCURRENT_REQUESTS
-    benchmark.group = "s3 100-point time series (fresh random voxel each round)"
+    benchmark.group = f"s3 100-point time series, {latency * 1e3:.0f} ms round trip"
     benchmark.pedantic(lambda key: proxy[key], setup=lambda: ((voxel(),), {}), rounds=5,
                        warmup_rounds=1)
-    _keep_median("series concurrent", benchmark)
+    _keep_median(f"series concurrent {latency}", benchmark)
 
 
-def bench_s3_series_one_by_one(benchmark, s3_served, volume):
+@pytest.mark.parametrize("latency", LATENCIES)
+def bench_s3_series_one_by_one(benchmark, s3_served, volume, latency):
     import s3fs
     url, options = s3_served
     series_url = url.rsplit("/", 1)[0] + "/series.nii"
-    fs = s3fs.S3FileSystem(**options)
+    fs = s3fs.S3FileSystem(**_options_via(options, latency, _proxies))
     rng = np.random.default_rng(4)
     size = int(np.prod(SERIES_SHAPE[:3])) * 4
 
@@ -278,11 +354,11 @@ def bench_s3_series_one_by_one(benchmark, s3_served, volume):
         return [fs.cat_file(series_url, start=first + t * size, end=first + t * size + 4)
                 for t in range(SERIES_SHAPE[3])]
 
-    benchmark.group = "s3 100-point time series (fresh random voxel each round)"
+    benchmark.group = f"s3 100-point time series, {latency * 1e3:.0f} ms round trip"
     benchmark.pedantic(read, setup=lambda: (tuple(int(rng.integers(d))
                                                   for d in SERIES_SHAPE[:3]), {}),
                        rounds=5, warmup_rounds=1)
-    _keep_median("series one by one", benchmark)
+    _keep_median(f"series one by one {latency}", benchmark)
 
 
 def bench_s3_memory(benchmark, s3_served, volume, served):
@@ -318,12 +394,15 @@ def _report_s3(request):
                      f"ranged GET {_s3['volume s3fs'] * 1e3:.1f} ms, ratio "
                      f"{_s3['volume proxylib'] / _s3['volume s3fs']:.2f}x (target <= 1.5x); "
                      f"{len(calls)} GetObject of {calls} bytes")
-    if "series concurrent" in _s3 and "series one by one" in _s3:
-        lines.append(f"  time series: concurrent {_s3['series concurrent'] * 1e3:.1f} ms "
-                     f"({_s3.get('series requests')} requests, at most {_s3.get('in flight')} "
-                     f"in flight), one by one {_s3['series one by one'] * 1e3:.1f} ms, ratio "
-                     f"{_s3['series concurrent'] / _s3['series one by one']:.2f}x "
-                     "(target <= 0.3x)")
+    for latency in LATENCIES:
+        together = _s3.get(f"series concurrent {latency}")
+        alone = _s3.get(f"series one by one {latency}")
+        if together is None or alone is None:
+            continue
+        lines.append(f"  time series, {latency * 1e3:.0f} ms round trip: concurrent "
+                     f"{together * 1e3:.1f} ms ({_s3.get('series requests')} requests, at most "
+                     f"{_s3.get('in flight')} in flight), one by one {alone * 1e3:.1f} ms, "
+                     f"ratio {together / alone:.2f}x (target <= 0.3x)")
     if "memory s3" in _s3:
         lines.append(f"  memory beyond the {_s3['memory result'] / 2**20:.1f} MiB result: S3 "
                      f"{_s3['memory s3'] / 2**20:.2f} MiB, HTTP ignoring Range (streamed) "
