@@ -3,6 +3,9 @@
 Peers in the same run: ``numpy.memmap`` (fresh per access, and one kept),
 a raw ``os.preadv`` of the same bytes into a fresh array (contiguous keys),
 and nibabel's ``ArrayProxy`` when nibabel is installed.
+
+Every round reads a fresh random key (another volume, voxel or slab): a
+repeated key measures a cache, not a read. Cold rounds: bench_cold.py.
 """
 
 import os
@@ -12,10 +15,18 @@ import pytest
 
 from proxylib import ArrayProxy
 
+RNG = np.random.default_rng()
+
+
+def _at(n):
+    return int(RNG.integers(0, n))
+
+
+#: key_name -> shape -> a new random key of that kind, drawn each round
 KEYS = {
-    "volume [..., t]": lambda s: (Ellipsis, s[3] // 2),
-    "time series [i, j, k, :]": lambda s: (s[0] // 3, s[1] // 2, s[2] // 4, slice(None)),
-    "x-slab [i]": lambda s: (s[0] // 2,),
+    "volume [..., t]": lambda s: (Ellipsis, _at(s[3])),
+    "time series [i, j, k, :]": lambda s: (_at(s[0]), _at(s[1]), _at(s[2]), slice(None)),
+    "x-slab [i]": lambda s: (_at(s[0]),),
     "full read": lambda s: (Ellipsis,),
 }
 STRATEGIES = [(mmap, keep) for mmap in (True, False) for keep in (True, False)]
@@ -31,24 +42,26 @@ def rounds_for(key_name):
 @pytest.mark.parametrize("key_name", list(KEYS))
 @pytest.mark.parametrize("mmap, keep", STRATEGIES)
 def bench_proxylib(record, volume, key_name, mmap, keep):
-    key = KEYS[key_name](volume.shape)
+    draw = KEYS[key_name]
     proxy = ArrayProxy(volume.path, volume.spec, mmap=mmap, keep_file_open=keep)
-    read = (lambda: np.array(proxy)) if key_name == "full read" else (lambda: proxy[key])
+    read = ((lambda: np.array(proxy)) if key_name == "full read"
+            else (lambda: proxy[draw(volume.shape)]))
     result = record(key_name, f"proxylib mmap={mmap} keep={keep}", read,
                     rounds=rounds_for(key_name), measure_memory=True)
-    assert np.shape(result) == np.empty(volume.shape, dtype=np.bool_)[key].shape
+    assert np.shape(result) == np.empty(volume.shape, dtype=np.bool_)[draw(volume.shape)].shape
     proxy.close()
 
 
 @pytest.mark.parametrize("key_name", list(KEYS))
 @pytest.mark.parametrize("kept", [True, False])
 def bench_numpy_memmap(record, volume, key_name, kept):
-    key = KEYS[key_name](volume.shape)
+    draw = KEYS[key_name]
 
     def fresh():
         return np.memmap(volume.path, volume.dtype, "r", volume.offset, volume.shape, order="F")
     mapped = fresh()
-    read = (lambda: np.array(mapped[key])) if kept else (lambda: np.array(fresh()[key]))
+    read = ((lambda: np.array(mapped[draw(volume.shape)])) if kept
+            else (lambda: np.array(fresh()[draw(volume.shape)])))
     record(key_name, f"numpy.memmap {'kept' if kept else 'fresh'}", read,
            rounds=rounds_for(key_name))
 
@@ -60,10 +73,10 @@ def bench_raw_preadv(record, volume, key_name):
     fd = os.open(volume.path, os.O_RDONLY)
     try:
         if key_name == "volume [..., t]":
-            t = shape[3] // 2
             count = shape[0] * shape[1] * shape[2]
 
             def read():
+                t = _at(shape[3])
                 out = np.empty(count, volume.dtype)
                 os.preadv(fd, [memoryview(out)], volume.offset + t * count * itemsize)
                 return out
@@ -75,11 +88,11 @@ def bench_raw_preadv(record, volume, key_name):
                     done += os.preadv(fd, [view[done:]], volume.offset + done)
                 return out
         else:
-            i, j, k = shape[0] // 3, shape[1] // 2, shape[2] // 4
             volume_bytes = shape[0] * shape[1] * shape[2] * itemsize
-            first = volume.offset + (i + shape[0] * (j + shape[1] * k)) * itemsize
 
             def read():
+                i, j, k = _at(shape[0]), _at(shape[1]), _at(shape[2])
+                first = volume.offset + (i + shape[0] * (j + shape[1] * k)) * itemsize
                 out = np.empty(shape[3], volume.dtype)
                 for t in range(shape[3]):
                     os.preadv(fd, [memoryview(out[t:t + 1])], first + t * volume_bytes)
@@ -92,13 +105,13 @@ def bench_raw_preadv(record, volume, key_name):
 @pytest.mark.parametrize("key_name", list(KEYS))
 def bench_nibabel(record, volume, key_name):
     nibabel = pytest.importorskip("nibabel")
-    key = KEYS[key_name](volume.shape)
+    draw = KEYS[key_name]
     image = nibabel.load(volume.path)
     if key_name == "full read":
         def read():  # an in-memory copy, like every other strategy's full read
             return np.array(image.dataobj)
     else:
         def read():
-            return image.dataobj[key]
+            return image.dataobj[draw(volume.shape)]
     record(key_name, "nibabel", read, rounds=rounds_for(key_name),
            measure_memory=key_name == "x-slab [i]")

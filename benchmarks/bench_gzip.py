@@ -282,6 +282,35 @@ def test_full_read_float32(benchmark, volume, cache_dir, who):
                                         - best["result"]) / 2 ** 20
 
 
+# -- thread scaling: full read with a saved index, next to rapidgzip and isal ---
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_full_read_threads(benchmark, volume, cache_dir, threads, monkeypatch):
+    """np.asarray of the whole volume from a saved index with 1 and 2 threads."""
+    path, offset = volume
+    proxylib.build_index(path)
+    monkeypatch.setenv("PROXYLIB_GZIP_THREADS", str(threads))
+
+    def run():
+        fresh_states()
+        np.asarray(proxylib.ArrayProxy(path, (SHAPE, np.float32, offset)))
+    benchmark.pedantic(run, rounds=2, iterations=1)
+    RESULTS[f"threads_{threads}"] = stat(benchmark, "min")
+
+
+@pytest.mark.parametrize("parallelization", [1, 2])
+def test_rapidgzip(benchmark, volume, parallelization):
+    rapidgzip = pytest.importorskip("rapidgzip")
+    path = volume[0]
+
+    def run():
+        with rapidgzip.open(path, parallelization=parallelization) as reader:
+            while reader.read(8 << 20):
+                pass
+    benchmark.pedantic(run, rounds=2, iterations=1)
+    RESULTS[f"rapidgzip_{parallelization}"] = stat(benchmark, "min")
+
+
 def test_report_ratios():
     """Print the issue's targets as measured ratios (runs last in the module)."""
     r = RESULTS
@@ -306,6 +335,12 @@ def test_report_ratios():
     ratio("volumes in order, keep_file_open=False, saved index, vs full decompression",
           "volumes_in_order_index saved", "full_pass", "<= 1.3x")
     ratio("full get_fdata(float32) vs nibabel", "full_proxylib", "full_nibabel", "<= 0.8x")
+    ratio("full read, saved index, 2 threads vs one single-thread pass", "threads_2",
+          "full_pass", "<= 0.6x")
+    scaling = [f"{k}={v:.3f}s" for k, v in r.items()
+               if k.startswith(("threads_", "rapidgzip_")) or k == "decompress_isal"]
+    if scaling:
+        lines.append("thread scaling (full read): " + ", ".join(scaling))
     for who in ("proxylib", "nibabel"):
         key = f"full_{who}_extra_mib"
         if key in r:

@@ -131,13 +131,17 @@ def _gather_from_mapping(plan: PointPlan, mapping: mmap.mmap, rows: np.ndarray,
 
 @contextmanager
 def _advised(plan: PointPlan, mapping: mmap.mmap, offsets: np.ndarray) -> Iterator[None]:
-    """Around a gather from a map (proxylib.io.advice): coalesced runs long enough
-    are streamed, the other points' pages asked for together when cold."""
+    """Around a gather from a map (proxylib.io.advice): when the data is cold,
+    coalesced runs long enough are streamed and the other points' pages asked
+    for together; when warm (one ``mincore`` probe) nothing is computed."""
+    if not len(offsets) or resident(mapping, int(offsets[len(offsets) // 2])) is not False:
+        yield
+        return
     ordered = np.sort(offsets)
     starts = plan.runs(ordered)
     first, lengths = plan.run_extents(ordered, starts)
     long = lengths >= PREFETCH_MIN_BYTES
-    if not long.all() and resident(mapping, int(first[~long][-1])) is False:
+    if not long.all():
         prefetch_pages(mapping, first[~long].tolist(), plan.row_span)
     with ExitStack() as stack:
         for offset, length in zip(first[long].tolist(), lengths[long].tolist()):

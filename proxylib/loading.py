@@ -4,7 +4,10 @@ The format is decided by the header bytes, not the file name: a gzip
 signature means "decompress first"; ``sizeof_hdr`` 348 (NIfTI-1) or 540
 (NIfTI-2) in either byte order picks the version; the magic says single
 file (``n+1``/``n+2``) or pair (``ni1``/``ni2``, data in the sibling
-``.img``). The extension only locates a pair's other file.
+``.img``). The extension only locates a pair's other file. Other formats
+are tried first (``OTHER_FORMATS``): an MGH header starts with a big-endian
+version 1; a 348-byte header without NIfTI magic in a ``.hdr``/``.img`` is
+ANALYZE 7.5.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from .formats.mgh import MGHHeader, MGHImage
 from .formats.niftiimage import NiftiImage, read_header
 from .images import (COMPRESSED_SUFFIXES, DataobjImage, FileHolder, check_load_options,
                      in_case_of, split_filename, split_name)
-from .io import remote as _remote
 from .io.remote import RemoteFile, RemoteGzipFile, is_fsspec_file, is_url, open_url
 from .spec import ArraySpec
 
@@ -119,14 +121,15 @@ def sniff_class(block: bytes, path: str) -> type:
 
 def load(filename: Union[str, os.PathLike], *, mmap: Union[bool, str] = True,
          keep_file_open: Optional[bool] = None,
-         storage_options: Optional[Dict[str, Any]] = None) -> NiftiImage:
-    """Open a NIfTI-1 or NIfTI-2 image without reading its data.
+         storage_options: Optional[Dict[str, Any]] = None) -> DataobjImage:
+    """Open a NIfTI-1, NIfTI-2, MGH/MGZ or ANALYZE 7.5 image without reading its data.
 
     Parameters
     ----------
     filename : str or os.PathLike
-        ``.nii``, ``.nii.gz``, or either file of a ``.hdr``/``.img`` pair
-        (each optionally gzipped); or a URL (``https://...``, any fsspec URL)
+        ``.nii``, ``.nii.gz``, either file of a ``.hdr``/``.img`` pair
+        (each optionally gzipped), ``.mgh``, ``.mgz`` (the header bytes, not
+        the name, decide the format); or a URL (``https://...``, any fsspec URL)
         or open fsspec file, read by byte range (:mod:`proxylib.io.remote`).
     mmap, keep_file_open
         Passed to the image's :class:`~proxylib.ArrayProxy`.
@@ -137,13 +140,13 @@ def load(filename: Union[str, os.PathLike], *, mmap: Union[bool, str] = True,
 
     Returns
     -------
-    Nifti1Image or Nifti2Image
+    Nifti1Image, Nifti2Image, MGHImage or AnalyzeImage
         ``img.dataobj`` is an ArrayProxy; ``img.get_fdata()`` reads and caches.
 
     Raises
     ------
     HeaderError
-        The header is not NIfTI or describes data the file cannot hold.
+        The header is of no known format or describes data the file cannot hold.
     FileNotFoundError
         The file (or a pair's other file) does not exist (a
         ``proxylib.io.opening.MissingFileError``, also a ProxyReadError).
@@ -189,8 +192,9 @@ def load_url(url: Any, *, mmap: Union[bool, str] = True, keep_file_open: Optiona
     """``proxylib.load`` for a URL or an open fsspec file: header now, data by range.
 
     Reads the header (one request for a plain file, one or two for gzip) and
-    returns a NIfTI image whose ``dataobj`` proxy reads only the ranges keys
-    need. Single files (``.nii``, ``.nii.gz``) and pairs (``.hdr`` + ``.img``).
+    returns an image whose ``dataobj`` proxy reads only the ranges keys need.
+    Single files (``.nii``, ``.nii.gz``, ``.mgh``, ``.mgz``) and pairs (``.hdr`` +
+    ``.img``, NIfTI or ANALYZE; an ANALYZE ``.mat`` is not fetched).
     """
     if isinstance(url, RemoteFile):  # opened by the caller (open_url(url, ...))
         if storage_options:
@@ -204,6 +208,13 @@ def load_url(url: Any, *, mmap: Union[bool, str] = True, keep_file_open: Optiona
     with holder.open_for_read() as stream:  # sniffed like a local file: bz2/zst too
         block = stream.read(SNIFF_BYTES)
     image_class = sniff_class(block, name)
+    if not issubclass(image_class, NiftiImage):  # MGH/MGZ, or an ANALYZE pair (no .mat)
+        file_map = {"image": holder}
+        if "header" in dict(image_class.files_types):
+            file_map = {"header": holder, "image": FileHolder(fileobj=open_url(
+                _pair_image_url(name), header_file.storage_options, retries=header_file.retries,
+                backoff=header_file.backoff, ignored_range=header_file.ignored_range))}
+        return image_class.from_file_map(file_map, mmap=mmap, keep_file_open=keep_file_open)
     header = read_header(image_class.header_class, holder)
     data_holder = holder if header.is_single else FileHolder(
         fileobj=open_url(_pair_image_url(name), header_file.storage_options,
@@ -229,8 +240,3 @@ def _pair_image_url(header_url: str) -> str:
         raise HeaderError(f"{header_url}: the header says the data is in a separate .img "
                           "file, but the URL does not end in .hdr[.gz]", path=header_url)
     return base + in_case_of(ext, ".img") + suffix
-
-
-# ``proxylib.io.remote.load_url``, where this function lived before io/ became a leaf,
-# keeps working: set from this floor, since io/ must not import the image layer
-setattr(_remote, "load_url", load_url)

@@ -11,6 +11,8 @@ SMOKE_ENV = {
     "PROXYLIB_BENCH_SHAPE": "6,5,4,3",
     "PROXYLIB_BENCH_GAP_SPAN": str(1 << 20),
     "PROXYLIB_BENCH_SMOKE": "1",
+    "PROXYLIB_BENCH_COLD_ROUNDS": "1",
+    "PROXYLIB_COLD_DROP": "fadvise",  # a smoke run must not empty the machine's page cache
 }
 
 

@@ -74,6 +74,16 @@ def test_slice_prints_non_utf8_names(tmp_path, stdout_encoding):
     np.testing.assert_array_equal(np.load(os.fsdecode(out)), DATA[0, 0, 0])
 
 
+@pytest.mark.parametrize("command", ["ls", "index"])
+def test_ls_and_index_print_non_utf8_names(tmp_path, command):
+    source = os.path.join(os.fsencode(str(tmp_path)), b"\xe9t\xe9.nii.gz")
+    proxylib.save(proxylib.Nifti1Image(DATA, np.eye(4)), os.fsdecode(source))
+    result = cli(command, source, PYTHONIOENCODING="utf-8:strict",
+                 PROXYLIB_CACHE_DIR=str(tmp_path / "cache"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(source + b": ")
+
+
 @pytest.mark.parametrize("suffix", [".nii", ".nii.gz", ".npy"])
 def test_slice_writes_names_of_nearly_name_max_bytes(tmp_path, suffix):
     source = str(tmp_path / "s.nii")

@@ -286,3 +286,44 @@ def test_no_valid_extension_is_refused(image_class):
         for name in ("x" + ext.lower(), "X" + ext.upper()):
             file_map = image_class.filespec_to_file_map(name)
             assert name in [holder.filename for holder in file_map.values()]
+
+
+# -- file-name rules as properties ------------------------------------------------------
+from hypothesis import given, strategies as st  # noqa: E402
+
+_cases = st.lists(st.booleans(), min_size=4, max_size=4)
+
+
+def _recase(text, uppers):
+    return "".join(c.upper() if up else c.lower() for c, up in zip(text, uppers))
+
+
+@given(base=st.text(st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)),
+                    min_size=0, max_size=20),
+       ext=st.sampled_from([".nii", ".hdr", ".img"]), ext_case=_cases,
+       gz=st.sampled_from(["", ".gz", ".GZ", ".Gz"]))
+def test_nifti_names_keep_the_given_name_and_case(base, ext, ext_case, gz):
+    given_ext = _recase(ext, ext_case)
+    name = base + given_ext + gz
+    file_map = proxylib.Nifti1Image.filespec_to_file_map(name)
+    names = {kind: holder.filename for kind, holder in file_map.items()}
+    assert name in names.values()  # the given name, exactly
+    for other in names.values():  # siblings: same base and compression suffix as written
+        assert other.startswith(base) and other.endswith(gz)
+        sibling_ext = other[len(base):len(other) - len(gz)]
+        assert sibling_ext.lower() in (".nii", ".hdr", ".img")
+        if given_ext.isupper() or other == name:
+            assert sibling_ext == (sibling_ext.upper() if given_ext.isupper() else given_ext)
+        else:
+            assert sibling_ext == sibling_ext.lower()
+
+
+@pytest.mark.parametrize("name", ["..nii", ".nii", "dir/.hdr"])
+def test_dot_names_with_a_nifti_extension_are_accepted(tmp_path, name):
+    """nibabel accepts them; they were refused with "NIfTI file names end in .nii"."""
+    (tmp_path / "dir").mkdir()
+    path = str(tmp_path / name)
+    img = _image()
+    proxylib.save(img, path)
+    assert img.get_filename().endswith(name.replace(".hdr", ".img"))
+    np.testing.assert_array_equal(np.asarray(proxylib.load(path).dataobj), DATA)

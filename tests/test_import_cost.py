@@ -24,6 +24,16 @@ def test_import_proxylib_imports_no_optional_package():
     assert _fresh(code) == []
 
 
+#: Not optional, but each costs a large part of ``import numpy``; they load on first use.
+HEAVY = ("asyncio", "indexed_gzip", "importlib.metadata", "tempfile")
+
+
+def test_import_proxylib_leaves_heavy_modules_for_first_use():
+    code = ("import sys, json; import proxylib; "
+            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+    assert _fresh(code) == []
+
+
 def test_using_the_core_imports_no_optional_package(tmp_path):
     path = tmp_path / "a.raw"
     path.write_bytes(bytes(range(24)))

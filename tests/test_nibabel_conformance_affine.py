@@ -333,3 +333,12 @@ def test_sliced_proxy_composes_basic_keys_like_numpy(first, second):
     assert len(base.keys) <= 1
     read = array[base.keys[0]] if base.keys else np.empty(0)
     assert np.size(read) == np.size(expected)
+
+
+def test_slicer_keeps_a_dask_image_lazy():
+    da = pytest.importorskip("dask.array")
+    data = da.from_array(np.arange(4 * 5 * 6, dtype="f4").reshape(4, 5, 6), chunks=2)
+    sliced = Nifti1Image(data, AFFINE).slicer[1:3, :, ::2]
+    assert isinstance(sliced.dataobj, da.Array)
+    np.testing.assert_array_equal(np.asarray(sliced.dataobj),
+                                  np.arange(4 * 5 * 6, dtype="f4").reshape(4, 5, 6)[1:3, :, ::2])

@@ -7,6 +7,7 @@ import math
 from collections import defaultdict
 from typing import Any, Dict, List, Optional, Sequence
 
+from .cold import floor_of
 from .runner import Measurement
 
 
@@ -41,7 +42,58 @@ def recommend(results: Sequence[Measurement]) -> Optional[Measurement]:
     return first[winner]
 
 
+def _in_cache(results: Sequence[Measurement], cache: str) -> List[Measurement]:
+    return [r for r in results if getattr(r, "cache", "warm") == cache]
+
+
+def _recommendation_line(choice: Optional[Measurement], case: str) -> str:
+    if choice is None:
+        return f"no recommendation ({case}): no proxylib strategy completed every workload"
+    settings = ", ".join(f"{k}={v!r}" for k, v in (choice.settings or {}).items())
+    return (f"recommended for this file, {case}: {settings} ({choice.strategy}; best "
+            "geometric-mean ratio to the fastest strategy over all workloads)")
+
+
+def render_cold_table(results: Sequence[Measurement], path: str) -> str:
+    """Warm and cold side by side, with ratios to the raw floor and nibabel of the same run."""
+    lines = [f"proxylib bench --cold: {path}", "",
+             "cold: page cache dropped and a fresh image opened before every round (opening "
+             "timed); floor: raw preads (see FLOORS in proxylib/bench/cold.py)", ""]
+    warm, cold = _by_workload(_in_cache(results, "warm")), _by_workload(_in_cache(results, "cold"))
+    for workload, rows in warm.items():
+        cold_rows = {r.strategy: r for r in cold.get(workload, [])}
+        floors = {}
+        for cache, group in (("warm", rows), ("cold", list(cold_rows.values()))):
+            floors[cache] = min((r.median_seconds for r in group
+                                 if r.family == "raw" and r.median_seconds), default=None)
+            floors[cache + " nibabel"] = min((r.median_seconds for r in group
+                                              if r.family == "nibabel" and r.median_seconds),
+                                             default=None)
+        lines.append(f"{workload} (floor: {floor_of(workload) or '-'})")
+        lines.append(f"  {'strategy':40s} {'warm ms':>9s} {'x floor':>8s} {'x nibabel':>9s} "
+                     f"{'cold ms':>9s} {'x floor':>8s} {'x nibabel':>9s}")
+        for row in sorted(rows, key=lambda r: (cold_rows.get(r.strategy) or r).median_seconds
+                          or math.inf):
+            cells = []
+            for cache, entry in (("warm", row), ("cold", cold_rows.get(row.strategy))):
+                seconds = entry.median_seconds if entry is not None else None
+                if seconds is None:
+                    cells.append(f"{'failed' if entry is not None else '-':>9s} {'':8s} {'':9s}")
+                    continue
+                ratio = lambda base: f"{seconds / base:.2f}" if base else "-"  # noqa: E731
+                cells.append(f"{seconds * 1e3:9.3f} {ratio(floors[cache]):>8s} "
+                             f"{ratio(floors[cache + ' nibabel']):>9s}")
+            lines.append(f"  {row.strategy:40s} {cells[0]} {cells[1]}")
+        lines.append("")
+    lines.append(_recommendation_line(recommend(_in_cache(results, "cold")),
+                                      "cold page cache (the case asked with --cold)"))
+    lines.append(_recommendation_line(recommend(_in_cache(results, "warm")), "warm page cache"))
+    return "\n".join(lines)
+
+
 def render_table(results: Sequence[Measurement], path: str) -> str:
+    if _in_cache(results, "cold"):
+        return render_cold_table(results, path)
     lines = [f"proxylib bench: {path}", ""]
     for workload, rows in _by_workload(results).items():
         timed = [r for r in rows if r.median_seconds]
@@ -71,12 +123,16 @@ def render_table(results: Sequence[Measurement], path: str) -> str:
 
 
 def to_json(results: Sequence[Measurement], path: str) -> str:
-    choice = recommend(results)
-    return json.dumps({
+    choice = recommend(_in_cache(results, "warm"))
+    payload = {
         "file": path,
         "results": [r.to_dict() for r in results],
         "recommended": None if choice is None else choice.settings,
-    }, indent=2)
+    }
+    if _in_cache(results, "cold"):
+        cold = recommend(_in_cache(results, "cold"))
+        payload["recommended_cold"] = None if cold is None else cold.settings
+    return json.dumps(payload, indent=2)
 
 
 #: One colour per family of strategies (matplotlib's tab10 hues).

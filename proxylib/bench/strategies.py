@@ -21,6 +21,7 @@ from ..io import gzip as gzip_module
 from ..io.index_build import build_index
 from ..io.streams import stream_size
 from ..loading import load
+from .cold import RawTarget
 
 
 @dataclass
@@ -169,6 +170,10 @@ def peer_strategies(path: str, compressed: bool) -> List[Strategy]:
         proxy = image.dataobj
         spec = proxy.spec
         data_path = os.fspath(proxy.file_like)  # the .img of a pair, not the header
+        if proxy.order == "F" and len(spec.shape) == 4:
+            out.append(Strategy("raw floor (pread)", "raw",
+                                lambda: RawTarget(data_path, spec.shape, spec.storage_dtype,
+                                                  spec.offset)))
         if spec.storage_dtype.isnative and proxy.order == "F":
             for kept in (True, False):
                 out.append(Strategy(

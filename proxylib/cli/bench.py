@@ -33,6 +33,11 @@ def add_parser(commands) -> None:
                         help="leave out numpy.memmap and nibabel")
     parser.add_argument("--shape", default=None,
                         help="shape of the generated default volume, e.g. 32,32,16,50")
+    parser.add_argument("--cold", action="store_true",
+                        help="also measure every cell on a cold page cache (dropped before "
+                             "each round: /proc/sys/vm/drop_caches as root, else "
+                             "POSIX_FADV_DONTNEED on the file; a fresh image per round) and "
+                             "report cold and warm side by side, with the raw pread floor")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_storage_options(parser)
     parser.set_defaults(run=run)
@@ -58,7 +63,8 @@ def run(args) -> int:
                 lines.stream.write(f"proxylib bench: measuring {title}\n")
             results = run_benchmark(path, workload_names=args.keys, repeat=args.repeat,
                                     progress=progress, include_peers=not args.no_peers,
-                                    on_strategy=lines, storage_options=storage_options(args))
+                                    on_strategy=lines, cold=args.cold,
+                                    storage_options=storage_options(args))
             print(report.render_table(results, title))
             print()
             everything.append((path, results))

@@ -10,6 +10,7 @@ from ..io import index_cache
 from ..io.gzip_build import build_full_index
 from ..io.remote import RemoteGzipFile, is_url, open_url
 
+from .output import echo
 from .progress import Progress
 from .urls import add_storage_options, storage_options
 
@@ -46,10 +47,10 @@ def run(args) -> int:
             continue
         progress.clear()
         if where is None:
-            print(f"{path}: index {action}, not saved (cache directory not writable or not "
-                  "trusted; see the warning)", flush=True)
+            echo(f"{path}: index {action}, not saved (cache directory not writable or not "
+                 "trusted; see the warning)")
         else:
-            print(f"{path}: index {action}: {where}", flush=True)
+            echo(f"{path}: index {action}: {where}")
     progress(len(args.files), len(args.files), "done")
     return 1 if failed else 0
 

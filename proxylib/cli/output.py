@@ -11,7 +11,7 @@ def echo(text: str) -> None:
     name bytes (surrogate escapes): those bytes are written as they are, so the
     line names the file the user typed; a text-only stdout gets backslash escapes."""
     try:
-        print(text)
+        print(text, flush=True)
         return
     except UnicodeEncodeError:
         pass

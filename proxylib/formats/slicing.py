@@ -149,7 +149,12 @@ class ImageSlicer:
         view = dataobj.sliced(key) if isinstance(dataobj, SlicedProxy) else None
         if view is None and getattr(dataobj, "is_proxy", False) is True:
             view = SlicedProxy(dataobj).sliced(key)
-        data = view if view is not None else np.asanyarray(dataobj)[key]
+        if view is not None:
+            data = view
+        elif hasattr(dataobj, "__getitem__"):  # ndarray, dask, zarr: their own (lazy) slicing
+            data = dataobj[key]
+        else:
+            data = np.asanyarray(dataobj)[key]
         if 0 in data.shape:
             raise ProxyIndexError(f"img.slicer[{key!r}] selects no voxels (shape "
                                   f"{data.shape}); empty images are not made")

