@@ -238,7 +238,9 @@ class RemoteGzipFile(RemoteFile):
             cause = err.__cause__ or err.__context__
             if isinstance(cause, ProxyReadError):
                 raise cause from err
-            if fallback is not None:   # a second decoder decides: the member walker
+            # a saved index that fails is _locked_with_rebuild's to discard; otherwise
+            # a second decoder decides: the member walker
+            if fallback is not None and not self._from_saved:
                 result = fallback()
                 self._stream_only = True
                 return result
