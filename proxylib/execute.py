@@ -16,7 +16,7 @@ it, with no further bookkeeping: the common one-volume read.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import List, Optional
 
 import mmap
 import numpy as np
@@ -164,14 +164,34 @@ def _read_rows_buffered(plan: ReadPlan, source: ByteSource, rows: np.ndarray,
 
 def _read_groups(plan: ReadPlan, source: ByteSource, rows: np.ndarray,
                  storage_dtype: np.dtype, direct: bool) -> None:
-    buffer = None if direct else np.empty(plan.run_bytes, dtype=np.uint8)
+    if direct:
+        _read_groups_direct(plan, source, rows)
+        return
+    buffer = np.empty(plan.run_bytes, dtype=np.uint8)
     run_steps = (plan.grouped_step,) + plan.inner_steps
     for run in plan.iter_grouped_runs():
         target = rows[run.grid_index, run.first:run.first + run.count]
-        if direct:
-            source.readinto(run.offset, memoryview(target.reshape(-1).view(np.uint8)))
-            continue
         source.readinto(run.offset, memoryview(buffer)[:run.length])
         selected = np.ndarray((run.count,) + plan.inner_shape, dtype=storage_dtype,
                               buffer=buffer, strides=run_steps)
         np.copyto(target, selected, casting="unsafe")
+
+
+#: Direct block-sized runs handed to the source per call: one call lets a
+#: source work on many at once (the gzip source decompresses them in parallel
+#: threads) while the list of views stays short.
+DIRECT_RUNS_PER_CALL = 256
+
+
+def _read_groups_direct(plan: ReadPlan, source: ByteSource, rows: np.ndarray) -> None:
+    offsets: List[int] = []
+    views: List[memoryview] = []
+    for run in plan.iter_grouped_runs():
+        target = rows[run.grid_index, run.first:run.first + run.count]
+        offsets.append(run.offset)
+        views.append(memoryview(target.reshape(-1).view(np.uint8)))
+        if len(views) == DIRECT_RUNS_PER_CALL:
+            source.readinto_runs(offsets, views)
+            offsets, views = [], []
+    if views:
+        source.readinto_runs(offsets, views)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import pytest
 import proxylib
 from proxylib import ArrayProxy
 from proxylib.io import gzip as pgz
+from proxylib.io.cost import CostModel
 from proxylib.io import gzip_parallel
 from proxylib.testing import gzip_corpus as corpus
 
@@ -59,3 +61,80 @@ def test_thread_setting(monkeypatch):
     assert gzip_parallel.default_threads() == 3
     monkeypatch.delenv("PROXYLIB_GZIP_THREADS")
     assert gzip_parallel.default_threads() >= 1
+
+
+def test_block_sized_runs_of_a_full_read_are_read_as_one(tmp_path, array, monkeypatch):
+    """The planner cuts a full read into block-sized runs; with threads they reach
+    the parallel reader in one call (spans are not re-planned per run)."""
+    from proxylib import execute
+    path = tmp_path / "walk.gz"
+    path.write_bytes(gzip.compress(array.tobytes(order="F")))
+    monkeypatch.setenv("PROXYLIB_GZIP_THREADS", "2")
+    proxylib.build_index(path, spacing=64 * 1024)
+    pgz.STATES.clear()
+    calls = []
+    original = gzip_parallel.read_runs
+
+    def spy(points, fd, offsets, views, name, threads):
+        calls.append(len(views))
+        return original(points, fd, offsets, views, name, threads)
+    monkeypatch.setattr(gzip_parallel, "read_runs", spy)
+    monkeypatch.setattr(execute, "DIRECT_RUNS_PER_CALL", 1000)
+    proxy = ArrayProxy(str(path), (SHAPE, np.float32, 0),
+                       cost=CostModel(gap_threshold=64 * 1024, block_size=40 * 1024))
+    np.testing.assert_array_equal(np.asarray(proxy), array)
+    assert calls and calls[0] > 1 and len(calls) == 1
+
+
+def test_runs_not_following_each_other_are_read_one_by_one(tmp_path, array, monkeypatch):
+    raw = array.tobytes(order="F")
+    path = tmp_path / "walk.gz"
+    path.write_bytes(gzip.compress(raw))
+    monkeypatch.setenv("PROXYLIB_GZIP_THREADS", "2")
+    proxylib.build_index(path, spacing=64 * 1024)
+    pgz.STATES.clear()
+    offsets = [5, 700_000, 700_100, 1_300_000]
+    buffers = [bytearray(600_000), bytearray(100), bytearray(3), bytearray(50_000)]
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        pgz.GzipSource(fd, str(path)).readinto_runs(offsets, [memoryview(b) for b in buffers])
+    finally:
+        os.close(fd)
+    for offset, buffer in zip(offsets, buffers):
+        assert bytes(buffer) == raw[offset:offset + len(buffer)]
+
+
+def test_worker_threads_are_kept_and_capped(tmp_path, array, monkeypatch):
+    path = tmp_path / "walk.gz"
+    path.write_bytes(gzip.compress(array.tobytes(order="F")))
+    proxylib.build_index(path, spacing=64 * 1024)
+    for threads in (2, 2, 3, 2):
+        monkeypatch.setenv("PROXYLIB_GZIP_THREADS", str(threads))
+        pgz.STATES.clear()
+        np.testing.assert_array_equal(np.asarray(ArrayProxy(str(path), (SHAPE, np.float32, 0))),
+                                      array)
+        assert gzip_parallel.POOL.size == threads
+    first = gzip_parallel.POOL.get(2)
+    assert gzip_parallel.POOL.get(2) is first
+    assert first._max_workers == 2
+
+
+@pytest.mark.parametrize("feed", [1, 7, 4096])
+def test_tiny_input_pieces_keep_member_and_trailer_bookkeeping(tmp_path, monkeypatch, feed):
+    """The inflater gets the input in pieces of at most _FEED bytes; piece edges
+    may fall anywhere, including inside a trailer between members."""
+    from proxylib.io import gzip_members
+    raw = np.random.default_rng(3).integers(0, 4, 300_000, dtype=np.uint8).tobytes()
+    blob = gzip.compress(raw[:150_000]) + gzip.compress(b"") + gzip.compress(raw[150_000:])
+    path = tmp_path / "members.gz"
+    path.write_bytes(blob)
+    monkeypatch.setattr(gzip_members, "_FEED", feed)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        out = bytearray(len(raw))
+        cursor = gzip_members.MemberCursor(str(path))
+        cursor.readinto(fd, 0, memoryview(out))
+        cursor.run_to_end(fd)                  # every trailer (CRC-32, ISIZE) checked
+    finally:
+        os.close(fd)
+    assert bytes(out) == gzip.decompress(blob) and cursor.members == 3 and cursor.ended

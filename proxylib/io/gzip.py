@@ -30,7 +30,7 @@ import os
 import sys
 import threading
 import warnings
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 # indexed_gzip (a hard dependency) is imported where a reader is made, not here:
 # its import (importlib.metadata, logging) would cost every ``import proxylib``
@@ -325,26 +325,38 @@ class GzipState:
             self.zfile.fd = -1
 
     def readinto(self, fd: int, offset: int, view: memoryview) -> None:
+        self.readinto_runs(fd, [offset], [view])
+
+    def readinto_runs(self, fd: int, offsets: Sequence[int], views: Sequence[memoryview]) -> None:
+        """Fill each view from its offset; runs that follow each other are read as one."""
+        if len(views) > 1 and not gzip_parallel.contiguous(offsets, views):
+            for offset, view in zip(offsets, views):
+                self.readinto_runs(fd, [offset], [view])
+            return
+        offset, length = offsets[0], offsets[-1] + len(views[-1]) - offsets[0]
         stream = self.stream
         continues = stream is not None and 0 <= offset - stream.position <= JUMP
         large = (not self.stream_only and gzip_jump.HAVE_ISAL and self.threads > 1
-                 and len(view) >= gzip_parallel.MIN_SPACINGS * (self.spacing or INDEX_SPACING)
-                 and gzip_parallel.worth_it(self._seek_points(), offset, len(view),
-                                            self.threads))
+                 and length >= gzip_parallel.MIN_SPACINGS * (self.spacing or INDEX_SPACING)
+                 and gzip_parallel.worth_it(self._seek_points(), offset, length, self.threads))
+        runs = list(zip(offsets, views))
         if not large and (continues or offset <= JUMP or self.stream_only):
-            self._stream_readinto(fd, offset, view)
+            for at, view in runs:
+                self._stream_readinto(fd, at, view)
             return
         try:
             if large and self.points is not None:
-                self.jump_bytes_read += gzip_parallel.read_spans(
-                    self.points, fd, offset, view, self.name, self.threads)
+                self.jump_bytes_read += gzip_parallel.read_runs(
+                    self.points, fd, offsets, views, self.name, self.threads)
             else:
-                self._indexed_path(fd, offset, view)
+                for at, view in runs:
+                    self._indexed_path(fd, at, view)
             return
         except ProxyReadError as err:
             failure = err
         # A second decoder decides: the member walker, from the start of the file.
-        self._stream_readinto(fd, offset, view)
+        for at, view in runs:
+            self._stream_readinto(fd, at, view)
         self._distrust_index(failure)
 
     def _distrust_index(self, failure: ProxyReadError) -> None:
@@ -414,6 +426,14 @@ class GzipSource(ByteSource):
         state = self.state
         with state.lock:
             state.readinto(self.fd, offset, view)
+
+    def readinto_runs(self, offsets: Sequence[int], buffers: Sequence[memoryview]) -> None:
+        views = [_byte_view(buffer) for buffer in buffers]
+        kept = [(offset, view) for offset, view in zip(offsets, views) if len(view)]
+        if not kept:
+            return
+        with self.state.lock:
+            self.state.readinto_runs(self.fd, [o for o, _ in kept], [v for _, v in kept])
 
     def close(self) -> None:
         """Nothing to release: the descriptor belongs to the opener."""

@@ -8,6 +8,12 @@ they inflate, so the spans run on separate cores. Extra memory is bounded by
 the threads: each holds at most one compressed chunk (1 MiB) and one output
 piece (256 KiB) besides its 32 KiB window.
 
+A read may be several runs that follow each other in the file (the planner
+cuts a full read into 8 MiB runs straight into the result): they are read as
+one, so spans and threads are not re-planned and re-synchronised per run. The
+worker threads are kept between reads (starting two threads per 8 MiB read
+cost more than the parallelism gained); a forked child makes its own.
+
 The thread count is passed in; :func:`default_threads` reads
 ``PROXYLIB_GZIP_THREADS`` and otherwise uses the cores available to the
 process.
@@ -15,9 +21,11 @@ process.
 
 from __future__ import annotations
 
+import bisect
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from . import gzip_jump
 from .gzip_members import DescriptorBytes
@@ -60,20 +68,69 @@ def worth_it(points: Optional["gzip_jump.SeekPoints"], offset: int, length: int,
             and length >= MIN_SPACINGS * points.spacing and len(points) > 2)
 
 
+class _Pool:
+    """One shared executor of the asked-for size (remade when the size changes)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.executor: Optional[ThreadPoolExecutor] = None
+        self.size = 0
+
+    def get(self, threads: int) -> ThreadPoolExecutor:
+        with self.lock:
+            if self.executor is None or self.size != threads:
+                old, self.size = self.executor, threads
+                self.executor = ThreadPoolExecutor(threads, thread_name_prefix="proxylib-gzip")
+                if old is not None:
+                    old.shutdown(wait=False)
+            return self.executor
+
+    def forget(self) -> None:
+        """In a forked child: the parent's threads do not exist here."""
+        self.lock = threading.Lock()
+        self.executor, self.size = None, 0
+
+
+POOL = _Pool()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=POOL.forget)
+
+
+def contiguous(offsets: Sequence[int], views: Sequence[memoryview]) -> bool:
+    """Whether each run starts where the one before it ends."""
+    return all(offsets[i] + len(views[i]) == offsets[i + 1] for i in range(len(views) - 1))
+
+
 def read_spans(points: "gzip_jump.SeekPoints", fd: int, offset: int, view: memoryview,
                name: str, threads: int) -> int:
     """Fill ``view`` from uncompressed ``offset`` in parallel; returns compressed bytes read."""
-    spans = plan_spans(points, offset, len(view), threads)
+    return read_runs(points, fd, [offset], [view], name, threads)
+
+
+def read_runs(points: "gzip_jump.SeekPoints", fd: int, offsets: Sequence[int],
+              views: Sequence[memoryview], name: str, threads: int) -> int:
+    """Fill contiguous runs (see :func:`contiguous`) in parallel; returns compressed bytes read."""
+    starts = list(offsets)
+    total = starts[-1] + len(views[-1]) - starts[0]
+    spans = plan_spans(points, starts[0], total, threads)
     source = DescriptorBytes(fd)
 
     def one(span: Tuple[int, int]) -> int:
         start, stop = span
         cursor = gzip_jump.jump_cursor(points, points.before(start), name)
-        cursor.readinto(source, start, view[start - offset:stop - offset])
+        run = bisect.bisect_right(starts, start) - 1
+        while run < len(starts) and starts[run] < stop:
+            first = max(start, starts[run])
+            last = min(stop, starts[run] + len(views[run]))
+            if last > first:
+                cursor.readinto(source, first,
+                                views[run][first - starts[run]:last - starts[run]])
+            run += 1
         return cursor.bytes_read
 
-    with ThreadPoolExecutor(max_workers=min(threads, len(spans))) as pool:
-        return sum(pool.map(one, spans))
+    if len(spans) == 1:
+        return one(spans[0])
+    return sum(POOL.get(threads).map(one, spans))
 
 
-__all__ = ["default_threads", "plan_spans", "read_spans", "worth_it"]
+__all__ = ["contiguous", "default_threads", "plan_spans", "read_runs", "read_spans", "worth_it"]
