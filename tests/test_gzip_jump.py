@@ -258,3 +258,19 @@ def test_index_built_by_reads_then_serves_isal_jumps(volume):
         np.testing.assert_array_equal(proxy[5, 6, 7:9, t], array[5, 6, 7:9, t])
     assert state.zfile.bytes_read == before and state.jump_bytes_read > 0
     assert zlib.crc32(np.asarray(proxy).tobytes()) == zlib.crc32(array.tobytes())
+
+
+def test_issue_repro_walk_saved_by_nibabel_reads_last_volume(tmp_path, monkeypatch):
+    """Issue 12's repro: isal jumps raised 'Invalid deflate block found' on this valid file
+    (a stored block after a mid-byte point was misread by the old bit-shifted restart)."""
+    nib = pytest.importorskip("nibabel")
+    import proxylib
+    monkeypatch.setenv("PROXYLIB_CACHE_DIR", str(tmp_path / "cache"))
+    walk = np.cumsum(np.random.default_rng(0).standard_normal((64, 64, 32, 12)), 0)
+    walk = walk.astype(np.float32)
+    path = str(tmp_path / "x.nii.gz")
+    nib.save(nib.Nifti1Image(walk, np.eye(4)), path)
+    proxylib.build_index(path)
+    pgz.STATES.clear()                     # as a fresh process
+    np.testing.assert_array_equal(proxylib.load(path).dataobj[..., 11], walk[..., 11])
+    assert pgz.STATES.values()[0].jump_bytes_read > 0

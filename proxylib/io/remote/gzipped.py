@@ -238,7 +238,10 @@ class RemoteGzipFile(RemoteFile):
             cause = err.__cause__ or err.__context__
             if isinstance(cause, ProxyReadError):
                 raise cause from err
-            if fallback is not None:   # a second decoder decides: the member walker
+            # a reader that started from a saved index fails first: the index is
+            # discarded and rebuilt once (_locked_with_rebuild) before the file is
+            # judged by a second decoder, the member walker
+            if fallback is not None and not self._from_saved:
                 result = fallback()
                 self._stream_only = True
                 return result
