@@ -63,9 +63,6 @@ def cache_dir(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-FAST = {"client_kwargs": {"timeout": None}}  # replaced per test where a timeout matters
-
-
 def quick(url: str, **kwargs):
     return open_url(url, backoff=0.01, **kwargs)
 
