@@ -13,7 +13,7 @@ ANALYZE 7.5.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from .arrayproxy import ArrayProxy
 from .errors import HeaderError, MissingFileError

@@ -240,3 +240,14 @@ def test_from_nibabel_of_a_gzipped_pair(tmp_path):
     nib_img = nib.load(str(tmp_path / "z.img.gz"))
     img = proxylib.from_nibabel(nib_img)
     np.testing.assert_array_equal(img.get_fdata(), nib_img.get_fdata())
+
+
+@pytest.mark.parametrize("name", ["a.mgz", "a.mgh"])
+def test_from_nibabel_of_a_file_backed_mgh_image(tmp_path, name):
+    data = np.arange(2 * 3 * 4 * 2, dtype=np.float32).reshape(2, 3, 4, 2)
+    nib.save(nib.MGHImage(data, AFFINE), str(tmp_path / name))
+    nib_img = nib.load(str(tmp_path / name))
+    img = proxylib.from_nibabel(nib_img)
+    assert isinstance(img, proxylib.MGHImage)
+    np.testing.assert_array_equal(img.get_fdata(), nib_img.get_fdata())
+    np.testing.assert_allclose(img.affine, nib_img.affine, atol=1e-5)

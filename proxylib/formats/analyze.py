@@ -17,13 +17,14 @@ centre with the voxel sizes. x is flipped (ANALYZE is radiological).
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
 from ..errors import HeaderError
 from ..spec import MAX_NBYTES
 from .fields import RGB24
+from .records import RecordFieldsMixin
 
 ANALYZE_FIELDS = np.dtype([
     ("sizeof_hdr", "<i4"), ("data_type", "S10"), ("db_name", "S18"), ("extents", "<i4"),
@@ -61,7 +62,7 @@ def datatype_code(dtype: Any) -> Optional[int]:
     return None
 
 
-class AnalyzeHeader:
+class AnalyzeHeader(RecordFieldsMixin):
     """One ANALYZE 7.5 header record in its file's byte order."""
 
     sizeof_hdr = 348
@@ -130,22 +131,7 @@ class AnalyzeHeader:
             raise self._fail("dim", self.get_data_shape(), "describes more data than any "
                              "file can hold")
 
-    # -- fields ------------------------------------------------------------------
-    def keys(self) -> Tuple[str, ...]:
-        return ANALYZE_FIELDS.names
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.keys()
-
-    def __getitem__(self, name: str) -> Any:
-        return self._struct[name]
-
-    def __setitem__(self, name: str, value: Any) -> None:
-        self._struct[name] = value
-
+    # -- fields (keys, [] and `in` come from RecordFieldsMixin) -------------------
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, AnalyzeHeader):
             return NotImplemented

@@ -14,19 +14,20 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from typing import Any, Mapping, Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
 from ..arrayproxy import ArrayProxy
 from ..errors import HeaderError, HeaderWarning, TruncatedFileError
-from ..images import (DataobjImage, FileHolder, FileMap, ImageFileError, check_load_options,
+from ..images import (FileHolder, FileMap, ImageFileError, check_load_options,
                       in_case_of, sibling_name, split_name)
 from ..spec import ArraySpec, native
 from .analyze import WIDENED, AnalyzeHeader, datatype_code
 from .blocks import write_blocks
 from .matv4 import is_level4, read_level4, write_level4
 from .niftiimage import data_file_size
+from .spatial import AffineImage
 
 #: A ``.mat`` holding one 4x4 transform is a few hundred bytes; larger ones are not read.
 MAX_MAT_BYTES = 1 << 20
@@ -35,24 +36,12 @@ _FROM_ONE = np.array([[1, 0, 0, 1], [0, 1, 0, 1], [0, 0, 1, 1], [0, 0, 0, 1]], d
 _FLIP_X = np.diag([-1.0, 1.0, 1.0, 1.0])
 
 
-class AnalyzeImage(DataobjImage):
+class AnalyzeImage(AffineImage):
     """An ANALYZE 7.5 (SPM) image: ``dataobj`` (array or proxy), ``affine``, ``header``."""
 
     header_class = AnalyzeHeader
     files_types = (("image", ".img"), ("header", ".hdr"), ("mat", ".mat"))
     valid_exts = (".hdr", ".img")
-
-    def __init__(self, dataobj: Any, affine: Any, header: Any = None,
-                 extra: Optional[Mapping] = None, file_map: Optional[FileMap] = None) -> None:
-        if not hasattr(dataobj, "shape"):
-            dataobj = np.asanyarray(dataobj)
-        super().__init__(dataobj, header=header, extra=extra, file_map=file_map)
-        self._affine = None if affine is None else np.array(affine, dtype=np.float64)
-        self.update_header()
-
-    @property
-    def affine(self) -> Optional[np.ndarray]:
-        return self._affine
 
     def update_header(self) -> None:
         """Put the data's shape and stored type, and the affine's voxel sizes, into the header."""

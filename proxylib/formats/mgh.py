@@ -16,17 +16,18 @@ Types: uint8, int16, uint16, int32, float32; others are refused with a
 from __future__ import annotations
 
 import gzip
-from typing import Any, Callable, Iterator, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
 from ..arrayproxy import ArrayProxy
 from ..errors import HeaderError, TruncatedFileError
-from ..images import (GZIP_COMPRESSLEVEL, DataobjImage, FileHolder, FileMap, ImageFileError,
+from ..images import (GZIP_COMPRESSLEVEL, FileHolder, FileMap, ImageFileError,
                       check_load_options)
 from ..spec import ArraySpec
 from .blocks import write_blocks
 from .niftiimage import data_file_size
+from .spatial import AffineImage
 
 HEADER_FIELDS = np.dtype([
     ("version", ">i4"),
@@ -250,7 +251,7 @@ class MGHHeader:
         affine = np.asarray(affine, dtype=np.float64)
         sizes = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
         if not np.all(sizes > 0):
-            raise HeaderError(f"the affine has a zero column; MGH needs voxel sizes > 0",
+            raise HeaderError("the affine has a zero column; MGH needs voxel sizes > 0",
                               field="delta", value=tuple(sizes))
         centre = affine @ np.append(self["dims"][:3].astype(np.float64) / 2, 1.0)
         self._struct["delta"] = sizes
@@ -259,26 +260,18 @@ class MGHHeader:
         self._struct["goodRASFlag"] = 1
 
 
-class MGHImage(DataobjImage):
+class MGHImage(AffineImage):
     """A FreeSurfer MGH/MGZ image: ``dataobj`` (array or proxy), ``affine``, ``header``."""
 
     header_class = MGHHeader
     files_types = (("image", ".mgh"),)
     valid_exts = (".mgh", ".mgz")
 
-    def __init__(self, dataobj: Any, affine: Any, header: Any = None,
-                 extra: Optional[Mapping] = None, file_map: Optional[FileMap] = None) -> None:
-        if not hasattr(dataobj, "shape"):
-            dataobj = np.asanyarray(dataobj)
+    @staticmethod
+    def prepare_dataobj(dataobj: Any) -> Any:
         if len(dataobj.shape) < 3:  # MGH volumes are 3D or 4D
             dataobj = dataobj.reshape(tuple(dataobj.shape) + (1,) * (3 - len(dataobj.shape)))
-        super().__init__(dataobj, header=header, extra=extra, file_map=file_map)
-        self._affine = None if affine is None else np.array(affine, dtype=np.float64)
-        self.update_header()
-
-    @property
-    def affine(self) -> Optional[np.ndarray]:
-        return self._affine
+        return dataobj
 
     def update_header(self) -> None:
         """Put the data's shape and stored type, and the affine, into the header."""

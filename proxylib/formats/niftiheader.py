@@ -14,7 +14,7 @@ values are the values; otherwise ``value = scl_slope * stored + scl_inter``.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -24,12 +24,13 @@ from .extensions import Extension, extensions_from_nibabel, is_nibabel_nifti_hea
 from .fields import (DATATYPES, EXTENSION_FLAG_SIZE, UNSUPPORTED_DATATYPES, WIDENED,
                      datatype_code)
 from .headerinfo import HeaderInfoMixin
+from .records import RecordFieldsMixin
 from .xforms import XformHeaderMixin
 
 MAX_NDIM = 7
 
 
-class NiftiHeader(XformHeaderMixin, HeaderInfoMixin):
+class NiftiHeader(RecordFieldsMixin, XformHeaderMixin, HeaderInfoMixin):
     """Header fields of one NIfTI image, with typed accessors.
 
     Parameters
@@ -166,23 +167,7 @@ class NiftiHeader(XformHeaderMixin, HeaderInfoMixin):
         new.repairs = list(self.repairs)
         return new
 
-    # -- raw fields -----------------------------------------------------------
-    def keys(self) -> Tuple[str, ...]:
-        return self._struct.dtype.names
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.keys()
-
-    def __getitem__(self, name: str) -> Any:
-        """The raw field (a view for array fields, so ``hdr['dim'][1] = 4`` works)."""
-        return self._struct[name]
-
-    def __setitem__(self, name: str, value: Any) -> None:
-        self._struct[name] = value
-
+    # -- raw fields (keys, [] and `in` come from RecordFieldsMixin) ------------
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, NiftiHeader) or other.version != self.version:
             return NotImplemented

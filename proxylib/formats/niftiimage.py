@@ -23,7 +23,7 @@ import numpy as np
 
 from ..arrayproxy import ArrayProxy, is_proxy
 from ..errors import HeaderError, HeaderWarning
-from ..images import (MAX_DEFLATE_RATIO, DataobjImage, FileHolder, FileMap, ImageFileError,
+from ..images import (DataobjImage, FileHolder, FileMap, ImageFileError,
                       check_load_options, sibling_name, split_filename)
 from ..spec import ArraySpec, native
 from .affines import check_affine

@@ -20,7 +20,6 @@ F-ordered array), every step made positive. It describes
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Iterator, NamedTuple, Tuple
 
 import numpy as np

@@ -32,7 +32,7 @@ from .gzip import open_gzip_source
 from .paths import open_descriptor, require_regular_file
 from .positional import pread
 from .protocol import Opener, registered_opener_for
-from .sniff import GZIP_MAGIC, SNIFF_HEAD, compression_of
+from .sniff import SNIFF_HEAD, compression_of
 from .sources import ByteSource, DescriptorSource, MappedSource, Mapper
 
 class Fingerprint(NamedTuple):

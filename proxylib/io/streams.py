@@ -16,7 +16,7 @@ import os
 import stat as stat_module
 import zlib
 from contextlib import contextmanager
-from typing import Any, IO, Iterator, Optional, Tuple
+from typing import Any, Iterator, Optional, Tuple
 
 from ..errors import CorruptDataError, ProxyError, ProxyReadError, TruncatedFileError
 from .compressed import PreadFile, sniff_codec
