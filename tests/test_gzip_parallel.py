@@ -138,3 +138,20 @@ def test_tiny_input_pieces_keep_member_and_trailer_bookkeeping(tmp_path, monkeyp
     finally:
         os.close(fd)
     assert bytes(out) == gzip.decompress(blob) and cursor.members == 3 and cursor.ended
+
+
+def test_a_failing_span_returns_only_after_every_span_ended():
+    """A failed parallel read falls back to another decoder writing the same
+    buffers: no span may still be writing then."""
+    import time
+    ended = []
+
+    def job(item):
+        if item == 0:
+            raise ValueError("span 0 failed")
+        time.sleep(0.05)
+        ended.append(item)
+        return 1
+    with pytest.raises(ValueError, match="span 0 failed"):
+        gzip_parallel.POOL.run(2, job, [0, 1, 2, 3])
+    assert sorted(ended) == [1, 2, 3]

@@ -24,11 +24,13 @@ from __future__ import annotations
 import bisect
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import List, Optional, Sequence, Tuple
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Callable, List, Optional, Sequence, Tuple, TypeVar
 
 from . import gzip_jump
 from .gzip_members import DescriptorBytes
+
+T = TypeVar("T")
 
 #: Reads shorter than this many seek spacings are left to one cursor.
 MIN_SPACINGS = 8
@@ -78,12 +80,25 @@ class _Pool:
 
     def get(self, threads: int) -> ThreadPoolExecutor:
         with self.lock:
-            if self.executor is None or self.size != threads:
-                old, self.size = self.executor, threads
-                self.executor = ThreadPoolExecutor(threads, thread_name_prefix="proxylib-gzip")
-                if old is not None:
-                    old.shutdown(wait=False)
-            return self.executor
+            return self._get(threads)
+
+    def _get(self, threads: int) -> ThreadPoolExecutor:
+        if self.executor is None or self.size != threads:
+            old, self.size = self.executor, threads
+            self.executor = ThreadPoolExecutor(threads, thread_name_prefix="proxylib-gzip")
+            if old is not None:
+                old.shutdown(wait=False)       # its queued tasks still run
+        return self.executor
+
+    def run(self, threads: int, job: Callable[[T], int], items: Sequence[T]) -> int:
+        """Sum of ``job`` over ``items`` on ``threads`` threads. Every job has ended
+        before this returns or raises (a failed read's fallback may then rewrite
+        the same buffers)."""
+        with self.lock:                        # not shut down by another caller meanwhile
+            executor = self._get(threads)
+            futures = [executor.submit(job, item) for item in items]
+        wait(futures)
+        return sum(future.result() for future in futures)
 
     def forget(self) -> None:
         """In a forked child: the parent's threads do not exist here."""
@@ -130,7 +145,7 @@ def read_runs(points: "gzip_jump.SeekPoints", fd: int, offsets: Sequence[int],
 
     if len(spans) == 1:
         return one(spans[0])
-    return sum(POOL.get(threads).map(one, spans))
+    return POOL.run(threads, one, spans)
 
 
 __all__ = ["contiguous", "default_threads", "plan_spans", "read_runs", "read_spans", "worth_it"]
