@@ -359,6 +359,14 @@ class GzipState:
             self._stream_readinto(fd, at, view)
         self._distrust_index(failure)
 
+    def grow_readbuf(self, header: int) -> bool:
+        """Give indexed_gzip a read buffer with room for a member header of ``header``
+        bytes, when it is too small and such a buffer is allowed; True if it grew."""
+        if 2 * header <= self.readbuf or header >= _MAX_READBUF:
+            return False
+        self.readbuf = 2 * header + _READBUF
+        return True
+
     def _distrust_index(self, failure: ProxyReadError) -> None:
         """The indexed path failed where streaming read the data: stop trusting it."""
         had_saved = self.points is not None or self.saved_points > 0
@@ -369,8 +377,7 @@ class GzipState:
         index_cache.discard_index(self.identity)
         self.index_failures += 1
         header = self.stream.max_header if self.stream is not None else 0
-        if not had_saved and 2 * header > self.readbuf and header < _MAX_READBUF:
-            self.readbuf = 2 * header + _READBUF   # let indexed_gzip try with room for it
+        if not had_saved and self.grow_readbuf(header):  # let indexed_gzip try again
             self._loaded = self._points_loaded = False
             return
         if not had_saved or self.index_failures > 1:

@@ -68,9 +68,8 @@ def _stream_verdict(state: "pgz.GzipState", fd: int, err: BaseException) -> None
     """indexed_gzip failed: let the member walker read the whole file to say why."""
     cursor = MemberCursor(state.name)
     cursor.run_to_end(fd)        # raises the real error (truncation, CRC, bad data)
-    if 2 * cursor.max_header <= state.readbuf or cursor.max_header >= pgz._MAX_READBUF:
+    if not state.grow_readbuf(cursor.max_header):
         raise state._translate(err, 0) from err
-    state.readbuf = 2 * cursor.max_header + pgz._READBUF
 
 
 def build_full_index(path: str, *, spacing: Optional[int] = None,

@@ -1,7 +1,7 @@
 """Large reads of an indexed gzip file, decompressed in parallel threads.
 
 With a complete seek index, the bytes between two seek points can be
-decompressed independently. :func:`read_spans` cuts a large read at seek
+decompressed independently. :func:`read_runs` cuts a large read at seek
 points into spans and inflates each from its own point in a thread pool,
 straight into the caller's buffer. python-isal and zlib release the GIL while
 they inflate, so the spans run on separate cores. Extra memory is bounded by
@@ -116,12 +116,6 @@ def contiguous(offsets: Sequence[int], views: Sequence[memoryview]) -> bool:
     return all(offsets[i] + len(views[i]) == offsets[i + 1] for i in range(len(views) - 1))
 
 
-def read_spans(points: "gzip_jump.SeekPoints", fd: int, offset: int, view: memoryview,
-               name: str, threads: int) -> int:
-    """Fill ``view`` from uncompressed ``offset`` in parallel; returns compressed bytes read."""
-    return read_runs(points, fd, [offset], [view], name, threads)
-
-
 def read_runs(points: "gzip_jump.SeekPoints", fd: int, offsets: Sequence[int],
               views: Sequence[memoryview], name: str, threads: int) -> int:
     """Fill contiguous runs (see :func:`contiguous`) in parallel; returns compressed bytes read."""
@@ -148,4 +142,4 @@ def read_runs(points: "gzip_jump.SeekPoints", fd: int, offsets: Sequence[int],
     return POOL.run(threads, one, spans)
 
 
-__all__ = ["contiguous", "default_threads", "plan_spans", "read_runs", "read_spans", "worth_it"]
+__all__ = ["contiguous", "default_threads", "plan_spans", "read_runs", "worth_it"]
