@@ -39,7 +39,15 @@ def stored():
 
 
 @pytest.fixture(scope="module")
-def endpoint(stored):
+def big_stored():
+    """Several MiB compressed: larger than indexed_gzip's 1 MiB read buffer, so a read
+    that starts from a saved seek point fetches visibly less than the whole file."""
+    return np.random.default_rng(43).integers(-2000, 2000, size=(64, 64, 32, 24),
+                                              dtype=np.int16)
+
+
+@pytest.fixture(scope="module")
+def endpoint(stored, big_stored):
     """A moto S3 server on a free loopback port, with the test bucket filled, for this module."""
     saved = {name: os.environ.get(name) for name in ("AWS_EC2_METADATA_DISABLED",
                                                       "AWS_CONFIG_FILE",
@@ -58,6 +66,8 @@ def endpoint(stored):
         client.put_object(Bucket=BUCKET, Key="bold.nii", Body=data)
         client.put_object(Bucket=BUCKET, Key="bold.nii.gz",
                           Body=gzip.compress(data, compresslevel=6, mtime=0))
+        client.put_object(Bucket=BUCKET, Key="big.nii.gz",
+                          Body=gzip.compress(nifti_bytes(big_stored), compresslevel=6, mtime=0))
         yield url
     finally:
         server.stop()
@@ -113,8 +123,10 @@ def test_nii_from_s3_one_volume_is_one_ranged_get(endpoint, stored):
     np.testing.assert_array_equal(proxy[..., -1], stored[..., -1])
 
 
-def test_nii_gz_from_s3_with_the_index_reused_by_another_process(endpoint, stored, cache_dir):
-    url = f"s3://{BUCKET}/bold.nii.gz"
+def test_nii_gz_from_s3_with_the_index_reused_by_another_process(endpoint, big_stored,
+                                                                 cache_dir):
+    stored = big_stored
+    url = f"s3://{BUCKET}/big.nii.gz"
     img = proxylib.load(url, storage_options=options_for(endpoint))
     assert isinstance(img.dataobj.file_like, RemoteGzipFile)
     img.dataobj.file_like.build_index()

@@ -310,7 +310,11 @@ class RemoteGzipFile(RemoteFile):
 
     @staticmethod
     def _as_plain(remote: "RemoteFile") -> RemoteFile:
-        """A plain RemoteFile sharing the URL, options and identity (compressed bytes)."""
+        """The plain RemoteFile sharing the URL, options and identity (compressed bytes);
+        made once, so its request counts add up and streaming reads do not rebuild it."""
+        plain = getattr(remote, "_plain", None)
+        if plain is not None:
+            return plain
         plain = RemoteFile(remote.url, remote.storage_options, retries=remote.retries,
                            backoff=remote.backoff, identity=remote._identity,
                            ignored_range=remote.ignored_range)
