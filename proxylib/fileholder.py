@@ -114,6 +114,12 @@ class FileHolder:
         """True when both holders name the same file name and file object."""
         return self.filename == other.filename and self.fileobj is other.fileobj
 
+    def describe(self) -> str:
+        """The name to put in messages: the file object's name, else the file name."""
+        if self.fileobj is not None:
+            return getattr(self.fileobj, "name", None) or repr(self.fileobj)
+        return self.filename or "<no file>"
+
     def __repr__(self) -> str:
         return f"FileHolder(filename={self.filename!r}, fileobj={self.fileobj!r}, pos={self.pos})"
 

@@ -24,7 +24,7 @@ from .formats.analyzeimage import AnalyzeImage
 from .formats.mgh import MGHHeader, MGHImage
 from .formats.niftiimage import NiftiImage, read_header
 from .images import (COMPRESSED_SUFFIXES, DataobjImage, FileHolder, check_load_options,
-                     in_case_of, split_filename, split_name)
+                     in_case_of, sibling_name, split_filename, split_name)
 from .io.remote import RemoteFile, RemoteGzipFile, is_fsspec_file, is_url, open_url
 from .spec import ArraySpec
 
@@ -235,8 +235,7 @@ def load_url(url: Any, *, mmap: Union[bool, str] = True, keep_file_open: Optiona
 
 def _pair_image_url(header_url: str) -> str:
     """``…/PAIR.hdr[.gz]`` -> ``…/PAIR.img[.gz]``, in the case the URL uses."""
-    base, ext, suffix = split_name(header_url)
-    if ext.lower() != ".hdr":
+    if split_name(header_url)[1].lower() != ".hdr":
         raise HeaderError(f"{header_url}: the header says the data is in a separate .img "
                           "file, but the URL does not end in .hdr[.gz]", path=header_url)
-    return base + in_case_of(ext, ".img") + suffix
+    return sibling_name(header_url, ".img")

@@ -70,7 +70,7 @@ class AnalyzeImage(AffineImage):
         """Read the header (and ``.mat``), no data, and wrap the ``.img`` in an ArrayProxy."""
         check_load_options(mmap, keep_file_open)
         header_holder, image_holder = file_map["header"], file_map["image"]
-        name = _describe(header_holder)
+        name = header_holder.describe()
         with header_holder.open_for_read() as stream:
             block = stream.read(AnalyzeHeader.sizeof_hdr)
         header = AnalyzeHeader.from_bytes(block, path=name)
@@ -79,9 +79,9 @@ class AnalyzeImage(AffineImage):
         needed = offset + header.data_nbytes()
         if available is not None and available < needed:
             raise TruncatedFileError(
-                f"{_describe(image_holder)}: the header {name} describes data up to byte "
+                f"{image_holder.describe()}: the header {name} describes data up to byte "
                 f"{needed}, the file holds {'at most ' if upper_bound else ''}{available} "
-                "bytes; the file is truncated", path=_describe(image_holder), offset=needed,
+                "bytes; the file is truncated", path=image_holder.describe(), offset=needed,
                 found=available)
         slope, inter = header.get_slope_inter()
         spec = ArraySpec(header.get_data_shape(), header.get_data_dtype(), offset=offset,
@@ -98,7 +98,7 @@ class AnalyzeImage(AffineImage):
         file_map = self.file_map if file_map is None else file_map
         self.update_header()
         header = self._header.as_byteorder("=")
-        dtype, slope, inter, copy_stored = _stored_layout(self._dataobj)
+        copy_stored = _stored_layout(self._dataobj)[3]
         source = self._dataobj.unscaled() if copy_stored else self._dataobj
         header["vox_offset"] = 0
         with file_map["header"].open_for_write() as out:
@@ -132,18 +132,12 @@ def _stored_layout(dataobj: Any) -> Tuple[np.dtype, float, float, bool]:
     return WIDENED.get(native(dtype), dtype), 1.0, 0.0, False
 
 
-def _describe(holder: FileHolder) -> str:
-    if holder.fileobj is not None:
-        return getattr(holder.fileobj, "name", None) or repr(holder.fileobj)
-    return holder.filename or "<no file>"
-
-
 def _read_mat(holder: Optional[FileHolder]) -> Optional[np.ndarray]:
     """The affine in SPM's ``.mat`` beside the pair (0-based voxels), or None if there is none."""
     if holder is None or (holder.fileobj is None and (holder.filename is None
                                                       or not os.path.exists(holder.filename))):
         return None
-    name = _describe(holder)
+    name = holder.describe()
     with holder.open_for_read() as stream:
         data = stream.read(MAX_MAT_BYTES + 1)
     if not data:

@@ -138,7 +138,7 @@ class NiftiImage(XformImageMixin, DataobjImage):
         available, upper_bound = data_file_size(image_holder)
         if available is not None:
             header.check_data_size(available - image_holder.pos, at_least=upper_bound,
-                                   path=_describe(image_holder))
+                                   path=image_holder.describe())
         slope, inter = header.get_slope_inter()
         spec = ArraySpec(header.get_data_shape(), header.get_data_dtype(),
                          offset=image_holder.pos + header.get_data_offset(), order="F",
@@ -305,19 +305,13 @@ def _reads_from(dataobj: Any, file_map: FileMap) -> bool:
                for holder in file_map.values())
 
 
-def _describe(holder: FileHolder) -> str:
-    if holder.fileobj is not None:
-        return getattr(holder.fileobj, "name", None) or repr(holder.fileobj)
-    return holder.filename or "<no file>"
-
-
 def read_header(header_class: Any, holder: FileHolder) -> Any:
     """Parse and validate the header in ``holder``, with its extensions.
 
     What parsing repaired (as nibabel repairs it) is reported with a
     :class:`~proxylib.errors.HeaderWarning`.
     """
-    name = _describe(holder)
+    name = holder.describe()
     size = header_class.sizeof_hdr
     with holder.open_for_read() as stream:
         block = stream.read(size + EXTENSION_FLAG_SIZE)
