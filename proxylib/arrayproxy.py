@@ -43,8 +43,8 @@ from typing import Any, Dict, Optional, Tuple, Union
 import numpy as np
 
 from .allocation import allocate
-from .daskarray import proxy_token
-from .daskarray import to_dask as _to_dask
+from .daskproxy import proxy_token
+from .daskproxy import proxy_to_dask as _to_dask
 from .errors import SpecError
 from .execute import fetch
 from .execute_points import fetch_fancy

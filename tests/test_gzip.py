@@ -20,6 +20,7 @@ import proxylib
 from proxylib import (ArrayProxy, CorruptDataError, FileChangedError, ProxyReadError,
                       TruncatedFileError)
 from proxylib.io import index_cache
+from proxylib.io.identity import FileIdentity
 from proxylib.io import gzip as pgz
 
 SHAPE = (32, 32, 32, 20)
@@ -161,7 +162,7 @@ def test_changed_file_gets_a_new_index_not_the_stale_one(gz_path, tmp_path):
 def _identity(path):
     fd = os.open(path, os.O_RDONLY)
     try:
-        return index_cache.FileIdentity.of_descriptor(fd)
+        return FileIdentity.of_descriptor(fd)
     finally:
         os.close(fd)
 

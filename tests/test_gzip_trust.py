@@ -18,7 +18,7 @@ from proxylib import ArrayProxy, FileChangedError
 from proxylib.errors import IndexCacheWarning
 from proxylib.io import cache_trust, index_cache
 from proxylib.io import gzip as pgz
-from proxylib.io.index_cache import FileIdentity
+from proxylib.io.identity import FileIdentity
 
 pytestmark = pytest.mark.usefixtures("gzip_isolated")
 

@@ -41,7 +41,7 @@ from .cost import CostModel
 from . import gzip_jump, gzip_parallel, index_cache
 from .compressed import PreadFile
 from .gzip_members import MemberCursor
-from .index_cache import FileIdentity
+from .identity import FileIdentity
 from .registry import ProcessRegistry
 from .sources import ByteSource, _byte_view
 
@@ -416,11 +416,13 @@ class GzipSource(ByteSource):
             return GZIP_COST
         return CostModel(gap_threshold=spacing)
 
-    def __init__(self, fd: int, path: str, registry: GzipRegistry = STATES) -> None:
+    def __init__(self, fd: int, path: str, identity: Optional[FileIdentity] = None,
+                 registry: GzipRegistry = STATES) -> None:
         self.fd = fd
         self.name = path
         try:
-            identity = FileIdentity.of_descriptor(fd)
+            identity = (FileIdentity.of_descriptor(fd) if identity is None
+                        else identity.with_content(fd))
         except OSError as err:
             raise ProxyReadError(f"{path}: cannot read the gzip file: {err.strerror or err}",
                                  path=path) from err
@@ -446,8 +448,9 @@ class GzipSource(ByteSource):
         """Nothing to release: the descriptor belongs to the opener."""
 
 
-def open_gzip_source(fd: int, path: str) -> GzipSource:
-    return GzipSource(fd, path)
+def open_gzip_source(fd: int, path: str, identity: FileIdentity) -> GzipSource:
+    """The source of the gzip file open as ``fd`` whose stat identity is ``identity``."""
+    return GzipSource(fd, path, identity)
 
 
 __all__ = ["GzipSource", "GzipState", "GZIP_COST", "INDEX_SPACING", "JUMP",

@@ -21,7 +21,7 @@ from ..errors import FileChangedError, ProxyReadError
 from . import gzip as pgz
 from . import gzip_jump, index_cache
 from .gzip_members import MemberCursor
-from .index_cache import FileIdentity
+from .identity import FileIdentity, path_and_descriptor_unchanged
 from .paths import open_descriptor
 from .positional import pread
 
@@ -35,17 +35,8 @@ class BuildResult:
     points: int
 
 
-def _stat_key(st: os.stat_result) -> tuple:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _check_unchanged(path: str, fd: int, before: tuple) -> None:
-    now = [_stat_key(os.fstat(fd))]
-    try:
-        now.append(_stat_key(os.stat(path)))
-    except OSError:
-        now.append(None)
-    if any(key != before for key in now):
+def _check_unchanged(path: str, fd: int, before: FileIdentity) -> None:
+    if not path_and_descriptor_unchanged(path, fd, before):
         raise FileChangedError(
             f"{path}: the file changed while its gzip index was built (size, mtime, ctime or "
             "inode differ); no index was saved, run the build again", path=path)
@@ -79,7 +70,6 @@ def build_full_index(path: str, *, spacing: Optional[int] = None,
     try:
         if pread(fd, 2, 0) != pgz.GZIP_MAGIC:
             raise ProxyReadError(f"{path}: not a gzip file (no 1f 8b magic bytes)", path=path)
-        before = _stat_key(os.fstat(fd))
         identity = FileIdentity.of_descriptor(fd)
         state = pgz.STATES.state(identity, path)
         with state.lock:
@@ -90,14 +80,14 @@ def build_full_index(path: str, *, spacing: Optional[int] = None,
             state.zfile.fd = fd
             state.zfile.size = identity.size
             try:
-                return _build(state, fd, path, before, force)
+                return _build(state, fd, path, identity, force)
             finally:
                 state.zfile.fd = -1
     finally:
         os.close(fd)
 
 
-def _build(state: "pgz.GzipState", fd: int, path: str, before: tuple,
+def _build(state: "pgz.GzipState", fd: int, path: str, before: FileIdentity,
            force: bool) -> BuildResult:
     had_saved = index_cache.index_path(state.identity).exists()
     zran = state._indexed()
