@@ -37,7 +37,7 @@ _LAZY = {
     "from_nibabel": "interop.nibabel", "to_nibabel": "interop.nibabel",
 }
 #: Subpackages reachable as attributes (``proxylib.formats``) without importing them first.
-_SUBMODULES = frozenset({"bench", "cli", "daskarray", "deprecator", "execute", "formats",
+_SUBMODULES = frozenset({"bench", "cli", "daskarray", "daskproxy", "deprecator", "execute", "formats",
                          "images", "indexing", "interop", "io", "loading", "scaling",
                          "testing"})
 
