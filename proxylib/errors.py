@@ -102,7 +102,7 @@ class TruncatedFileError(ProxyReadError):
 
 
 class FileChangedError(ProxyReadError):
-    """The file changed (size, inode or mtime) since the proxy first opened it."""
+    """The file changed (size, inode, mtime or ctime) since the proxy first opened it."""
 
 
 class CorruptDataError(ProxyReadError):

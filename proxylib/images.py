@@ -25,7 +25,7 @@ from typing import Any, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from .arrayproxy import resolve_keep_file_open, resolve_mmap
-from .daskarray import to_dask
+from .daskproxy import proxy_to_dask
 from .errors import ExpiredDeprecationError, ImageFileError
 from .protocols import is_proxy
 
@@ -210,7 +210,7 @@ class DataobjImage(FileBasedImage):
 
     def to_dask(self, chunks: Any = None, **kwargs: Any) -> Any:
         """``img.dataobj`` as a dask array (see :func:`proxylib.daskarray.to_dask`)."""
-        return to_dask(self, chunks, **kwargs)
+        return proxy_to_dask(self, chunks, **kwargs)
 
     def get_data(self, *args: Any, **kwargs: Any) -> None:
         """Removed: raises :class:`~proxylib.ExpiredDeprecationError`."""

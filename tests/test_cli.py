@@ -10,6 +10,7 @@ import pytest
 
 import proxylib
 from proxylib.cli.keys import parse_key
+from proxylib.cli.slicing import sliced_affine
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), os.pardir, "data", "example4d.nii.gz")
 
@@ -186,3 +187,17 @@ def test_bench_fails_clearly_when_every_strategy_fails(tmp_path):
     assert result.returncode == 1 and "every proxylib strategy failed" in result.stderr
     assert "recommended for this file" not in result.stdout
     assert "no recommendation" in result.stdout
+
+
+@pytest.mark.parametrize("key", [(slice(2, 8, 2), slice(None), slice(1, 5)),
+                                 (slice(None, None, -1), 3, slice(8, 0, -3), 1),
+                                 (slice(1, 9, 3), Ellipsis, 2)])
+def test_sliced_affine_keeps_every_voxels_world_position(key):
+    affine = np.array([[2, 0.1, 0, -10], [0, 3, 0.2, 5], [0.3, 0, 1.5, 7], [0, 0, 0, 1.]])
+    shape = (10, 12, 9, 4)
+    nifti_key, new_affine = sliced_affine(key, shape, affine)
+    old_voxels = np.indices(shape[:3]).reshape(3, *shape[:3])
+    picked = [old_voxels[axis][nifti_key[:3]] for axis in range(3)]
+    new_voxels = np.indices(picked[0].shape)
+    for new, old in zip(zip(*(v.ravel() for v in new_voxels)), zip(*(p.ravel() for p in picked))):
+        np.testing.assert_allclose(new_affine @ [*new, 1], affine @ [*old, 1])

@@ -251,3 +251,35 @@ def test_to_dask_workers_carry_the_storage_options(server, values):
     assert pickle.loads(pickle.dumps(proxy.copy())).file_like.storage_options == options
     with pytest.raises(ValueError, match="storage_options apply to URLs"):
         ArrayProxy("local.raw", (SHAPE, np.int16), storage_options=options)
+
+
+def test_to_dask_opens_a_url_with_storage_options(server, values, tmp_path):
+    """``to_dask(url, storage_options=...)``: the options reach every request, the
+    tasks' pickled proxies carry them, and they are refused where they cannot apply."""
+    pytest.importorskip("dask.array")
+    seen = []
+    original = server.httpd.RequestHandlerClass.parse_request
+
+    def spy(handler):
+        ok = original(handler)
+        seen.append(handler.headers.get("X-Token"))
+        return ok
+    server.httpd.RequestHandlerClass.parse_request = spy
+    options = {"headers": {"X-Token": "dask"}}
+    arr = proxylib.to_dask(server.url("bold.nii"), chunks=(-1, -1, -1, 6),
+                           storage_options=options)
+    carried = [v for v in arr.dask.values() if isinstance(v, ArrayProxy)]
+    assert carried and pickle.loads(pickle.dumps(carried[0])).file_like.storage_options == options
+    np.testing.assert_allclose(arr.mean(axis=-1).compute(scheduler="threads"),
+                               values.mean(axis=-1), rtol=1e-12)
+    assert len(seen) >= 5 and set(seen) == {"dask"}  # size, header, 4 chunks
+    img = proxylib.load(server.url("bold.nii"))
+    with pytest.raises(TypeError, match="already open and carries the options"):
+        proxylib.to_dask(img, storage_options=options)
+    with pytest.raises(TypeError, match="already open"):
+        proxylib.to_dask(img.dataobj, storage_options=options)
+    local = tmp_path / "local.nii"
+    proxylib.save(proxylib.Nifti1Image(np.zeros((2, 2, 2), np.int16), np.eye(4)), local)
+    with pytest.raises(ValueError, match="storage_options"):
+        proxylib.to_dask(local, storage_options=options)
+    np.testing.assert_array_equal(proxylib.to_dask(local).compute(), np.zeros((2, 2, 2)))

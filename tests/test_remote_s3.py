@@ -181,9 +181,9 @@ def test_object_replaced_on_s3_is_noticed(endpoint, stored):
 def test_temporal_mean_on_a_process_cluster(endpoint, stored, cache_dir):
     distributed = pytest.importorskip("distributed")
     pytest.importorskip("dask.array")
-    options = options_for(endpoint)
-    img = proxylib.load(f"s3://{BUCKET}/bold.nii", storage_options=options)
-    darr = proxylib.to_dask(img, chunks=(-1, -1, -1, 5))
+    # to_dask opens the URL itself; the options travel with each task to the workers
+    darr = proxylib.to_dask(f"s3://{BUCKET}/bold.nii", chunks=(-1, -1, -1, 5),
+                            storage_options=options_for(endpoint))
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None, host="127.0.0.1",
                                   worker_dashboard_address=None) as cluster, \

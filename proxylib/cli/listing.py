@@ -7,7 +7,8 @@ from typing import Tuple
 
 import numpy as np
 
-from ..io.index_cache import FileIdentity, load_index
+from ..io.identity import FileIdentity
+from ..io.gzip.index_cache import load_index
 from ..io.streams import open_regular, stream_size
 from .output import echo
 from .progress import Progress

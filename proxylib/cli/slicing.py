@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import EmptyResultError
+from ..formats.slicing import slice_affine
 from ..indexing.normalize import NEWAXIS, AxisRange, is_basic, normalize_key
 from ..io.atomic import replacing
 from ..loading import save
@@ -97,21 +98,15 @@ def sliced_affine(key, shape, affine):
     normalized = normalize_key(key, tuple(shape))
     if any(item is NEWAXIS for item in normalized.items):
         raise ValueError("NIfTI output cannot add axes (None/newaxis); use .npy")
-    per_axis = normalized.per_axis
-    new_key, scale, origin = [], np.ones(SPATIAL_AXES), np.zeros(SPATIAL_AXES)
-    for axis, item in enumerate(per_axis):
+    new_key, spatial = [], []
+    for axis, item in enumerate(normalized.per_axis):
         if isinstance(item, AxisRange):
-            new_key.append(slice(item.start, None if item.start + item.count * item.step < 0
-                                 else item.start + item.count * item.step, item.step))
-            if axis < SPATIAL_AXES:
-                scale[axis], origin[axis] = item.step, item.start
-        elif axis < SPATIAL_AXES:
-            new_key.append(slice(item, item + 1))
-            origin[axis] = item
+            end = item.start + item.count * item.step
+            new_key.append(slice(item.start, None if end < 0 else end, item.step))
+            voxels = range(item.start, end, item.step)
         else:
-            new_key.append(item)
-    transform = np.eye(4)
-    count = min(SPATIAL_AXES, len(per_axis))
-    transform[:count, :count] = np.diag(scale[:count])
-    transform[:count, 3] = origin[:count]
-    return tuple(new_key), affine @ transform
+            new_key.append(slice(item, item + 1) if axis < SPATIAL_AXES else item)
+            voxels = range(item, item + 1)
+        if axis < SPATIAL_AXES:
+            spatial.append(voxels)
+    return tuple(new_key), slice_affine(affine, spatial)

@@ -297,12 +297,11 @@ class MGHImage(AffineImage):
         name = holder.filename or repr(holder.fileobj)
         with holder.open_for_read() as stream:
             block = stream.read(HEADER_FIELDS.itemsize)
-        probe = MGHHeader.from_bytes(block, path=name)
-        offset = holder.pos + DATA_OFFSET
-        tail_offset = offset + probe.data_nbytes()
-        _check_size(holder, tail_offset, name)
         header = MGHHeader.from_bytes(
             block, path=name, tail_reader=lambda: _read_tail(holder.file_like, tail_offset))
+        offset = holder.pos + DATA_OFFSET
+        tail_offset = offset + header.data_nbytes()  # read by the lazy tail_reader above
+        _check_size(holder, tail_offset, name)
         spec = ArraySpec(header.get_data_shape(), header.get_data_dtype(), offset=offset,
                          order="F")
         proxy = ArrayProxy(holder.file_like, spec, mmap=mmap, keep_file_open=keep_file_open)

@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional, Tuple
 
 from ..errors import CorruptDataError, ProxyReadError, TruncatedFileError
 from .cost import CostModel
+from .identity import FileIdentity
 from .positional import ReadOnlyPosition, pread, pread_into
 from .registry import ProcessRegistry
 from .sources import ByteSource, _byte_view
@@ -163,11 +164,12 @@ class StreamCursor:
     def can_continue_to(self, offset: int) -> bool:
         return self.reader is not None and self.position <= offset
 
-    def readinto(self, fd: int, offset: int, view: memoryview) -> None:
-        """Fill ``view`` with uncompressed bytes from ``offset`` using descriptor ``fd``."""
+    def readinto(self, fd: int, offset: int, view: memoryview, size: int) -> None:
+        """Fill ``view`` with uncompressed bytes from ``offset`` using descriptor ``fd``
+        of a file of ``size`` compressed bytes."""
         self.file.fd = fd
         try:
-            self.file.size = os.fstat(fd).st_size
+            self.file.size = size
             if not self.can_continue_to(offset):
                 self._restart()
             if offset > self.position:
@@ -260,34 +262,26 @@ class CursorRegistry(ProcessRegistry):
 SEQUENTIAL_CURSORS = CursorRegistry()
 
 
-def file_key(fd: int) -> Tuple[int, int, int, int, int]:
-    """In-process identity of an open file: device, inode, size, mtime, ctime.
-
-    ctime too: a same-size rewrite whose mtime was put back (``cp -p``,
-    ``touch -r``, ``rsync --inplace -t``) keeps the other four, and a cursor
-    parked in the old bytes would then serve them as the new file's.
-    """
-    st = os.fstat(fd)
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
 class SequentialSource(ByteSource):
     """A byte source over a stream that can only be decompressed forwards."""
 
     cost = SEQUENTIAL_COST
 
-    def __init__(self, fd: int, path: str, codec: Codec,
+    def __init__(self, fd: int, path: str, codec: Codec, identity: FileIdentity,
                  registry: CursorRegistry = SEQUENTIAL_CURSORS) -> None:
         self.fd = fd
         self.name = path
         self.codec = codec
+        self.size = identity.size
+        # kept per identity: a rewritten file (even with its mtime put back) never
+        # continues a cursor parked in the old bytes
         self._lock, self._cursor = registry.get(
-            (codec.name,) + file_key(fd), lambda: StreamCursor(codec, path))
+            (codec.name, identity), lambda: StreamCursor(codec, path))
 
     def readinto(self, offset: int, buffer: memoryview) -> None:
         view = _byte_view(buffer)
         with self._lock:
-            self._cursor.readinto(self.fd, offset, view)
+            self._cursor.readinto(self.fd, offset, view, self.size)
 
 
 def sniff_codec(head: bytes) -> Optional[Codec]:
@@ -300,13 +294,14 @@ def sniff_codec(head: bytes) -> Optional[Codec]:
     return None
 
 
-def open_compressed_source(fd: int, path: str, head: bytes) -> Optional[ByteSource]:
+def open_compressed_source(fd: int, path: str, head: bytes,
+                           identity: FileIdentity) -> Optional[ByteSource]:
     """A source for a .bz2 or .zst file (by magic bytes), or None for other files."""
     if len(head) < 10:
         head = pread(fd, 10, 0)
     codec = sniff_codec(head)
-    return None if codec is None else SequentialSource(fd, path, codec)
+    return None if codec is None else SequentialSource(fd, path, codec, identity)
 
 
 __all__ = ["PreadFile", "StreamCursor", "CursorRegistry", "SequentialSource",
-           "SEQUENTIAL_COST", "open_compressed_source", "sniff_codec", "file_key"]
+           "SEQUENTIAL_COST", "open_compressed_source", "sniff_codec"]

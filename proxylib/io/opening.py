@@ -12,7 +12,8 @@ a :class:`~proxylib.io.sources.ByteSource` for the duration of one access:
   when the owner is collected, or re-open in a forked child.
 
 Every open checks the file against what the proxy needs: long enough for
-the array, and unchanged (size, inode, mtime) since the proxy first saw it.
+the array, and unchanged (its :class:`~proxylib.io.identity.FileIdentity`:
+size, inode, mtime, ctime) since the proxy first saw it.
 """
 
 from __future__ import annotations
@@ -22,52 +23,19 @@ import stat as stat_module
 import threading
 import weakref
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, NamedTuple, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from ..errors import (FileAccessError, FileChangedError, MissingFileError,  # noqa: F401
                       ProxyReadError, TruncatedFileError)
 from .compressed import open_compressed_source
 from .fileobjects import FileObjectOpener, HandlelessOpener, lock_for
-from .gzip import open_gzip_source
+from .gzip.source import open_gzip_source
+from .identity import UNREADABLE, FileIdentity
 from .paths import open_descriptor, require_regular_file
 from .positional import pread
 from .protocol import Opener, registered_opener_for
 from .sniff import SNIFF_HEAD, compression_of
 from .sources import ByteSource, DescriptorSource, MappedSource, Mapper
-
-class Fingerprint(NamedTuple):
-    """What identifies one version of a file: size, inode, device, mtime, ctime.
-
-    ctime too: a same-size rewrite whose mtime was put back (``cp -p``,
-    ``touch -r``, ``rsync --inplace -t``) keeps the other four, and no call can
-    set the ctime back.
-    """
-
-    size: int
-    inode: int
-    device: int
-    mtime_ns: int
-    ctime_ns: int
-
-    @classmethod
-    def of(cls, st: os.stat_result) -> "Fingerprint":
-        # tuple.__new__ directly: the generated __new__ is a Python call, and this
-        # runs on every access
-        return tuple.__new__(cls, (st.st_size, st.st_ino, st.st_dev, st.st_mtime_ns,
-                                   st.st_ctime_ns))
-
-    def differences(self, other: "Fingerprint") -> str:
-        changes = []
-        if self.size != other.size:
-            changes.append(f"size {self.size} -> {other.size} bytes")
-        if (self.inode, self.device) != (other.inode, other.device):
-            changes.append("replaced by another file (inode changed)")
-        if self.mtime_ns != other.mtime_ns:
-            changes.append("modified (mtime changed)")
-        elif self.ctime_ns != other.ctime_ns:
-            changes.append("rewritten or its attributes changed (ctime changed, mtime put back)")
-        return ", ".join(changes)
-
 
 class OpenFile:
     """One opened path: its descriptor and/or memory map, and its byte source.
@@ -87,8 +55,8 @@ class OpenFile:
     closing = False
 
     def __init__(self, path: str, required_size: Optional[int], map_only: bool = False,
-                 check: Optional[Callable[[Fingerprint], None]] = None,
-                 raw_at: Optional[Fingerprint] = None, seen: bool = False) -> None:
+                 check: Optional[Callable[[FileIdentity], None]] = None,
+                 raw_at: Optional[FileIdentity] = None, seen: bool = False) -> None:
         self.path = path
         self.closed = False
         self.fd = open_descriptor(path, seen)
@@ -96,7 +64,7 @@ class OpenFile:
             st = os.fstat(self.fd)
             if not stat_module.S_ISREG(st.st_mode):
                 require_regular_file(path)  # raises, naming what the path is
-            self.fingerprint = Fingerprint.of(st)
+            self.fingerprint = FileIdentity.of_stat(st)
             if check is not None:  # a changed file is reported as such, before anything else
                 check(self.fingerprint)
             sequential = None
@@ -107,11 +75,11 @@ class OpenFile:
                 kind = compression_of(head)  # the sniffer headers and `ls` use too
                 self.compressed = kind is not None
                 if kind is not None and kind != "gzip":
-                    sequential = open_compressed_source(self.fd, path, head)
+                    sequential = open_compressed_source(self.fd, path, head, self.fingerprint)
             if sequential is not None:
                 self.source: ByteSource = sequential
             elif self.compressed:
-                self.source = open_gzip_source(self.fd, path)
+                self.source = open_gzip_source(self.fd, path, self.fingerprint)
             else:
                 if required_size is not None and st.st_size < required_size:
                     raise TruncatedFileError(
@@ -138,21 +106,21 @@ class OpenFile:
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
-    def current_fingerprint(self) -> Fingerprint:
+    def current_fingerprint(self) -> FileIdentity:
         """The fingerprint of the open file now (of the path when only a map is held)."""
         if self.fd >= 0:
-            return Fingerprint.of(os.fstat(self.fd))
+            return FileIdentity.of_stat(os.fstat(self.fd))
         try:
-            return Fingerprint.of(os.stat(self.path))
+            return FileIdentity.of_stat(os.stat(self.path))
         except OSError:
-            return Fingerprint(-1, -1, -1, -1, -1)  # deleted or unreadable: a change
+            return UNREADABLE  # deleted or unreadable: a change
 
     def new_descriptor(self) -> int:
         """A fresh descriptor on the same file, for a caller that must own one."""
         if self.fd >= 0:
             return os.dup(self.fd)
         fd = open_descriptor(self.path, seen=True)
-        if Fingerprint.of(os.fstat(fd)) != self.fingerprint:
+        if FileIdentity.of_stat(os.fstat(fd)) != self.fingerprint:
             os.close(fd)
             raise FileChangedError(f"{self.path}: the file was replaced while open",
                                    path=self.path)
@@ -198,7 +166,7 @@ class PathOpener:
 
     def __init__(self, path: Any, *, keep_open: bool,
                  required_size: Optional[int] = None,
-                 fingerprint: Optional[Fingerprint] = None,
+                 fingerprint: Optional[FileIdentity] = None,
                  use_mmap: bool = False) -> None:
         self.path = os.fsdecode(os.fspath(path))
         self.keep_open = keep_open
@@ -210,7 +178,7 @@ class PathOpener:
         self._finalizer: Optional[weakref.finalize] = None
         #: The fingerprint at which the file was last found uncompressed: opening
         #: that same version again needs no sniffing read.
-        self._raw_at: Optional[Fingerprint] = None
+        self._raw_at: Optional[FileIdentity] = None
         _live_openers.add(self)
 
     # -- policy -----------------------------------------------------------
@@ -218,11 +186,11 @@ class PathOpener:
         """Record the fingerprint of the file now at the path, if it exists."""
         if self.fingerprint is None:
             try:
-                self.fingerprint = Fingerprint.of(os.stat(self.path))
+                self.fingerprint = FileIdentity.of_stat(os.stat(self.path))
             except OSError:
                 pass
 
-    def _check(self, fingerprint: Fingerprint) -> None:
+    def _check(self, fingerprint: FileIdentity) -> None:
         """Remember the first fingerprint seen; raise FileChangedError on any other."""
         if self.fingerprint is None:
             self.fingerprint = fingerprint
@@ -372,4 +340,4 @@ def make_opener(file_like: Any, *, keep_open: bool, required_size: Optional[int]
 
 
 __all__ = ["PathOpener", "FileObjectOpener", "HandlelessOpener", "make_opener", "lock_for",
-           "Fingerprint", "MissingFileError", "FileAccessError", "require_regular_file"]
+           "FileIdentity", "MissingFileError", "FileAccessError", "require_regular_file"]

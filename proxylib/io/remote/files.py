@@ -10,6 +10,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from ...errors import ProxyError, ProxyReadError, TransientReadError, TruncatedFileError
 from ..cost import CostModel
+from ..identity import FileIdentity
 from ..positional import seek_position
 from ..sources import _byte_view
 from .responses import status_error, where
@@ -142,9 +143,9 @@ class RemoteFile(io.RawIOBase):
     retries, backoff : int, float
         At most ``retries`` retries per request, the first after ``backoff``
         seconds, doubling up to :data:`MAX_BACKOFF`.
-    identity : dict, optional
-        ``{'size': ..., 'etag': ...}`` seen earlier (pickled copies carry it);
-        looked up with one metadata request when not given.
+    identity : FileIdentity, optional
+        The :class:`~proxylib.io.identity.FileIdentity` seen earlier (pickled
+        copies carry it); looked up with one metadata request when not given.
     ignored_range : {'refuse', 'stream'}
         A server that answers a range request with the whole file is refused
         (the default), or read as a stream keeping only the range asked.
@@ -154,7 +155,7 @@ class RemoteFile(io.RawIOBase):
 
     def __init__(self, url: str, storage_options: Optional[Dict[str, Any]] = None, *,
                  retries: int = RETRIES, backoff: float = BACKOFF,
-                 identity: Optional[Dict[str, Any]] = None,
+                 identity: Optional[FileIdentity] = None,
                  ignored_range: str = "refuse") -> None:
         super().__init__()
         if ignored_range not in IGNORED_RANGE_POLICIES:
@@ -169,7 +170,7 @@ class RemoteFile(io.RawIOBase):
         self._path: Optional[str] = None
         self._transport: Any = None
         self._pos = 0
-        self._identity = dict(identity) if identity else None
+        self._identity = identity
         self._head: Optional[bytes] = None
         #: Requests made and bytes received by this object (for tests and benchmarks).
         self.requests = 0
@@ -199,25 +200,25 @@ class RemoteFile(io.RawIOBase):
     def is_http(self) -> bool:
         return self.url.split("://", 1)[0].lower() in ("http", "https")
 
-    def identity(self) -> Dict[str, Any]:
-        """``{'url', 'size', 'etag'}`` of the version first seen (one metadata request).
-
-        ``etag`` is ``'ETag=...'``, else ``'Last-Modified=...'`` (or another
-        version field the filesystem reports), else None.
+    def identity(self) -> FileIdentity:
+        """The identity of the version first seen (one metadata request): URL, size and
+        ``version``, which is ``'ETag=...'``, else ``'Last-Modified=...'`` (or another
+        version field the filesystem reports), else ''.
         """
         if self._identity is None:
             transport = self._channel()
             size, version = self._with_retries("looking up its size", transport.info)
-            self._identity = {"size": int(size), "etag": version}
-        return {"url": self.url, **self._identity}
+            self._identity = FileIdentity.remote(self.url, int(size), version or "")
+        return self._identity
 
     @property
     def size(self) -> int:
-        return self.identity()["size"]
+        return self.identity().size
 
     def __dask_tokenize__(self) -> Any:
         identity = self.identity()
-        return ("proxylib.RemoteFile", identity["url"], identity["size"], identity["etag"])
+        return ("proxylib.RemoteFile", identity.location, identity.size,
+                identity.version or None)
 
     # -- positional reads --------------------------------------------------------
     def _with_retries(self, doing: str, call: Any, start: Optional[int] = None,
@@ -247,10 +248,12 @@ class RemoteFile(io.RawIOBase):
     def _fetch_into(self, start: int, view: memoryview) -> None:
         """One request for ``view``'s bytes at ``start``, checked before it is used."""
         transport = self._channel()
-        identity = self._identity or {}
+        identity = self._identity
+        version = None if identity is None else identity.version or None
+        size = None if identity is None else identity.size
         with self._count_lock:
             self.requests += 1
-        received = transport.read_into(start, view, identity.get("etag"), identity.get("size"),
+        received = transport.read_into(start, view, version, size,
                                        self.ignored_range == "stream")
         with self._count_lock:
             self.bytes_received += received
@@ -314,6 +317,6 @@ class RemoteFile(io.RawIOBase):
 
 
 def _rebuild(cls: type, url: str, options: Dict[str, Any], retries: int, backoff: float,
-             identity: Optional[Dict[str, Any]], ignored_range: str = "refuse") -> "RemoteFile":
+             identity: Optional[FileIdentity], ignored_range: str = "refuse") -> "RemoteFile":
     return cls(url, options, retries=retries, backoff=backoff, identity=identity,
                ignored_range=ignored_range)

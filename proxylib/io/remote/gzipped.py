@@ -9,11 +9,11 @@ import threading
 from typing import Any, Dict, Optional, Tuple
 
 from ...errors import CorruptDataError, ProxyReadError, TruncatedFileError
-from .. import index_cache
+from ..gzip import index_cache
 from ..cost import CostModel
-from ..gzip import INDEX_SPACING
-from ..gzip_members import MemberCursor
-from ..index_cache import FileIdentity
+from ..gzip.source import INDEX_SPACING
+from ..gzip.members import MemberCursor
+from ..identity import FileIdentity
 from ..positional import ReadOnlyPosition
 from ..sources import _byte_view
 from .files import GZIP_READ_SIZE, HEAD_BYTES, REMOTE_COST, RemoteFile
@@ -126,8 +126,8 @@ class RemoteGzipFile(RemoteFile):
                 self._save(force=True)
             return self._wrap(lambda: zran.seek(0, os.SEEK_END), 0)
 
-    def index_identity(self) -> Any:
-        """The :class:`~proxylib.io.index_cache.FileIdentity` the saved index is filed under.
+    def index_identity(self) -> FileIdentity:
+        """The :class:`~proxylib.io.identity.FileIdentity` the saved index is filed under.
 
         URL, version (ETag or Last-Modified), compressed size and a checksum of
         the first and last :data:`EDGE_BYTES` compressed bytes (the gzip
@@ -137,11 +137,10 @@ class RemoteGzipFile(RemoteFile):
         carry it.
         """
         identity = self.identity()
-        if "edges" not in (self._identity or {}):
-            self._identity["edges"] = self._edges_digest(identity["size"])
-        tag = hashlib.sha256(f"{identity['url']}\n{identity['etag']}\n"
-                             f"{self._identity['edges']}".encode()).hexdigest()
-        return FileIdentity(size=identity["size"], mtime_ns=0, edges_sha256=tag)
+        if not identity.content:
+            identity = identity._replace(content=self._edges_digest(identity.size))
+            self._identity = identity
+        return identity
 
     def _edges_digest(self, size: int) -> str:
         plain = self._as_plain(self)

@@ -6,12 +6,13 @@ An index is saved as ``<cache dir>/gzip/<key>.pxgzi``; the cache directory is
 2. else ``$XDG_CACHE_HOME/proxylib`` when ``XDG_CACHE_HOME`` is set,
 3. else ``~/.cache/proxylib`` (``%LOCALAPPDATA%\\proxylib`` on Windows).
 
-``key`` is a hash of the file's *identity*: its size, mtime, ctime, inode,
-device and a SHA-256 of its first and last 64 KiB (a rewrite of the middle
-with the size and mtime put back still changes the ctime). The saved file
+``key`` is a hash of the file's :class:`~proxylib.io.identity.FileIdentity`:
+its size, mtime, ctime, inode, device and a SHA-256 of its first and last
+64 KiB (a rewrite of the middle with the size and mtime put back still changes
+the ctime); for a remote file its URL, version, size and edge digest. The saved file
 repeats that identity in a header that is authenticated, with the seek points
 and a MAC per window, by an HMAC-SHA256 under a per-user secret
-(:mod:`proxylib.io.cache_trust`, which also refuses other users' and shared
+(:mod:`proxylib.io.gzip.cache_trust`, which also refuses other users' and shared
 directories). Each 32 KiB window is deflated on its own and verified when a
 jump first needs it, so a later process loads an index in about a
 millisecond whatever its spacing. An index that does not verify (stale,
@@ -24,7 +25,6 @@ they give one :class:`IndexCacheWarning` per process.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import os
@@ -33,20 +33,17 @@ import sys
 import threading
 import warnings
 import zlib
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
 
-from ..errors import DamagedIndexError, IndexCacheWarning
+from ...errors import DamagedIndexError, IndexCacheWarning
 from . import cache_trust
-from .atomic import replacing
-from .positional import pread
+from ..atomic import replacing
+from ..identity import FileIdentity
 
-#: Bytes hashed at each end of the file for its identity.
-EDGE_BYTES = 64 * 1024
-_MAGIC = b"PXGZIDX\x03"
+_MAGIC = b"PXGZIDX\x04"  # 4: the identity is a proxylib.io.identity.FileIdentity
 #: indexed_gzip's export: a 35-byte header, 18 bytes per point, then 32 KiB
 #: windows for the points flagged as having one.
 _EXPORT_HEAD = 35
@@ -59,71 +56,6 @@ try:  # python-isal inflates the saved windows about 3x faster than zlib (same f
     from isal import isal_zlib as _deflate  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - isal is optional
     _deflate = zlib  # type: ignore[assignment]
-
-
-@dataclass(frozen=True)
-class FileIdentity:
-    """What ties a saved index to one version of one file."""
-
-    size: int
-    mtime_ns: int
-    edges_sha256: str
-    #: ctime, inode and device: a rewrite of the middle with the size and mtime
-    #: put back still changes the ctime (utime cannot set it), so the key changes.
-    ctime_ns: int = 0
-    inode: int = 0
-    device: int = 0
-
-    @classmethod
-    def of_descriptor(cls, fd: int) -> "FileIdentity":
-        """The identity of the open file, hashed once per (device, inode, size, mtime, ctime).
-
-        A reader with keep_file_open=False opens the file on every access;
-        hashing 128 KiB each time would cost more than many reads.
-        """
-        st = os.fstat(fd)
-        # ctime too: a same-size rewrite whose mtime was put back (cp -p, touch -r,
-        # rsync --inplace -t) still changes it, and utime cannot set it back
-        stat_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        with _IDENTITY_GUARD:
-            known = _IDENTITIES.get(stat_key)
-        if known is not None:
-            return known
-        identity = cls._hashed(fd, st)
-        with _IDENTITY_GUARD:
-            _IDENTITIES[stat_key] = identity
-            while len(_IDENTITIES) > _IDENTITY_LIMIT:
-                _IDENTITIES.pop(next(iter(_IDENTITIES)))
-        return identity
-
-    @classmethod
-    def _hashed(cls, fd: int, st: os.stat_result) -> "FileIdentity":
-        digest = hashlib.sha256()
-        digest.update(pread(fd, min(EDGE_BYTES, st.st_size), 0))
-        tail_start = max(0, st.st_size - EDGE_BYTES)
-        digest.update(pread(fd, st.st_size - tail_start, tail_start))
-        return cls(st.st_size, st.st_mtime_ns, digest.hexdigest(), st.st_ctime_ns, st.st_ino,
-                   st.st_dev)
-
-    @property
-    def key(self) -> str:
-        text = (f"{self.size}:{self.mtime_ns}:{self.edges_sha256}:{self.ctime_ns}:"
-                f"{self.inode}:{self.device}")
-        return hashlib.sha256(text.encode()).hexdigest()[:40]
-
-
-_IDENTITIES: "dict[tuple, FileIdentity]" = {}
-_IDENTITY_GUARD = threading.Lock()
-_IDENTITY_LIMIT = 256
-
-
-def _new_identity_guard() -> None:
-    global _IDENTITY_GUARD
-    _IDENTITY_GUARD = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_identity_guard)
 
 
 def cache_dir() -> Path:
@@ -200,7 +132,7 @@ def save_index(identity: FileIdentity, payload: bytes, *, spacing: int, points: 
     macs = b"".join(cache_trust.window_mac(key, rank, blob) for rank, blob in enumerate(packed))
     table = head + ends.tobytes() + macs
     fields = {
-        "identity": asdict(identity), "spacing": spacing, "points": points,
+        "identity": identity._asdict(), "spacing": spacing, "points": points,
         "complete": complete, "table_size": len(table), "windows": len(packed),
         "windows_size": int(ends[-1]),
     }
@@ -295,7 +227,7 @@ def load_index(identity: FileIdentity, directory: Optional[Path] = None) -> Opti
         count = int(header["windows"])
         blobs = memoryview(data)[start + len(table):]
         claimed = header.pop("mac")
-        if (header["identity"] != asdict(identity)
+        if (header["identity"] != identity._asdict()
                 or len(table) != header["table_size"]
                 or not hmac.compare_digest(claimed, cache_trust.mac(
                     key, json.dumps(header, sort_keys=True).encode(), table))
@@ -323,5 +255,5 @@ def discard_index(identity: FileIdentity, directory: Optional[Path] = None) -> N
         pass
 
 
-__all__ = ["FileIdentity", "IndexCacheWarning", "SavedIndex", "DamagedIndexError", "cache_dir",
+__all__ = ["IndexCacheWarning", "SavedIndex", "DamagedIndexError", "cache_dir",
            "index_path", "save_index", "load_index", "discard_index"]

@@ -5,13 +5,13 @@ decompressed independently. :func:`read_runs` cuts a large read at seek
 points into spans and inflates each from its own point in a thread pool.
 
 Each span is inflated by ISA-L straight into the caller's buffer
-(:mod:`~proxylib.io.inflate_into`): no output piece becomes a Python object
+(:mod:`~proxylib.io.gzip.inflate_into`): no output piece becomes a Python object
 and nothing is copied under the GIL, so one thread costs what one plain
 decompression pass costs and two threads about half (benchmarks/README.md).
 That is also why a single thread takes this path (one span) rather than the
 streaming cursor, which cost 1.10-1.15x a pass in copies. A span that ISA-L
 cannot produce (not installed, a member boundary inside the span, bad data)
-is re-read with the general :class:`~proxylib.io.gzip_members.MemberCursor`,
+is re-read with the general :class:`~proxylib.io.gzip.members.MemberCursor`,
 which walks members and names errors. Neither path can check a CRC here (a
 span never holds a whole member): the index was built by a pass that checked
 them, and it serves only the identical file.
@@ -43,8 +43,8 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 
-from . import gzip_jump, inflate_into
-from .gzip_members import DescriptorBytes
+from . import inflate_into, jump
+from .members import DescriptorBytes
 
 T = TypeVar("T")
 
@@ -68,7 +68,7 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def plan_spans(points: "gzip_jump.SeekPoints", offset: int, length: int,
+def plan_spans(points: "jump.SeekPoints", offset: int, length: int,
                threads: int) -> List[Tuple[int, int]]:
     """(start, stop) uncompressed spans covering the read, cut at seek points."""
     stop = offset + length
@@ -80,7 +80,7 @@ def plan_spans(points: "gzip_jump.SeekPoints", offset: int, length: int,
     return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
 
 
-def worth_it(points: Optional["gzip_jump.SeekPoints"], offset: int, length: int,
+def worth_it(points: Optional["jump.SeekPoints"], offset: int, length: int,
              threads: int) -> bool:
     """Whether a read goes to :func:`read_runs`: with threads, or with one thread when
     ISA-L can inflate straight into the result (one span, no copies)."""
@@ -166,7 +166,7 @@ def _pieces(starts: Sequence[int], views: Sequence[memoryview], start: int,
         run += 1
 
 
-def _direct_span(points: "gzip_jump.SeekPoints", fd: int, point: int, start: int, stop: int,
+def _direct_span(points: "jump.SeekPoints", fd: int, point: int, start: int, stop: int,
                  pieces: Iterator[Tuple[int, memoryview]]) -> int:
     """One span with ISA-L writing into the result (DirectInflateFailed if it cannot)."""
     row = points.table[point]
@@ -182,7 +182,7 @@ def _direct_span(points: "gzip_jump.SeekPoints", fd: int, point: int, start: int
     return inflater.bytes_read
 
 
-def read_runs(points: "gzip_jump.SeekPoints", fd: int, offsets: Sequence[int],
+def read_runs(points: "jump.SeekPoints", fd: int, offsets: Sequence[int],
               views: Sequence[memoryview], name: str, threads: int) -> int:
     """Fill contiguous runs (see :func:`contiguous`) in parallel; returns compressed bytes read."""
     starts = list(offsets)
@@ -204,7 +204,7 @@ def read_runs(points: "gzip_jump.SeekPoints", fd: int, offsets: Sequence[int],
             except inflate_into.DirectInflateFailed:
                 pass                       # the member walker decides (and names errors)
         SPANS.add(False)
-        cursor = gzip_jump.jump_cursor(points, point, name)
+        cursor = jump.jump_cursor(points, point, name)
         for offset, piece in _pieces(starts, views, start, stop):
             cursor.readinto(source, offset, piece)
         return cursor.bytes_read
