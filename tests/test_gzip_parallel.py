@@ -247,7 +247,7 @@ def test_direct_inflater_from_every_seek_point_matches_zlib(tmp_path, monkeypatc
 @needs_direct
 def test_direct_inflater_refuses_what_it_cannot_produce(tmp_path):
     """Corrupt data, a stream ending inside the span and truncated input each raise
-    DirectInflateFailed (the caller then lets the member walker decide)."""
+    InflateIntoError (the caller then lets the member walker decide)."""
     import zlib
     data = np.random.default_rng(2).integers(0, 9, 200_000, np.uint8).tobytes()
     packer = zlib.compressobj(6, zlib.DEFLATED, -15)
@@ -260,7 +260,7 @@ def test_direct_inflater_refuses_what_it_cannot_produce(tmp_path):
         fd = os.open(path, os.O_RDONLY)
         try:
             inflater = inflate_into.SpanInflater(fd, 0, 0, None, len(blob))
-            with pytest.raises(inflate_into.DirectInflateFailed):
+            with pytest.raises(inflate_into.InflateIntoError):
                 inflater.readinto(memoryview(bytearray(len(data) + 1000)))
         finally:
             os.close(fd)

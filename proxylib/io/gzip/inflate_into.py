@@ -25,7 +25,7 @@ chosen: zlib inflates about 2.3x slower than ISA-L here, more than the copy it
 would save (benchmarks/README.md, "Thread scaling of a full read").
 
 Any failure (corrupt data, the stream ending early, truncated input) raises
-:class:`DirectInflateFailed`; the caller re-reads the span with the general
+:class:`InflateIntoError`; the caller re-reads the span with the general
 decoder, which gives the named error if the data are really bad.
 """
 
@@ -35,6 +35,7 @@ import os
 import threading
 from typing import Any, Optional
 
+from ...errors import InflateIntoError
 from .deflate_prime import primed_byte
 
 #: Bytes allocated for ISA-L's inflate state (the 2.32 struct is ~86 KiB).
@@ -47,10 +48,6 @@ _PRIME_ROOM = 64
 _MAX_CALL = 1 << 30
 #: Scratch output for bytes inflated and dropped before a span's start.
 _SKIP_PIECE = 256 * 1024
-
-
-class DirectInflateFailed(Exception):
-    """The direct path could not produce the span (the caller falls back)."""
 
 
 class _Library:
@@ -90,7 +87,7 @@ class _Library:
         try:
             if _self_test(library):
                 return library
-        except DirectInflateFailed:
+        except InflateIntoError:
             pass
         return None
 
@@ -131,7 +128,7 @@ class SpanInflater:
                  compressed_stop: int, *, library: Any = None) -> None:
         library = library or _LIBRARY.get()
         if library is None:
-            raise DirectInflateFailed("ISA-L's inflate API is not available")
+            raise InflateIntoError("ISA-L's inflate API is not available")
         ctypes = _LIBRARY.ctypes
         self._lib = library
         self._fd = fd
@@ -141,7 +138,7 @@ class SpanInflater:
         if window:
             holder = ctypes.create_string_buffer(bytes(window), len(window))
             if library.isal_inflate_set_dict(self._state, holder, len(window)) != 0:
-                raise DirectInflateFailed("ISA-L refused the window")
+                raise InflateIntoError("ISA-L refused the window")
         self._input = bytearray(_PRIME_ROOM + _CHUNK)
         self._input_at = address(self._input)
         self._next_byte = compressed
@@ -154,7 +151,7 @@ class SpanInflater:
         view = memoryview(self._input)[_PRIME_ROOM:_PRIME_ROOM + want]
         count = os.preadv(self._fd, [view], self._next_byte)
         if count <= 0:
-            raise DirectInflateFailed("the compressed data ended")
+            raise InflateIntoError("the compressed data ended")
         self._next_byte += count
         self.bytes_read += count
         start = _PRIME_ROOM
@@ -175,9 +172,9 @@ class SpanInflater:
                     self._refill()
                 code = self._lib.isal_inflate(self._state)
                 if code < 0:
-                    raise DirectInflateFailed(f"isal_inflate returned {code}")
+                    raise InflateIntoError(f"isal_inflate returned {code}")
                 if head.avail_in and head.avail_out:
-                    raise DirectInflateFailed("the deflate stream ended inside the span")
+                    raise InflateIntoError("the deflate stream ended inside the span")
             out_address += piece
             count -= piece
 
@@ -221,4 +218,4 @@ def _self_test(library: Any) -> bool:
             and entered == data[cut:])
 
 
-__all__ = ["DirectInflateFailed", "SpanInflater", "available", "address"]
+__all__ = ["InflateIntoError", "SpanInflater", "available", "address"]

@@ -168,7 +168,7 @@ def _pieces(starts: Sequence[int], views: Sequence[memoryview], start: int,
 
 def _direct_span(points: "jump.SeekPoints", fd: int, point: int, start: int, stop: int,
                  pieces: Iterator[Tuple[int, memoryview]]) -> int:
-    """One span with ISA-L writing into the result (DirectInflateFailed if it cannot)."""
+    """One span with ISA-L writing into the result (InflateIntoError if it cannot)."""
     row = points.table[point]
     bits = int(row["bits"])
     following = int(np.searchsorted(points.uncompressed, stop, "left"))
@@ -201,7 +201,7 @@ def read_runs(points: "jump.SeekPoints", fd: int, offsets: Sequence[int],
                                      _pieces(starts, views, start, stop))
                 SPANS.add(True)
                 return count
-            except inflate_into.DirectInflateFailed:
+            except inflate_into.InflateIntoError:
                 pass                       # the member walker decides (and names errors)
         SPANS.add(False)
         cursor = jump.jump_cursor(points, point, name)
