@@ -69,17 +69,28 @@ _memory = defaultdict(dict)
 
 @pytest.fixture
 def record(benchmark):
-    """Run ``fn`` under pytest-benchmark and remember its median for the ratio table."""
-    def run(group, name, fn, rounds=10, measure_memory=False):
+    """Run ``fn`` under pytest-benchmark and remember its median for the ratio table.
+
+    With ``draw``, every round (warm-up and traced round included) calls
+    ``fn(key)`` with ``key = draw()`` made before the timer starts: a fresh
+    key each round, because a repeated key measures a cache, not a read.
+    ``record.key`` is then the last key drawn, to check the last result with.
+    """
+    def run(group, name, fn, rounds=10, measure_memory=False, draw=None):
         benchmark.group = group
         benchmark.name = name
-        result = benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
+        def fresh_key():
+            run.key = draw()
+            return (run.key,), {}
+        result = benchmark.pedantic(fn, setup=None if draw is None else fresh_key, rounds=rounds,
+                                    iterations=1, warmup_rounds=1)
         stats = getattr(benchmark, "stats", None)
         if stats is not None:
             _medians[group][name] = stats.stats.median
         if measure_memory:
-            _memory[group][name] = peak_allocation(fn)
+            _memory[group][name] = peak_allocation(fn if draw is None else lambda: fn(draw()))
         return result
+    run.key = None
     return run
 
 

@@ -1,5 +1,9 @@
 """One-volume reads with strategies alternating round by round (steadier ratios).
 
+Every read takes a freshly drawn volume ``[..., t]`` (a repeated key measures
+a cache, not a read); the draws come from one seeded generator, so runs are
+repeatable.
+
 pytest-benchmark times one strategy after another, so drift on a shared
 machine lands on whole strategies (a run here has moved one strategy's
 ratio by 0.3x). Here every round runs each strategy once, in turn, and the
@@ -48,35 +52,34 @@ def _make(path: str, shape, offset: int) -> str:
 
 
 def strategies(path: str, shape, offset: int) -> Tuple[Dict[str, Callable], List[Callable]]:
-    """Readers of volume ``t = shape[3] // 2`` by name, and the closers to call after."""
+    """Readers of a volume (``reader(t)``) by name, and the closers to call after."""
     volume = int(np.prod(shape[:3]))
-    t = shape[3] // 2
     fd = os.open(path, os.O_RDONLY)
 
-    def raw(descriptor=fd):
+    def raw(t, descriptor=fd):
         out = np.empty(volume, np.float32)
         os.preadv(descriptor, [memoryview(out)], offset + t * volume * 4)
         return out
 
-    def raw_per_access():  # what keep_file_open=False must do at least, by hand
+    def raw_per_access(t):  # what keep_file_open=False must do at least, by hand
         descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             os.fstat(descriptor)  # the file-changed check
-            return raw(descriptor)
+            return raw(t, descriptor)
         finally:
             os.close(descriptor)
 
-    def fresh_memmap():
+    def fresh_memmap(t):
         return np.array(np.memmap(path, np.float32, "r", offset, shape, order="F")[..., t])
 
     kept = np.memmap(path, np.float32, "r", offset, shape, order="F")
     readers = {RAW: raw, RAW_PER_ACCESS: raw_per_access, "numpy.memmap fresh": fresh_memmap,
-               "numpy.memmap kept": lambda: np.array(kept[..., t])}
+               "numpy.memmap kept": lambda t: np.array(kept[..., t])}
     closers = [lambda: os.close(fd)]
     for mmap in (True, False):
         for keep in (True, False):
             proxy = ArrayProxy(path, (shape, np.float32, offset), mmap=mmap, keep_file_open=keep)
-            readers[f"proxylib mmap={mmap} keep={keep}"] = lambda p=proxy: p[..., t]
+            readers[f"proxylib mmap={mmap} keep={keep}"] = lambda t, p=proxy: p[..., t]
             closers.append(proxy.close)
     return readers, closers
 
@@ -86,7 +89,7 @@ def time_strategies(path: str, shape, offset: int, rounds: int) -> Dict[str, Lis
 
     Each round runs the strategies in a new random order (seeded), so no
     strategy always follows the same neighbour (whose copy decides what is
-    left in the CPU caches).
+    left in the CPU caches), and each read a freshly drawn volume.
     """
     readers, closers = strategies(path, shape, offset)
     order = np.random.default_rng(0)
@@ -96,8 +99,9 @@ def time_strategies(path: str, shape, offset: int, rounds: int) -> Dict[str, Lis
         for _ in range(rounds):
             for index in order.permutation(len(names)):
                 name, read = names[index], readers[names[index]]
+                t = int(order.integers(0, shape[3]))
                 start = time.perf_counter()
-                read()
+                read(t)
                 times[name].append(time.perf_counter() - start)
         return times
     finally:
