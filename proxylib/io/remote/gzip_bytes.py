@@ -2,7 +2,7 @@
 
 indexed_gzip reads a file object (:class:`CompressedReader`), which also
 guards it against member headers it would misread; the member walker
-(:class:`~proxylib.io.gzip_members.MemberCursor`) reads positionally
+(:class:`~proxylib.io.gzip.members.MemberCursor`) reads positionally
 (:class:`WalkerBytes`), through a window that spares its small reads at member
 boundaries a request each.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Tuple
 
 from ...errors import ProxyError, TruncatedFileError
-from ..gzip_members import GZIP_MAGIC, header_end
+from ..gzip.members import GZIP_MAGIC, header_end
 from ..positional import ReadOnlyPosition
 from ..sources import _byte_view
 from .files import GZIP_READ_SIZE, RemoteFile
