@@ -31,10 +31,6 @@ READ_AHEAD = 256 * 1024
 KEPT_BYTES = 2 * 1024 * 1024
 
 
-class LongHeader(Exception):
-    """A member header indexed_gzip would misread: the member walker reads the file."""
-
-
 class _Window:
     """Compressed bytes ``data`` found at ``base``, as CompressedBytes ending there."""
 
@@ -53,9 +49,10 @@ class CompressedReader(ReadOnlyPosition):
     """Sequential file-like view of a RemoteFile for indexed_gzip (own position).
 
     Every block fetched is scanned for gzip member headers before indexed_gzip
-    sees it; one of :data:`LONGEST_INDEXED_HEADER` bytes or more raises
-    :class:`LongHeader` (a header that runs past the block costs one more
-    request to measure). Random deflate data rarely holds the 3-byte member
+    sees it; one of :data:`LONGEST_INDEXED_HEADER` bytes or more raises a
+    ValueError inside indexed_gzip's read, so the reader fails and
+    RemoteGzipFile hands the file to the member walker (a header that runs past
+    the block costs one more request to measure). Random deflate data rarely holds the 3-byte member
     start, and then almost never a name or comment without a zero byte in
     the next 512 KiB, so a false alarm (which only costs speed) is rare.
     """
@@ -96,9 +93,9 @@ class CompressedReader(ReadOnlyPosition):
         while at >= 0:
             if self._header_length(_Window(block, start), start + at, total) \
                     >= LONGEST_INDEXED_HEADER:
-                raise LongHeader(f"{self.name}: a gzip member header of at least "
-                                  f"{LONGEST_INDEXED_HEADER} bytes at compressed offset "
-                                  f"{start + at}")
+                raise ValueError(f"{self.name}: a gzip member header of at least "
+                                 f"{LONGEST_INDEXED_HEADER} bytes at compressed offset "
+                                 f"{start + at}")
             at = block.find(_MEMBER_START, at + 1)
 
     def _header_length(self, window: _Window, at: int, total: int) -> int:
@@ -168,5 +165,5 @@ class WalkerBytes:
         return self.remote.size
 
 
-__all__ = ["CompressedReader", "WalkerBytes", "LongHeader", "LONGEST_INDEXED_HEADER",
+__all__ = ["CompressedReader", "WalkerBytes", "LONGEST_INDEXED_HEADER",
            "READ_AHEAD", "KEPT_BYTES"]
