@@ -31,7 +31,7 @@ _LAZY = {
     "MGHImage": "formats", "MGHHeader": "formats",
     "AnalyzeImage": "formats", "AnalyzeHeader": "formats",
     "FileHolder": "images", "FileBasedImage": "images", "DataobjImage": "images",
-    "build_index": "io.index_build", "build_indexes": "io.index_build",
+    "build_index": "io.gzip.build", "build_indexes": "io.gzip.build",
     "to_dask": "daskarray",
     "example_path": "examples",
     "from_nibabel": "interop.nibabel", "to_nibabel": "interop.nibabel",

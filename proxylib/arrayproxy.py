@@ -48,11 +48,11 @@ from .daskproxy import proxy_to_dask as _to_dask
 from .errors import SpecError
 from .execute import fetch
 from .execute_points import fetch_fancy
-from .indexing.advanced import OrthogonalIndexer, VectorizedIndexer, vectorized_selection
 from .indexing.memo import PlanMemo
-from .indexing.normalize import BasicKey, normalize_if_basic, normalize_key
+from .indexing.normalize import normalize_key
 from .indexing.plan import CostModel, ReadPlan, plan_basic, with_runs_for
-from .indexing.selection import FancyKey
+from .indexing.select import OrthogonalIndexer, VectorizedIndexer, select
+from .indexing.selection import Selection
 from .io.opening import make_opener
 from .io.protocol import Opener
 from .io.remote import RemoteFile, is_fsspec_file, is_url, open_url
@@ -248,23 +248,31 @@ class ArrayProxy:
     def __getitem__(self, key: Any) -> Any:
         remembered = self._plans.find(key, self._spec)  # a key structure read before
         if remembered is not None:
-            return self._read(None, self._default_conversion, *remembered)
-        basic = normalize_if_basic(key, self._spec.shape)
-        if basic is None:  # array, list or boolean items
-            return self.read_selection(vectorized_selection(key, self._spec.shape))
-        return self._read(basic, self._default_conversion, remember=key)
+            return self.read_selection(None, planned=remembered)
+        return self.read_selection(select(key, self._spec.shape), remember=key)
 
-    def read_selection(self, selection: Union[BasicKey, FancyKey],
-                       conversion: Optional[Conversion] = None) -> Any:
-        """Read a key already normalized (the entry point of ``proxy[key]`` and ``oindex``)."""
+    def read_selection(self, selection: Optional[Selection],
+                       conversion: Optional[Conversion] = None, *,
+                       planned: Optional[Tuple[ReadPlan, CostModel]] = None,
+                       remember: Any = None) -> Any:
+        """Read one normalized key: the single read entry of the proxy.
+
+        ``proxy[key]``, ``oindex``, ``vindex``, ``np.asarray(proxy)``,
+        ``get_unscaled`` and dask chunks all come here. ``planned``: instead
+        of a selection, the plan (and the cost model it was cut for) that
+        :class:`~proxylib.indexing.memo.PlanMemo` remembered for the key's
+        structure; ``remember``: the user's key, to remember this plan by.
+        """
         conversion = self._default_conversion if conversion is None else conversion
-        if isinstance(selection, BasicKey):
-            return self._read(selection, conversion)
-        with self._opener.source() as source:
-            fetched, placement = fetch_fancy(
-                selection, self._spec, source, self._cost or source.cost, conversion,
-                may_map=bool(self._mmap), map_kept=self._keep_file_open)
-        return placement.apply(finish_values(fetched, conversion))
+        if selection is not None and not selection.is_basic:
+            with self._opener.source() as source:
+                fetched, placement = fetch_fancy(
+                    selection, self._spec, source, self._cost or source.cost, conversion,
+                    may_map=bool(self._mmap), map_kept=self._keep_file_open)
+            return placement.apply(finish_values(fetched, conversion))
+        if planned is None:
+            return self._read(selection, conversion, remember=remember)
+        return self._read(None, conversion, *planned)
 
     @property
     def _default_conversion(self) -> Conversion:
@@ -290,7 +298,7 @@ class ArrayProxy:
         """
         return VectorizedIndexer(self)
 
-    def _read(self, key: Optional[BasicKey], conversion: Conversion,
+    def _read(self, key: Optional[Selection], conversion: Conversion,
               plan: Optional[ReadPlan] = None, planned_for: Optional[CostModel] = None,
               remember: Any = None) -> Any:
         """Plan (unless a remembered ``plan`` is given), fetch and finish one basic key.
@@ -318,7 +326,7 @@ class ArrayProxy:
         return fetched[plan.finish_key]
 
     def _read_all(self, conversion: Conversion) -> np.ndarray:
-        return self._read(normalize_key(Ellipsis, self.shape), conversion)
+        return self.read_selection(normalize_key(Ellipsis, self.shape), conversion)
 
     def _memmap(self) -> Optional[np.memmap]:
         """The whole array as a fresh ``np.memmap`` (its byte source's), or None if not possible."""

@@ -27,7 +27,7 @@ import numpy as np
 from .allocation import allocate
 from .execute import fetch
 from .indexing.plan_points import PointPlan, plan_points
-from .indexing.selection import FancyKey
+from .indexing.selection import Selection
 from .io.advice import PREFETCH_MIN_BYTES, prefetch_pages, resident, streaming
 from .io.cost import CostModel
 from .io.sources import ByteSource
@@ -40,7 +40,7 @@ GATHER_ELEMENTS = 1 << 20
 FetchBox = Callable[[Any, ByteSource, np.ndarray], None]
 
 
-def fetch_fancy(key: FancyKey, spec: ArraySpec, source: ByteSource, cost: CostModel,
+def fetch_fancy(key: Selection, spec: ArraySpec, source: ByteSource, cost: CostModel,
                 conversion: Conversion, *, may_map: bool, map_kept: bool) -> Tuple[np.ndarray, Any]:
     """Plan and fetch one fancy key from ``source``: the fetched rows and their placement.
 

@@ -7,7 +7,7 @@ import pytest
 
 import proxylib
 from proxylib.execute_points import fetch_points
-from proxylib.indexing.advanced import normalize_orthogonal, normalize_vectorized
+from proxylib.indexing.select import select, select_orthogonal
 from proxylib.indexing.plan import CostModel
 from proxylib.indexing.plan_points import LARGE_ROW_BYTES, coalesce_runs, plan_points
 from proxylib.io.gzip import GZIP_COST
@@ -48,7 +48,7 @@ def _data(spec):
 def _read(spec, key, cost, orthogonal=False):
     values, payload = _data(spec)
     source = RecordingSource(payload, cost)
-    fancy = (normalize_orthogonal if orthogonal else normalize_vectorized)(key, spec.shape)
+    fancy = (select_orthogonal if orthogonal else select)(key, spec.shape)
     plan = plan_points(fancy, spec, cost)
     fetched = np.empty(plan.fetch_shape, spec.storage_dtype)
 

@@ -77,19 +77,14 @@ def test_gzip_file_matches_numpy(case):
 
 @given(data=st.data(), shape=shapes(max_dims=4, max_side=4))
 def test_result_shape_is_known_before_reading(data, shape):
-    """The normalized key predicts numpy's result shape (axis placement rules)."""
-    from proxylib.indexing.advanced import normalize_vectorized
-    from proxylib.indexing.selection import FancyKey
+    """The one selection predicts numpy's result shape (axis placement rules), basic or not."""
+    from proxylib.indexing.select import select
     key = data.draw(fancy_keys(shape))
     values = np.zeros(shape)
     try:
         expected = values[key].shape
     except (IndexError, ValueError) as err:
         with pytest.raises(type(err)):
-            fancy = normalize_vectorized(key, shape)
-            if not isinstance(fancy, FancyKey):  # no array left: the basic path decides
-                values[fancy]
+            select(key, shape)
         return
-    fancy = normalize_vectorized(key, shape)
-    if isinstance(fancy, FancyKey):
-        assert fancy.result_shape == expected
+    assert select(key, shape).result_shape == expected

@@ -10,9 +10,9 @@ import pytest
 
 import proxylib
 from proxylib import ArrayProxy
-from proxylib.io import gzip as pgz
+from proxylib.io.gzip import source as pgz
 from proxylib.io.cost import CostModel
-from proxylib.io import gzip_parallel
+from proxylib.io.gzip import parallel as gzip_parallel
 from proxylib.testing import gzip_corpus as corpus
 
 pytestmark = pytest.mark.usefixtures("gzip_isolated")   # 64 KiB spacing, private cache
@@ -43,7 +43,7 @@ def test_full_and_large_reads_match(tmp_path, array, monkeypatch, layout, thread
 
 
 def test_spans_are_cut_at_points_and_cover_the_read():
-    from proxylib.io import gzip_jump
+    from proxylib.io.gzip import jump as gzip_jump
     table = np.zeros(10, gzip_jump._POINT)
     table["uncompressed"] = np.arange(10) * 1000
     table["compressed"] = np.arange(10) * 300
@@ -123,7 +123,7 @@ def test_worker_threads_are_kept_and_capped(tmp_path, array, monkeypatch):
 def test_tiny_input_pieces_keep_member_and_trailer_bookkeeping(tmp_path, monkeypatch, feed):
     """The inflater gets the input in pieces of at most _FEED bytes; piece edges
     may fall anywhere, including inside a trailer between members."""
-    from proxylib.io import gzip_members
+    from proxylib.io.gzip import members as gzip_members
     raw = np.random.default_rng(3).integers(0, 4, 300_000, dtype=np.uint8).tobytes()
     blob = gzip.compress(raw[:150_000]) + gzip.compress(b"") + gzip.compress(raw[150_000:])
     path = tmp_path / "members.gz"

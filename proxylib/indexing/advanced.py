@@ -1,6 +1,7 @@
-"""Normalize fancy keys once, with numpy's rules and wording.
+"""Resolve keys with array items into a :class:`~proxylib.indexing.selection.Selection`.
 
-Two kinds of keys become a :class:`~proxylib.indexing.selection.FancyKey`:
+:mod:`proxylib.indexing.select` converts a key's items once
+(:func:`convert_items`) and hands keys that hold an array here. Two kinds:
 
 * **vectorized** (``proxy[key]`` with any array, list or boolean item), as
   numpy defines advanced indexing: integer arrays of any shape (negative,
@@ -20,14 +21,14 @@ broadcasting, then out-of-range array entries (array by array).
 
 from __future__ import annotations
 
-from typing import Any, List, Tuple, Union
+from typing import Any, List, Tuple
 
 import numpy as np
 
 from ..errors import ProxyIndexError
-from .normalize import (INVALID_INDEX_MESSAGE, NEWAXIS, AxisRange, BasicKey, _is_integer_scalar,
-                        expand_ellipsis, normalize_key, resolve_integer, split_key)
-from .selection import POINTS, AxisIndices, FancyKey
+from .normalize import (INVALID_INDEX_MESSAGE, NEWAXIS, _is_integer_scalar, expand_ellipsis,
+                        resolve_integer)
+from .selection import POINTS, AxisIndices, AxisRange, Points, Selection
 
 NON_INTEGER_ARRAY_MESSAGE = "arrays used as indices must be of integer (or boolean) type"
 
@@ -44,6 +45,8 @@ def _as_index_array(item: Any) -> Any:
         return item
     if _is_integer_scalar(item):
         return item
+    if isinstance(item, np.generic):  # np.float64(1) & co: numpy's "only integers..."
+        raise ProxyIndexError(INVALID_INDEX_MESSAGE)
     if isinstance(item, (list, tuple, range, memoryview)) or hasattr(item, "__array__") \
             or hasattr(item, "__array_interface__"):
         array = np.asarray(item)
@@ -57,7 +60,13 @@ def _as_index_array(item: Any) -> Any:
     raise ProxyIndexError(INVALID_INDEX_MESSAGE)
 
 
-def _is_array(item: Any) -> bool:
+def convert_items(items: Tuple[Any, ...]) -> Tuple[Any, ...]:
+    """Every item of a key with array-likes made integer or boolean ndarrays (one pass)."""
+    return tuple(_as_index_array(item) for item in items)
+
+
+def is_array(item: Any) -> bool:
+    """True for a converted item that is an index array (not an integer scalar)."""
     return isinstance(item, np.ndarray) and not _is_integer_scalar(item)
 
 
@@ -123,30 +132,25 @@ def _expand_keeping_gap(items: Tuple[Any, ...], ndim: int) -> Tuple[Any, ...]:
     return expanded[:where] + (_GAP,) + expanded[where:]
 
 
-def normalize_vectorized(key: Any, shape: Tuple[int, ...]) -> Any:
-    """Resolve a numpy advanced key against ``shape``.
-
-    Returns a :class:`FancyKey`, or the converted key itself when nothing in it
-    is advanced after conversion (e.g. a 0-d integer array), for the basic path.
-    """
-    items = tuple(_as_index_array(item) for item in split_key(key))
-    if not any(_is_array(item) for item in items):
-        return items
+def vectorized(items: Tuple[Any, ...], shape: Tuple[int, ...]) -> Selection:
+    """Resolve converted items holding an index array as numpy's advanced indexing does."""
     per_axis: List[Any] = [None] * len(shape)
     records: List[Any] = []      # per key position: axis kept, NEWAXIS, POINTS or _GAP
     arrays: List[Tuple[Any, np.ndarray]] = []   # (axis or None, indices), in key order
     masks: List[Any] = []        # (first axis, shape, flatnonzero) of each boolean mask
+    new_axes: List[int] = []     # for each new axis, the array axes before it
     axis = 0
     for item in _expand_keeping_gap(items, len(shape)):
         if item is _GAP:
             records.append(_GAP)
         elif item is None:
             records.append(NEWAXIS)
+            new_axes.append(axis)
         elif isinstance(item, slice):
             per_axis[axis] = AxisRange.from_slice(item, shape[axis])
             records.append(axis)
             axis += 1
-        elif not _is_array(item):
+        elif not is_array(item):
             per_axis[axis] = resolve_integer(item, axis, shape[axis])
             records.append(POINTS)
             axis += 1
@@ -200,36 +204,43 @@ def normalize_vectorized(key: Any, shape: Tuple[int, ...]) -> Any:
     else:
         layout = [POINTS] + [record for record in records
                              if record is not POINTS and record is not _GAP]
-    return FancyKey(per_axis=tuple(per_axis), coords=tuple(c for _, c in coords),
-                    distinct_points=distinct, mask=mask,
-                    broadcast_shape=tuple(broadcast), layout=tuple(layout))
+    point_axes = tuple(axis for axis, item in enumerate(per_axis) if item is POINTS)
+    points = Points(point_axes, tuple(c for _, c in coords), tuple(broadcast), distinct, mask)
+    return Selection(_with_new_axes(per_axis, new_axes), False, points, tuple(layout))
 
 
-def normalize_orthogonal(key: Any, shape: Tuple[int, ...]) -> Any:
-    """Resolve an orthogonal (outer) key, zarr's ``oindex``, against ``shape``.
+def _with_new_axes(per_axis: List[Any], new_axes: List[int]) -> Tuple[Any, ...]:
+    """The per-axis selectors in key order, with the key's new axes put back."""
+    items: List[Any] = []
+    for axis, selector in enumerate(per_axis):
+        items.extend(NEWAXIS for before in new_axes if before == axis)
+        items.append(selector)
+    items.extend(NEWAXIS for before in new_axes if before == len(per_axis))
+    return tuple(items)
 
-    Returns a :class:`FancyKey`, or the converted key when it holds no array
-    (then it is a basic key and means the same in numpy).
-    """
-    items = tuple(_as_index_array(item) for item in split_key(key))
+
+def check_orthogonal(items: Tuple[Any, ...]) -> None:
+    """Refuse converted items that have no orthogonal meaning (new axes, n-d arrays)."""
     for position, item in enumerate(items):
         if item is None:
             raise ProxyIndexError(
                 "orthogonal indexing does not support newaxis (None); add axes to the result "
                 "instead")
-        if _is_array(item) and item.ndim != 1:
+        if is_array(item) and item.ndim != 1:
             raise ProxyIndexError(
                 f"orthogonal indexing takes one 1-d integer or boolean array per axis; item "
                 f"{position} of the key is a {item.ndim}-d {item.dtype} array; use proxy[...] "
                 "for numpy's vectorized indexing")
-    if not any(_is_array(item) for item in items):
-        return items
+
+
+def orthogonal(items: Tuple[Any, ...], shape: Tuple[int, ...]) -> Selection:
+    """Resolve converted, checked items holding an index array as zarr's ``oindex`` does."""
     expanded, _ = expand_ellipsis(items, len(shape))
     per_axis: List[Any] = []
     for axis, (item, size) in enumerate(zip(expanded, shape)):
         if isinstance(item, slice):
             per_axis.append(AxisRange.from_slice(item, size))
-        elif not _is_array(item):
+        elif not is_array(item):
             per_axis.append(resolve_integer(item, axis, size))
         elif item.dtype == bool:
             _check_boolean(item, axis, shape, strict=True)
@@ -237,60 +248,4 @@ def normalize_orthogonal(key: Any, shape: Tuple[int, ...]) -> Any:
         else:
             per_axis.append(AxisIndices.of(_resolve_array(item, axis, size)))
     layout = tuple(axis for axis, item in enumerate(per_axis) if not isinstance(item, int))
-    return FancyKey(per_axis=tuple(per_axis), layout=layout)
-
-
-def vectorized_selection(key: Any, shape: Tuple[int, ...]) -> Union[BasicKey, FancyKey]:
-    """``key`` as numpy reads it: a :class:`FancyKey`, or a :class:`BasicKey` when
-    its array items turned out to be plain integers or slices."""
-    fancy = normalize_vectorized(key, shape)
-    return fancy if isinstance(fancy, FancyKey) else normalize_key(fancy, shape)
-
-
-def orthogonal_selection(key: Any, shape: Tuple[int, ...]) -> Union[BasicKey, FancyKey]:
-    """``key`` as zarr's ``oindex`` reads it: a :class:`FancyKey` or a :class:`BasicKey`."""
-    fancy = normalize_orthogonal(key, shape)
-    return fancy if isinstance(fancy, FancyKey) else normalize_key(fancy, shape)
-
-
-class OrthogonalIndexer:
-    """``proxy.oindex``: orthogonal (outer) selection, as zarr defines it.
-
-    ``proxy.oindex[[0, 2], :, mask_z, 5]`` selects indices 0 and 2 on axis 0,
-    everything on axis 1, the True entries of the 1-d ``mask_z`` on axis 2
-    and index 5 on axis 3 (dropped): the result has shape ``(2, n1, mask_z.sum())``.
-    Unlike numpy's vectorized indexing, every array applies to its own axis.
-    """
-
-    __slots__ = ("_proxy",)
-
-    def __init__(self, proxy: Any) -> None:
-        self._proxy = proxy
-
-    def __getitem__(self, key: Any) -> Any:
-        return self._proxy.read_selection(orthogonal_selection(key, self._proxy.shape))
-
-    def __repr__(self) -> str:
-        return f"{type(self._proxy).__name__}.oindex of {self._proxy!r}"
-
-
-class VectorizedIndexer:
-    """``proxy.vindex``: numpy's vectorized (advanced) indexing, by the name zarr uses.
-
-    ``proxy.vindex[key]`` is ``proxy[key]`` for every key: integer arrays
-    broadcast together and pick points (``proxy.vindex[[0, 2], [1, 3]]``
-    reads two values), boolean masks select their True entries. Unlike
-    zarr's ``vindex``, slices and ints may be mixed in, with numpy's rules
-    for where the broadcast dimensions go.
-    """
-
-    __slots__ = ("_proxy",)
-
-    def __init__(self, proxy: Any) -> None:
-        self._proxy = proxy
-
-    def __getitem__(self, key: Any) -> Any:
-        return self._proxy[key]
-
-    def __repr__(self) -> str:
-        return f"{type(self._proxy).__name__}.vindex of {self._proxy!r}"
+    return Selection(tuple(per_axis), False, None, layout)

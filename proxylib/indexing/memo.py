@@ -27,7 +27,8 @@ from __future__ import annotations
 from typing import Any, Dict, Hashable, List, Optional, Tuple
 
 from ..spec import ArraySpec
-from .normalize import NEWAXIS, BasicKey, out_of_bounds
+from .normalize import out_of_bounds
+from .selection import NEWAXIS, Selection
 from .plan import CostModel, ReadPlan
 
 #: Key structures remembered per proxy; past this the memo starts afresh.
@@ -104,7 +105,7 @@ class PlanMemo:
         # tuple.__new__: a ReadPlan without the generated __new__'s Python call
         return tuple.__new__(ReadPlan, (template[0], template[1], base) + template[3:]), cost
 
-    def add(self, key: Any, basic: BasicKey, spec: ArraySpec, plan: ReadPlan,
+    def add(self, key: Any, basic: Selection, spec: ArraySpec, plan: ReadPlan,
             cost: CostModel) -> None:
         """Remember ``plan`` (of ``key``, normalized as ``basic``, on ``spec``)."""
         items = key if type(key) is tuple else (key,)

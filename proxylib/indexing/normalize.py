@@ -1,77 +1,31 @@
-"""Turn a user key into a typed key, once, with numpy's rules and wording.
+"""Resolve a basic key (ints, slices, Ellipsis, None) into a :class:`Selection`.
 
-After :func:`normalize_key` nothing looks at the raw key again: the planner
-works from :class:`BasicKey` alone.
+numpy's rules and wording. :mod:`proxylib.indexing.select` is the one entry
+for every key; it hands basic keys here and array keys to
+:mod:`proxylib.indexing.advanced`. After that nothing looks at the raw key
+again: the planner works from the :class:`~proxylib.indexing.selection.Selection`.
 """
 
 from __future__ import annotations
 
 import operator
 from functools import lru_cache
-from typing import Any, NamedTuple, Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
 from ..errors import ProxyIndexError
+from .selection import NEWAXIS, AxisRange, Selection, _NewAxis
+
+__all__ = ["NEWAXIS", "AxisRange", "Selection", "normalize_key", "normalize_if_basic",
+           "is_basic", "expand_ellipsis", "resolve_integer", "split_key", "out_of_bounds"]
 
 INVALID_INDEX_MESSAGE = (
     "only integers, slices (`:`), ellipsis (`...`), numpy.newaxis (`None`) "
     "and integer or boolean arrays are valid indices")
 
 
-class AxisRange(NamedTuple):
-    """Elements ``start + i * step`` for ``i in range(count)`` along one axis."""
-
-    start: int
-    count: int
-    step: int
-
-    @classmethod
-    def from_slice(cls, item: slice, size: int) -> "AxisRange":
-        start, stop, step = item.indices(size)
-        count = len(range(start, stop, step))
-        return cls(start if count else 0, count, step if count else 1)
-
-    def ascending(self) -> Tuple[int, int, int, bool]:
-        """``(first, count, positive_step, reversed)`` covering the same elements."""
-        if self.count <= 1:
-            return self.start, self.count, 1, False
-        if self.step > 0:
-            return self.start, self.count, self.step, False
-        last = self.start + (self.count - 1) * self.step
-        return last, self.count, -self.step, True
-
-
-class _NewAxis:
-    """Marker for ``None``/``np.newaxis`` in a normalized key."""
-
-    def __repr__(self) -> str:
-        return "NEWAXIS"
-
-
-NEWAXIS = _NewAxis()
-
 KeyItem = Union[int, AxisRange, _NewAxis]
-
-
-class BasicKey(NamedTuple):
-    """A numpy basic index resolved against a shape.
-
-    ``items`` follows the user's order with the Ellipsis expanded: an ``int``
-    (non-negative, in range) picks one index and drops the axis, an
-    :class:`AxisRange` keeps the axis, :data:`NEWAXIS` inserts a length-1
-    axis. ``had_ellipsis`` matters only for an all-integer key, which numpy
-    answers with a 0-d array instead of a scalar when an Ellipsis was given.
-    (A named tuple: one is built per read.)
-    """
-
-    items: Tuple[KeyItem, ...]
-    had_ellipsis: bool = False
-
-    @property
-    def per_axis(self) -> Tuple[Union[int, AxisRange], ...]:
-        """One selection per array axis, newaxis markers left out."""
-        return tuple(item for item in self.items if item is not NEWAXIS)
 
 
 #: Item types that are basic without further inspection (the common case).
@@ -149,7 +103,7 @@ def resolve_integer(item: Any, axis: int, size: int) -> int:
     return value + size if value < 0 else value
 
 
-def normalize_key(key: Any, shape: Tuple[int, ...]) -> BasicKey:
+def normalize_key(key: Any, shape: Tuple[int, ...]) -> Selection:
     """Resolve a basic numpy key against ``shape``.
 
     Raises ``IndexError`` (as :class:`ProxyIndexError`) for out-of-range
@@ -164,7 +118,7 @@ def normalize_key(key: Any, shape: Tuple[int, ...]) -> BasicKey:
     return _normalize_general(key if type(key) is tuple else (key,), shape)  # raises
 
 
-def normalize_if_basic(key: Any, shape: Tuple[int, ...]) -> Optional[BasicKey]:
+def normalize_if_basic(key: Any, shape: Tuple[int, ...]) -> Optional[Selection]:
     """:func:`normalize_key` for a basic key; None when ``key`` has an advanced item.
 
     One call answers both questions a reader asks of every key (basic? and
@@ -210,7 +164,8 @@ def normalize_if_basic(key: Any, shape: Tuple[int, ...]) -> Optional[BasicKey]:
             out.extend(whole[axis:stop])
             axis = stop
     out.extend(whole[axis:])  # no Ellipsis: trailing axes are taken whole
-    return tuple.__new__(BasicKey, (tuple(out), ellipses == 1))  # no generated __new__ call
+    # tuple.__new__: no generated __new__ call (this runs on every read not remembered)
+    return tuple.__new__(Selection, (tuple(out), ellipses == 1, None, None))
 
 
 @lru_cache(maxsize=64)
@@ -229,7 +184,7 @@ def out_of_bounds(value: int, axis: int, size: int) -> ProxyIndexError:
     return ProxyIndexError(f"index {value} is out of bounds for axis {axis} with size {size}")
 
 
-def _normalize_general(items: Tuple[Any, ...], shape: Tuple[int, ...]) -> BasicKey:
+def _normalize_general(items: Tuple[Any, ...], shape: Tuple[int, ...]) -> Selection:
     """:func:`normalize_key` for any basic key (numpy integers, 0-d arrays, ``__index__``)."""
     for item in items:
         if type(item) in _PLAIN_BASIC_TYPES or _is_integer_scalar(item):
@@ -252,4 +207,4 @@ def _normalize_general(items: Tuple[Any, ...], shape: Tuple[int, ...]) -> BasicK
         else:
             out.append(resolve_integer(item, axis, size))
         axis += 1
-    return BasicKey(tuple(out), had_ellipsis)
+    return Selection(tuple(out), had_ellipsis)

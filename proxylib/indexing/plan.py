@@ -27,7 +27,7 @@ import numpy as np
 from ..io.cost import (DEFAULT_BLOCK_SIZE, DEFAULT_GAP_THRESHOLD, LOCAL_FILE_COST,  # noqa: F401
                        CostModel)
 from ..spec import ArraySpec
-from .normalize import NEWAXIS, BasicKey
+from .selection import NEWAXIS, Selection
 
 
 
@@ -218,7 +218,7 @@ def _cut_runs(fetch_shape: Tuple[int, ...], byte_steps: Tuple[int, ...], itemsiz
             run_bytes == group * itemsize * math.prod(fetch_shape[axis + 1:]))
 
 
-def plan_basic(key: BasicKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST) -> ReadPlan:
+def plan_basic(key: Selection, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST) -> ReadPlan:
     """Plan the reads for a normalized basic key on the array ``spec``.
 
     Runs on every read, so the per-axis work is one inlined loop over the

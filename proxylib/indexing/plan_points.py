@@ -1,4 +1,4 @@
-"""Pure read planning for fancy keys: (:class:`FancyKey`, layout, cost) -> :class:`PointPlan`.
+"""Pure read planning for fancy keys: (:class:`Selection`, layout, cost) -> :class:`PointPlan`.
 
 Nothing here touches a file. Like :mod:`~proxylib.indexing.plan`, the plan
 works in storage space (user axes reversed for F order). The selection is
@@ -33,9 +33,8 @@ from typing import Any, Iterator, List, Optional, Tuple
 import numpy as np
 
 from ..spec import ArraySpec
-from .normalize import NEWAXIS, AxisRange
 from .plan import LOCAL_FILE_COST, CostModel, ReadPlan, choose_runs
-from .selection import POINTS, AxisIndices, FancyKey
+from .selection import NEWAXIS, POINTS, AxisIndices, AxisRange, Selection
 
 #: Rows (inner boxes) at least this long are read one by one as basic reads,
 #: not coalesced with their neighbours: one call per row is then cheap
@@ -320,7 +319,7 @@ class _OuterFactors:
             self.positions.append(None)
 
 
-def plan_points(key: FancyKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST,
+def plan_points(key: Selection, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST,
                 ordered: bool = True) -> PointPlan:
     """Plan the reads for a normalized fancy key on the array ``spec``.
 
@@ -353,7 +352,7 @@ def plan_points(key: FancyKey, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COS
         if selection is POINTS:
             if outer.points is None:
                 outer.add_points(_point_offsets(key, spec, strides, user_axis),
-                                 key.distinct_points)
+                                 key.point_group.distinct)
         elif isinstance(selection, AxisIndices):
             outer.add_indices(selection, strides[s], s)
         else:
@@ -403,11 +402,11 @@ def _unmerged_axes(ranges: List[AxisRange], strides: Tuple[int, ...], itemsize: 
     return choose_runs(shape, steps, itemsize, unbounded)[0]
 
 
-def _point_offsets(key: FancyKey, spec: ArraySpec, strides: Tuple[int, ...],
+def _point_offsets(key: Selection, spec: ArraySpec, strides: Tuple[int, ...],
                    user_axis: Any) -> np.ndarray:
     """Byte offsets (from the inner box's origin) of the selected points, as asked."""
     storage_of = {user_axis(s): s for s in range(spec.ndim)}
-    return key.point_offsets(lambda axis: strides[storage_of[axis]])
+    return key.point_group.offsets(lambda axis: strides[storage_of[axis]])
 
 
 def _row_plan(shape: Tuple[int, ...], steps: Tuple[int, ...], itemsize: int,
@@ -419,7 +418,7 @@ def _row_plan(shape: Tuple[int, ...], steps: Tuple[int, ...], itemsize: int,
     return plan, max(stop - first, itemsize)
 
 
-def _placement(key: FancyKey, selections: List[Any], labels: List[Any], flipped: List[bool],
+def _placement(key: Selection, selections: List[Any], labels: List[Any], flipped: List[bool],
                points: Optional[AxisIndices], user_axis: Any, reordered: set) -> Placement:
     basic: List[Any] = []
     kept: List[Any] = []
@@ -440,15 +439,15 @@ def _placement(key: FancyKey, selections: List[Any], labels: List[Any], flipped:
     if points is not None:
         dim = kept.index(POINTS)
         if points.sorted_request or POINTS in reordered:
-            if len(key.broadcast_shape) != 1:
-                split_points = (dim, key.broadcast_shape)
+            if len(key.point_group.broadcast_shape) != 1:
+                split_points = (dim, key.point_group.broadcast_shape)
         else:
             takes.append((dim, points.inverse))
-        kept[dim:dim + 1] = [("broadcast", i) for i in range(len(key.broadcast_shape))]
+        kept[dim:dim + 1] = [("broadcast", i) for i in range(len(key.point_group.broadcast_shape))]
     targets = []
     for item in key.layout:
         if item is POINTS:
-            targets.extend(("broadcast", i) for i in range(len(key.broadcast_shape)))
+            targets.extend(("broadcast", i) for i in range(len(key.point_group.broadcast_shape)))
         elif item is not NEWAXIS:
             targets.append(item)
     transpose = tuple(kept.index(target) for target in targets)
@@ -459,7 +458,7 @@ def _placement(key: FancyKey, selections: List[Any], labels: List[Any], flipped:
             if item is NEWAXIS:
                 expand.append(None)
             elif item is POINTS:
-                expand.extend([_ALL] * len(key.broadcast_shape))
+                expand.extend([_ALL] * len(key.point_group.broadcast_shape))
             else:
                 expand.append(_ALL)
         expand = tuple(expand)

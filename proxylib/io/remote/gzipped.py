@@ -9,10 +9,10 @@ import threading
 from typing import Any, Dict, Optional, Tuple
 
 from ...errors import CorruptDataError, ProxyReadError, TruncatedFileError
-from .. import index_cache
+from ..gzip import index_cache
 from ..cost import CostModel
-from ..gzip import INDEX_SPACING
-from ..gzip_members import MemberCursor
+from ..gzip.source import INDEX_SPACING
+from ..gzip.members import MemberCursor
 from ..identity import FileIdentity
 from ..positional import ReadOnlyPosition
 from ..sources import _byte_view

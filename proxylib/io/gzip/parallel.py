@@ -27,8 +27,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Callable, List, Optional, Sequence, Tuple, TypeVar
 
-from . import gzip_jump
-from .gzip_members import DescriptorBytes
+from . import jump
+from .members import DescriptorBytes
 
 T = TypeVar("T")
 
@@ -52,7 +52,7 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def plan_spans(points: "gzip_jump.SeekPoints", offset: int, length: int,
+def plan_spans(points: "jump.SeekPoints", offset: int, length: int,
                threads: int) -> List[Tuple[int, int]]:
     """(start, stop) uncompressed spans covering the read, cut at seek points."""
     stop = offset + length
@@ -64,7 +64,7 @@ def plan_spans(points: "gzip_jump.SeekPoints", offset: int, length: int,
     return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
 
 
-def worth_it(points: Optional["gzip_jump.SeekPoints"], offset: int, length: int,
+def worth_it(points: Optional["jump.SeekPoints"], offset: int, length: int,
              threads: int) -> bool:
     return (threads > 1 and points is not None and points.complete
             and length >= MIN_SPACINGS * points.spacing and len(points) > 2)
@@ -116,7 +116,7 @@ def contiguous(offsets: Sequence[int], views: Sequence[memoryview]) -> bool:
     return all(offsets[i] + len(views[i]) == offsets[i + 1] for i in range(len(views) - 1))
 
 
-def read_runs(points: "gzip_jump.SeekPoints", fd: int, offsets: Sequence[int],
+def read_runs(points: "jump.SeekPoints", fd: int, offsets: Sequence[int],
               views: Sequence[memoryview], name: str, threads: int) -> int:
     """Fill contiguous runs (see :func:`contiguous`) in parallel; returns compressed bytes read."""
     starts = list(offsets)
@@ -126,7 +126,7 @@ def read_runs(points: "gzip_jump.SeekPoints", fd: int, offsets: Sequence[int],
 
     def one(span: Tuple[int, int]) -> int:
         start, stop = span
-        cursor = gzip_jump.jump_cursor(points, points.before(start), name)
+        cursor = jump.jump_cursor(points, points.before(start), name)
         run = bisect.bisect_right(starts, start) - 1
         while run < len(starts) and starts[run] < stop:
             first = max(start, starts[run])
