@@ -336,7 +336,7 @@ class GzipState:
         offset, length = offsets[0], offsets[-1] + len(views[-1]) - offsets[0]
         stream = self.stream
         continues = stream is not None and 0 <= offset - stream.position <= JUMP
-        large = (not self.stream_only and jump.HAVE_ISAL and self.threads > 1
+        large = (not self.stream_only and jump.HAVE_ISAL
                  and length >= parallel.MIN_SPACINGS * (self.spacing or INDEX_SPACING)
                  and parallel.worth_it(self._seek_points(), offset, length, self.threads))
         runs = list(zip(offsets, views))
