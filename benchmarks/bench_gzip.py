@@ -32,8 +32,9 @@ import pytest
 nib = pytest.importorskip("nibabel")
 
 import proxylib  # noqa: E402
-from proxylib.io import compressed, index_cache  # noqa: E402
-from proxylib.io import gzip as pgz  # noqa: E402
+from proxylib.io import compressed  # noqa: E402
+from proxylib.io.gzip import index_cache  # noqa: E402
+from proxylib.io.gzip import source as pgz  # noqa: E402
 
 SHAPE = tuple(int(n) for n in os.environ.get("PROXYLIB_BENCH_SHAPE", "100,100,100,100").split(","))
 BENCH_DIR = os.environ.get("PROXYLIB_BENCH_DIR",

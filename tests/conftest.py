@@ -26,8 +26,9 @@ settings.load_profile(os.environ.get("PROXYLIB_HYPOTHESIS_PROFILE", "default"))
 @pytest.fixture
 def gzip_isolated(tmp_path, monkeypatch):
     """A private index cache, empty gzip registries and small seek spacings."""
-    from proxylib.io import compressed, index_cache
-    from proxylib.io import gzip as pgz
+    from proxylib.io import compressed
+    from proxylib.io.gzip import index_cache
+    from proxylib.io.gzip import source as pgz
     monkeypatch.setenv("PROXYLIB_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(pgz, "INDEX_SPACING", 64 * 1024)
     monkeypatch.setattr(pgz, "JUMP", 64 * 1024)

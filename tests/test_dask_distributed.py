@@ -25,7 +25,7 @@ def _gzip_seek_points():
     A saved index is loaded straight into isal seek points (``state.points``);
     indexed_gzip's reader (``state.zran``) exists only where one was built.
     """
-    from proxylib.io import gzip as pgzip
+    from proxylib.io.gzip import source as pgzip
     found = []
     for state in list(pgzip.STATES.values()):
         if state.points is not None:
@@ -56,7 +56,7 @@ def test_local_cluster_two_processes(files, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("PROXYLIB_CACHE_DIR", str(cache))   # inherited by the workers
     from proxylib import build_index
-    from proxylib.io import gzip as pgzip
+    from proxylib.io.gzip import source as pgzip
     pgzip.STATES.clear()   # only this file's state: earlier tests' large reads load points too
     saved = build_index(folder / "bold.nii.gz", spacing=SPACING)
     assert saved is not None and saved.exists()

@@ -364,7 +364,7 @@ def test_saving_another_librarys_proxy_keeps_its_scaled_values(tmp_path):
 
 def test_bench_no_index_strategies_really_start_without_an_index(tmp_path, monkeypatch):
     from proxylib.bench.runner import run_benchmark
-    from proxylib.io import index_cache
+    from proxylib.io.gzip import index_cache
     monkeypatch.setenv("PROXYLIB_CACHE_DIR", str(tmp_path / "user-cache"))
     path = str(tmp_path / "v.nii.gz")
     proxylib.save(proxylib.Nifti1Image(np.random.default_rng(0).random((64, 64, 32, 6),

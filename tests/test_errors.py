@@ -45,8 +45,8 @@ def test_every_error_class_is_exported_from_proxylib():
     ("proxylib.io.opening", "FileAccessError"),
     ("proxylib.images", "ImageFileError"),
     ("proxylib.cli.keys", "KeySyntaxError"),
-    ("proxylib.io.index_cache", "DamagedIndexError"),
-    ("proxylib.io.index_cache", "IndexCacheWarning"),
+    ("proxylib.io.gzip.index_cache", "DamagedIndexError"),
+    ("proxylib.io.gzip.index_cache", "IndexCacheWarning"),
 ])
 def test_old_import_paths_still_work(module, name):
     import importlib

@@ -15,7 +15,7 @@ import pytest
 import proxylib
 from proxylib import HeaderError, TruncatedFileError
 from proxylib.formats.mgh import DATA_OFFSET, MGHHeader, MGHImage
-from proxylib.io import gzip as pgz
+from proxylib.io.gzip import source as pgz
 
 nib = pytest.importorskip("nibabel")
 

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 import proxylib
 from proxylib import (ArrayProxy, CorruptDataError, FileChangedError, ProxyReadError,
                       TruncatedFileError)
-from proxylib.io import index_cache
+from proxylib.io.gzip import index_cache
 from proxylib.io.identity import FileIdentity
-from proxylib.io import gzip as pgz
+from proxylib.io.gzip import source as pgz
 
 SHAPE = (32, 32, 32, 20)
 OFFSET = 352
@@ -134,7 +134,7 @@ def test_index_built_by_a_read_is_saved_and_used_by_another_process(gz_path, arr
     assert len(saved) == 1
     script = (
         "import sys, numpy as np, proxylib\n"
-        "from proxylib.io import gzip as g\n"
+        "from proxylib.io.gzip import source as g\n"
         "g.INDEX_SPACING = 64 * 1024; g.JUMP = 64 * 1024; g._READBUF = 16 * 1024\n"
         f"p = proxylib.ArrayProxy({gz_path!r}, ({SHAPE!r}, np.float32, {OFFSET}))\n"
         "v = p[..., -1]\n"

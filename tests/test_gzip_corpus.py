@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 import proxylib
 from proxylib import ArrayProxy
-from proxylib.io import gzip as pgz
-from proxylib.io import gzip_jump
+from proxylib.io.gzip import source as pgz
+from proxylib.io.gzip import jump as gzip_jump
 from proxylib.testing import gzip_corpus as corpus
 
 SPACING = 40 * 1024   # indexed_gzip needs more than its 32 KiB window

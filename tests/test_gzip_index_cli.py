@@ -15,8 +15,9 @@ import pytest
 import proxylib
 from proxylib import CorruptDataError, FileChangedError, TruncatedFileError
 from proxylib.cli.progress import Progress
-from proxylib.io import gzip as pgz
-from proxylib.io import gzip_build, index_cache
+from proxylib.io.gzip import source as pgz
+from proxylib.io.gzip import build as gzip_build
+from proxylib.io.gzip import index_cache
 
 ROOT = os.path.join(os.path.dirname(__file__), os.pardir)
 DATA = np.cumsum(np.random.default_rng(2).standard_normal(400_000), 0).astype(np.float32)
@@ -98,7 +99,7 @@ def test_saved_index_failing_in_use_is_discarded_and_rebuilt_once(good, gzip_iso
                                                                   monkeypatch):
     where = proxylib.build_index(good)
     pgz.STATES.clear()
-    from proxylib.io import gzip_members
+    from proxylib.io.gzip import members as gzip_members
     real = gzip_members.MemberCursor.at_point
     calls = []
 

@@ -1,4 +1,4 @@
-"""isal jumps from indexed_gzip seek points (proxylib.io.gzip_jump) against the bytes themselves."""
+"""isal jumps from indexed_gzip seek points (proxylib.io.gzip.jump) against the bytes themselves."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 import proxylib
 from proxylib import ArrayProxy, CorruptDataError, TruncatedFileError
-from proxylib.io import gzip_jump, index_cache
-from proxylib.io import gzip as pgz
+from proxylib.io.gzip import index_cache
+from proxylib.io.gzip import jump as gzip_jump
+from proxylib.io.gzip import source as pgz
 
 pytestmark = pytest.mark.skipif(not gzip_jump.HAVE_ISAL, reason="python-isal not installed")
 

@@ -16,8 +16,8 @@ import pytest
 import proxylib
 from proxylib import ArrayProxy, FileChangedError
 from proxylib.errors import IndexCacheWarning
-from proxylib.io import cache_trust, index_cache
-from proxylib.io import gzip as pgz
+from proxylib.io.gzip import cache_trust, index_cache
+from proxylib.io.gzip import source as pgz
 from proxylib.io.identity import FileIdentity
 
 pytestmark = pytest.mark.usefixtures("gzip_isolated")

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from proxylib import ArrayProxy, FileChangedError
-from proxylib.io import compressed, index_cache
-from proxylib.io import gzip as pgz
+from proxylib.io import compressed
+from proxylib.io.gzip import index_cache
+from proxylib.io.gzip import source as pgz
 from proxylib.io.identity import EDGE_BYTES, FileIdentity
 
 SHAPE = (8, 8, 4, 3)

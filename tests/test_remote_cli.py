@@ -61,7 +61,7 @@ def test_index_url_then_ls_sees_it(served, env, monkeypatch):
     out = cli("index", "-q", url, env=env).stdout
     assert url in out and env["PROXYLIB_CACHE_DIR"] in out
     assert ", saved index" in cli("ls", url, env=env).stdout
-    from proxylib.io import index_cache
+    from proxylib.io.gzip import index_cache
     from proxylib.io.remote import open_url
     monkeypatch.setenv("PROXYLIB_CACHE_DIR", env["PROXYLIB_CACHE_DIR"])
     saved = index_cache.load_index(open_url(url).index_identity())

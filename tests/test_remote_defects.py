@@ -224,7 +224,7 @@ def test_gzip_index_is_not_reused_for_a_replaced_file_of_the_same_size(stored):
 def test_a_failing_saved_index_is_discarded_and_rebuilt_once(stored, cache_dir):
     """An index that imports cleanly but fails when used: rebuilt, the read still right."""
     import struct
-    from proxylib.io import index_cache
+    from proxylib.io.gzip import index_cache
     data = gzip.compress(nifti_bytes(stored), compresslevel=6, mtime=0)
     with RangeServer({"b.nii.gz": data}) as server:
         built = open_url(server.url("b.nii.gz"))

@@ -17,8 +17,8 @@ from typing import Any, Callable, Iterator, List, Optional
 
 import numpy as np
 
-from ..io import gzip as gzip_module
-from ..io.index_build import build_index
+from ..io.gzip import source as gzip_module
+from ..io.gzip.build import build_index
 from ..io.streams import stream_size
 from ..loading import load
 from .cold import RawTarget

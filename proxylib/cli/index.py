@@ -6,8 +6,8 @@ import os
 import sys
 
 from ..errors import ProxyError
-from ..io import index_cache
-from ..io.gzip_build import build_full_index
+from ..io.gzip import index_cache
+from ..io.gzip.build import build_full_index
 from ..io.remote import RemoteGzipFile, is_url, open_url
 
 from .output import echo

@@ -8,7 +8,7 @@ from typing import Tuple
 import numpy as np
 
 from ..io.identity import FileIdentity
-from ..io.index_cache import load_index
+from ..io.gzip.index_cache import load_index
 from ..io.streams import open_regular, stream_size
 from .output import echo
 from .progress import Progress

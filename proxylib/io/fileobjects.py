@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 
 from ..errors import ProxyReadError, describe_file
-from .gzip import cost_for_fileobj
+from .gzip.source import cost_for_fileobj
 from .sniff import SNIFF_HEAD, compression_of
 from .sources import DescriptorSource, FileObjectSource
 

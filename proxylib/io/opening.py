@@ -29,7 +29,7 @@ from ..errors import (FileAccessError, FileChangedError, MissingFileError,  # no
                       ProxyReadError, TruncatedFileError)
 from .compressed import open_compressed_source
 from .fileobjects import FileObjectOpener, HandlelessOpener, lock_for
-from .gzip import open_gzip_source
+from .gzip.source import open_gzip_source
 from .identity import UNREADABLE, FileIdentity
 from .paths import open_descriptor, require_regular_file
 from .positional import pread

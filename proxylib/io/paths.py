@@ -2,7 +2,7 @@
 
 The lowest floor of file access, shared by the openers (:mod:`.opening`), the
 forwards streams (:mod:`.streams`) and the codecs that open files themselves
-(:mod:`.gzip` builds indexes by path).
+(:mod:`.gzip.build` builds indexes by path).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ reads any byte range with one ranged request. Nothing is downloaded up front.
   named and not retried.
 * **gzip over the network** (:class:`RemoteGzipFile`): ``indexed_gzip`` seeks
   in the compressed stream, reading compressed bytes by range; its seek index
-  is saved in the local cache (:mod:`proxylib.io.index_cache`) under an
+  is saved in the local cache (:mod:`proxylib.io.gzip.index_cache`) under an
   identity made of URL, ETag (or Last-Modified), size and a checksum of the
   compressed file's two ends, so a later process (a dask worker) jumps
   straight to the volume it needs and a replaced file never finds it.

@@ -8,9 +8,9 @@ no problem), checks each member's CRC-32 and length, goes on across members
 zeros or other bytes that do not start a member.
 
 It starts either at the beginning of the file or at a seek point of a
-:class:`~proxylib.io.gzip_jump.SeekPoints` index (mid-member, with the
+:class:`~proxylib.io.jump.SeekPoints` index (mid-member, with the
 point's window as dictionary; a point inside a byte is entered through
-:func:`~proxylib.io.deflate_prime.primed_byte`). Entered mid-member, it cannot
+:func:`~proxylib.io.gzip.deflate_prime.primed_byte`). Entered mid-member, it cannot
 check that member's CRC but checks its length against the index.
 
 Compressed bytes come from a :class:`CompressedBytes` (``pread`` and
@@ -23,9 +23,9 @@ import os
 import struct
 from typing import Any, List, Optional, Protocol
 
-from ..errors import CorruptDataError, ProxyReadError, TruncatedFileError
+from ...errors import CorruptDataError, ProxyReadError, TruncatedFileError
 from .deflate_prime import primed_byte
-from .positional import pread
+from ..positional import pread
 
 try:
     from isal import isal_zlib as _inflate_lib  # type: ignore[import-not-found]

@@ -27,7 +27,7 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
-from ..errors import IndexCacheWarning
+from ...errors import IndexCacheWarning
 
 SECRET_NAME = "secret.key"
 SECRET_BYTES = 32

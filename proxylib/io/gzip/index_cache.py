@@ -12,7 +12,7 @@ its size, mtime, ctime, inode, device and a SHA-256 of its first and last
 the ctime); for a remote file its URL, version, size and edge digest. The saved file
 repeats that identity in a header that is authenticated, with the seek points
 and a MAC per window, by an HMAC-SHA256 under a per-user secret
-(:mod:`proxylib.io.cache_trust`, which also refuses other users' and shared
+(:mod:`proxylib.io.gzip.cache_trust`, which also refuses other users' and shared
 directories). Each 32 KiB window is deflated on its own and verified when a
 jump first needs it, so a later process loads an index in about a
 millisecond whatever its spacing. An index that does not verify (stale,
@@ -38,10 +38,10 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..errors import DamagedIndexError, IndexCacheWarning
+from ...errors import DamagedIndexError, IndexCacheWarning
 from . import cache_trust
-from .atomic import replacing
-from .identity import FileIdentity
+from ..atomic import replacing
+from ..identity import FileIdentity
 
 _MAGIC = b"PXGZIDX\x04"  # 4: the identity is a proxylib.io.identity.FileIdentity
 #: indexed_gzip's export: a 35-byte header, 18 bytes per point, then 32 KiB

@@ -7,12 +7,12 @@ offset and the 32 KiB of uncompressed data before it (the *window*; none at
 the start of a gzip member). indexed_gzip inflates from a point with zlib
 (about 300 MB/s here); python-isal inflates about three times faster but has
 no ``inflatePrime``. A point that starts mid-byte is entered by feeding
-:func:`~proxylib.io.deflate_prime.primed_byte` in place of the byte holding its
+:func:`~proxylib.io.gzip.deflate_prime.primed_byte` in place of the byte holding its
 first bits and the following bytes unchanged (shifting every byte instead
 misreads any later stored block, as every sync or full flush writes one), and
 the window is given as the raw-deflate dictionary.
 
-:func:`jump_cursor` starts a :class:`~proxylib.io.gzip_members.MemberCursor`
+:func:`jump_cursor` starts a :class:`~proxylib.io.gzip.members.MemberCursor`
 at one point; it decompresses forwards, on across gzip members, checking what
 can be checked from there (see that module).
 """
@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .gzip_members import MemberCursor
+from .members import MemberCursor
 
 try:
     from isal import isal_zlib  # type: ignore[import-not-found]

@@ -1,8 +1,9 @@
-"""Building the full seek index of a local gzip file, saved only when it is sound.
+"""Building the full seek index of a local gzip file, saved only when it is sound
+(``proxylib.build_index``).
 
 An index is saved only for what was really read: indexed_gzip builds the
 points (with a read buffer large enough for the file's member headers), then
-a :class:`~proxylib.io.gzip_members.MemberCursor` inflates from the last point
+a :class:`~proxylib.io.gzip.members.MemberCursor` inflates from the last point
 to the end of the data, so a truncated file (no final trailer) or a damaged
 last member raises instead of giving a "complete" index. The file's identity
 is checked before and after (same inode, size, mtime and ctime through the
@@ -15,15 +16,19 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
-from typing import Optional
+from pathlib import Path
+from typing import Iterable, List, Optional, Union
 
-from ..errors import FileChangedError, ProxyReadError
-from . import gzip as pgz
-from . import gzip_jump, index_cache
-from .gzip_members import MemberCursor
-from .identity import FileIdentity, path_and_descriptor_unchanged
-from .paths import open_descriptor
-from .positional import pread
+from ...errors import FileChangedError, ProxyReadError
+from . import source as pgz
+from . import index_cache, jump
+from .members import MemberCursor
+from ..identity import FileIdentity, path_and_descriptor_unchanged
+from ..paths import open_descriptor
+from ..positional import pread
+
+
+PathLike = Union[str, os.PathLike]
 
 
 @dataclass(frozen=True)
@@ -46,11 +51,11 @@ def _verify_end(state: "pgz.GzipState", fd: int) -> None:
     """Inflate from the last seek point to the end; raises if the data stop early."""
     buffer = io.BytesIO()
     state.zran.export_index(fileobj=buffer)
-    points = gzip_jump.SeekPoints.from_export(buffer.getvalue(), os.fstat(fd).st_size,
+    points = jump.SeekPoints.from_export(buffer.getvalue(), os.fstat(fd).st_size,
                                               complete=True)
     # the last point may sit at the very end of the data: start at one before it
     last = points.before(int(points.uncompressed[-1]) - 1) if len(points) else -1
-    cursor = (gzip_jump.jump_cursor(points, last, state.name) if last >= 0
+    cursor = (jump.jump_cursor(points, last, state.name) if last >= 0
               else MemberCursor(state.name))
     cursor.run_to_end(fd)
 
@@ -112,4 +117,38 @@ def _build(state: "pgz.GzipState", fd: int, path: str, before: FileIdentity,
     return BuildResult(where, "rebuilt" if had_saved else "built", zran.npoints)
 
 
-__all__ = ["BuildResult", "build_full_index"]
+def build_index(path: PathLike, *, spacing: Optional[int] = None, force: bool = False) -> Optional[Path]:
+    """Build the full seek index of a gzip file and save it in the cache.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.gz`` file (recognised by its magic bytes, not its name).
+    spacing : int, optional
+        Uncompressed bytes between seek points; default
+        :data:`proxylib.io.gzip.source.INDEX_SPACING`.
+    force : bool
+        Rebuild even when a valid complete index is already saved.
+
+    Returns
+    -------
+    pathlib.Path or None
+        Where the index was saved, or None if the cache directory is not
+        writable (an :class:`IndexCacheWarning` says why).
+
+    Raises
+    ------
+    proxylib.ProxyReadError
+        The file cannot be read, is not gzip, or its data are truncated or corrupt
+        (nothing is saved then); FileChangedError if it changed during the build.
+    """
+    return build_full_index(os.fsdecode(os.fspath(path)), spacing=spacing, force=force).where
+
+
+def build_indexes(paths: Iterable[PathLike], *, spacing: Optional[int] = None,
+                  force: bool = False) -> List[Optional[Path]]:
+    """:func:`build_index` for each path in turn; returns the saved locations."""
+    return [build_index(path, spacing=spacing, force=force) for path in paths]
+
+
+__all__ = ["BuildResult", "build_full_index", "build_index", "build_indexes"]

@@ -11,7 +11,7 @@ Two engines serve one ``.gz`` file, sharing one lock:
 * an **indexed_gzip** reader answers reads that jump further ahead than
   :data:`JUMP` (a time series, the last volume): it restarts from the
   nearest seek point, building the index as needed. The index is saved to
-  the cache (:mod:`proxylib.io.index_cache`) and imported by later processes.
+  the cache (:mod:`proxylib.io.gzip.index_cache`) and imported by later processes.
 
 Both live in a process-wide :class:`GzipState` keyed by the file's identity,
 not in the per-access source, so a proxy that re-opens the file for every
@@ -36,14 +36,14 @@ from typing import Any, Optional, Sequence
 # its import (importlib.metadata, logging) would cost every ``import proxylib``
 # more than numpy's; a process pays it once, at its first gzip jump.
 
-from ..errors import CorruptDataError, ProxyReadError, TruncatedFileError
-from .cost import CostModel
-from . import gzip_jump, gzip_parallel, index_cache
-from .compressed import PreadFile
-from .gzip_members import MemberCursor
-from .identity import FileIdentity
-from .registry import ProcessRegistry
-from .sources import ByteSource, _byte_view
+from ...errors import CorruptDataError, ProxyReadError, TruncatedFileError
+from ..cost import CostModel
+from . import index_cache, jump, parallel
+from ..compressed import PreadFile
+from .members import MemberCursor
+from ..identity import FileIdentity
+from ..registry import ProcessRegistry
+from ..sources import ByteSource, _byte_view
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -106,8 +106,8 @@ class GzipState:
         #: indexed_gzip's spacing (None: INDEX_SPACING) and read buffer; its
         #: buffer must hold a whole member header, which can be MiBs long.
         self.spacing: Optional[int] = None
-        #: Threads for large reads with a complete index (gzip_parallel).
-        self.threads = gzip_parallel.default_threads()
+        #: Threads for large reads with a complete index (parallel).
+        self.threads = parallel.default_threads()
         self.readbuf = _READBUF
         self.zfile = PreadFile(name=name)
         self.zran: Any = None
@@ -115,7 +115,7 @@ class GzipState:
         self.complete = False
         self._loaded = False
         #: Seek points for isal jumps (from the saved index or the last export).
-        self.points: Optional[gzip_jump.SeekPoints] = None
+        self.points: Optional[jump.SeekPoints] = None
         self._points_loaded = False
         self.jumper: Optional[MemberCursor] = None
         #: Compressed bytes read by isal jumps (what the tests and benchmarks count).
@@ -206,10 +206,10 @@ class GzipState:
 
     # -- isal jumps -------------------------------------------------------------
     def _use_points(self, payload: bytes, complete: bool) -> bool:
-        if not gzip_jump.HAVE_ISAL:
+        if not jump.HAVE_ISAL:
             return False
         try:
-            self.points = gzip_jump.SeekPoints.from_export(payload, self.identity.size,
+            self.points = jump.SeekPoints.from_export(payload, self.identity.size,
                                                            complete=complete)
         except Exception:  # unsound: leave jumps to indexed_gzip, which checks it again
             self.points = None
@@ -217,10 +217,10 @@ class GzipState:
         return True
 
     def _use_saved_points(self, saved: index_cache.SavedIndex) -> bool:
-        if not gzip_jump.HAVE_ISAL:
+        if not jump.HAVE_ISAL:
             return False
         try:
-            self.points = gzip_jump.SeekPoints.from_head(saved.head, saved.window,
+            self.points = jump.SeekPoints.from_head(saved.head, saved.window,
                                                          self.identity.size,
                                                          complete=saved.complete)
         except Exception:
@@ -228,7 +228,7 @@ class GzipState:
             return False
         return True
 
-    def _seek_points(self) -> Optional[gzip_jump.SeekPoints]:
+    def _seek_points(self) -> Optional[jump.SeekPoints]:
         """The seek points for isal jumps, read from the saved index on first use."""
         if self.points is None and not self._points_loaded and self.zran is None:
             self._points_loaded = True
@@ -252,7 +252,7 @@ class GzipState:
             if start < 0:
                 return False
             try:
-                jumper = gzip_jump.jump_cursor(points, start, self.name)
+                jumper = jump.jump_cursor(points, start, self.name)
             except index_cache.DamagedIndexError:   # a saved window failed its check
                 index_cache.discard_index(self.identity)
                 self.points = None
@@ -315,7 +315,7 @@ class GzipState:
         self.stream = stream
 
     def _indexed_path(self, fd: int, offset: int, view: memoryview) -> None:
-        if gzip_jump.HAVE_ISAL and self._jump(fd, offset, view):
+        if jump.HAVE_ISAL and self._jump(fd, offset, view):
             return
         self.zfile.fd = fd
         self.zfile.size = os.fstat(fd).st_size
@@ -329,16 +329,16 @@ class GzipState:
 
     def readinto_runs(self, fd: int, offsets: Sequence[int], views: Sequence[memoryview]) -> None:
         """Fill each view from its offset; runs that follow each other are read as one."""
-        if len(views) > 1 and not gzip_parallel.contiguous(offsets, views):
+        if len(views) > 1 and not parallel.contiguous(offsets, views):
             for offset, view in zip(offsets, views):
                 self.readinto_runs(fd, [offset], [view])
             return
         offset, length = offsets[0], offsets[-1] + len(views[-1]) - offsets[0]
         stream = self.stream
         continues = stream is not None and 0 <= offset - stream.position <= JUMP
-        large = (not self.stream_only and gzip_jump.HAVE_ISAL and self.threads > 1
-                 and length >= gzip_parallel.MIN_SPACINGS * (self.spacing or INDEX_SPACING)
-                 and gzip_parallel.worth_it(self._seek_points(), offset, length, self.threads))
+        large = (not self.stream_only and jump.HAVE_ISAL
+                 and length >= parallel.MIN_SPACINGS * (self.spacing or INDEX_SPACING)
+                 and parallel.worth_it(self._seek_points(), offset, length, self.threads))
         runs = list(zip(offsets, views))
         if not large and (continues or offset <= JUMP or self.stream_only):
             for at, view in runs:
@@ -346,7 +346,7 @@ class GzipState:
             return
         try:
             if large and self.points is not None:
-                self.jump_bytes_read += gzip_parallel.read_runs(
+                self.jump_bytes_read += parallel.read_runs(
                     self.points, fd, offsets, views, self.name, self.threads)
             else:
                 for at, view in runs:
