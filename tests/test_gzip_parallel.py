@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import proxylib
 from proxylib import ArrayProxy
@@ -304,3 +306,26 @@ def test_without_isal_api_spans_use_the_member_walker(tmp_path, array, monkeypat
     data, (direct, cursor) = _full_read(path, SHAPE, np.float32, 2, monkeypatch)
     np.testing.assert_array_equal(data, array)
     assert direct == 0 and cursor > 1
+
+
+@needs_direct
+@settings(max_examples=10, deadline=None)
+@given(level=st.integers(0, 9), flush=st.sampled_from(sorted(corpus.FLUSHES)),
+       every=st.integers(1, 300_000), cuts=st.lists(st.integers(0, 600_000), max_size=5),
+       threads=st.integers(1, 3))
+def test_generated_member_and_flush_layouts_read_exactly(level, flush, every, cuts, threads,
+                                                         tmp_path_factory):
+    """Full reads from a saved index over hypothesis-drawn member cuts and flush
+    patterns, against the standard library, with no span falling back."""
+    raw = np.cumsum(np.random.default_rng(every).integers(-2, 3, 300_000)).astype(np.int16)
+    layout = corpus.Layout(level=level, flush=flush, flush_every=every,
+                           members=tuple(sorted(cuts)))
+    stream = corpus.compress(raw.tobytes(), layout)
+    path = tmp_path_factory.mktemp("generated") / "raw.gz"
+    path.write_bytes(stream)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("PROXYLIB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        proxylib.build_index(path, spacing=64 * 1024)
+        data, (direct, cursor) = _full_read(path, raw.shape, np.int16, threads, monkeypatch)
+    np.testing.assert_array_equal(data, np.frombuffer(corpus.reference(stream), np.int16))
+    assert direct >= 1 and cursor == 0
