@@ -13,11 +13,11 @@ from typing import Any, List
 from .arrayproxy import ArrayProxy, is_proxy
 from .errors import (CorruptDataError, DamagedIndexError, EmptyResultError,
                      ExpiredDeprecationError, FileAccessError, FileChangedError, HeaderError,
-                     HeaderWarning, ImageFileError, IndexCacheWarning, KeySyntaxError,
-                     MissingFileError, ProxyError, ProxyIndexError, ProxyReadError,
-                     RangeIgnoredError, ResultTooLargeError, SpecError, TooManyOpenFilesError,
-                     TransientReadError, TruncatedFileError, UnseekableStreamError,
-                     UnsupportedImageError)
+                     HeaderWarning, ImageFileError, IndexCacheWarning, InflateIntoError,
+                     KeySyntaxError, MissingFileError, ProxyError, ProxyIndexError,
+                     ProxyReadError, RangeIgnoredError, ResultTooLargeError, SpecError,
+                     TooManyOpenFilesError, TransientReadError, TruncatedFileError,
+                     UnseekableStreamError, UnsupportedImageError)
 from .io.cost import CostModel
 from .spec import ArraySpec
 
@@ -48,7 +48,7 @@ __all__ = [
     "ExpiredDeprecationError", "ResultTooLargeError", "HeaderWarning",
     "MissingFileError", "FileAccessError", "TooManyOpenFilesError", "DamagedIndexError",
     "ImageFileError", "KeySyntaxError", "EmptyResultError", "IndexCacheWarning",
-    "RangeIgnoredError", "TransientReadError", "UnsupportedImageError",
+    "RangeIgnoredError", "TransientReadError", "UnsupportedImageError", "InflateIntoError",
     "deprecator", *_LAZY,
 ]
 

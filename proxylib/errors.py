@@ -125,6 +125,14 @@ class TransientReadError(ProxyReadError):
     """
 
 
+class InflateIntoError(ProxyError):
+    """ISA-L could not inflate a gzip span straight into the result.
+
+    Raised and caught inside the gzip reader, which then decodes the span with
+    its general decoder (that one names the problem if the data are bad).
+    """
+
+
 class DamagedIndexError(ProxyError, ValueError):
     """A saved gzip seek index failed its checksum and must not be used."""
 

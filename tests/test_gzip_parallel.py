@@ -12,6 +12,7 @@ import proxylib
 from proxylib import ArrayProxy
 from proxylib.io.gzip import source as pgz
 from proxylib.io.cost import CostModel
+from proxylib.io.gzip import inflate_into
 from proxylib.io.gzip import parallel as gzip_parallel
 from proxylib.testing import gzip_corpus as corpus
 
@@ -155,3 +156,142 @@ def test_a_failing_span_returns_only_after_every_span_ended():
     with pytest.raises(ValueError, match="span 0 failed"):
         gzip_parallel.POOL.run(2, job, [0, 1, 2, 3])
     assert sorted(ended) == [1, 2, 3]
+
+
+# -- ISA-L inflating straight into the result (proxylib.io.inflate_into) ----------
+
+needs_direct = pytest.mark.skipif(not inflate_into.available(),
+                                  reason="ISA-L's inflate API (python-isal) is not installed")
+LAYOUTS = list(corpus.standard_layouts(400_000))
+
+
+def _members(stream: bytes) -> int:
+    """Gzip members with data, counted by the standard library."""
+    import zlib
+    count = 0
+    while stream[:2] == b"\x1f\x8b":
+        inflater = zlib.decompressobj(31)
+        count += bool(inflater.decompress(stream))
+        stream = inflater.unused_data
+    return count
+
+
+def _full_read(path, shape, dtype, threads, monkeypatch):
+    monkeypatch.setenv("PROXYLIB_GZIP_THREADS", str(threads))
+    pgz.STATES.clear()
+    before = (gzip_parallel.SPANS.direct, gzip_parallel.SPANS.cursor)
+    data = np.asarray(ArrayProxy(str(path), (shape, dtype, 0)))
+    return data, (gzip_parallel.SPANS.direct - before[0], gzip_parallel.SPANS.cursor - before[1])
+
+
+@needs_direct
+@pytest.mark.parametrize("layout", LAYOUTS, ids=str)
+def test_full_reads_of_every_layout_match_the_standard_library(tmp_path, layout, monkeypatch):
+    """Full reads from a saved index, 1 and 2 threads, against gzip.decompress; spans of
+    single-member streams are inflated straight into the result."""
+    raw = np.random.default_rng(len(str(layout))).integers(0, 5, 600_000, np.uint8) * 40
+    raw = np.cumsum(raw.view(np.int8).astype(np.int16)).astype(np.int16).tobytes()
+    stream = corpus.compress(raw, layout)
+    path = tmp_path / "layout.gz"
+    path.write_bytes(stream)
+    expected = np.frombuffer(corpus.reference(stream), np.int16)
+    proxylib.build_index(path, spacing=64 * 1024)
+    for threads in (1, 2):
+        data, (direct, cursor) = _full_read(path, expected.shape, np.int16, threads, monkeypatch)
+        np.testing.assert_array_equal(data, expected)
+        assert direct + cursor >= threads
+        if _members(stream) == 1:
+            assert cursor == 0, "a single-member stream fell back to the member walker"
+
+
+@needs_direct
+def test_direct_inflater_from_every_seek_point_matches_zlib(tmp_path, monkeypatch):
+    """Each point (mid-byte ones primed, with their window) inflated by ISA-L into a
+    buffer: the same bytes as the standard library from that offset."""
+    raw = np.cumsum(np.random.default_rng(5).standard_normal(300_000)).astype(np.float32)
+    raw = raw.tobytes()
+    path = tmp_path / "walk.gz"
+    path.write_bytes(gzip.compress(raw, 6))
+    proxylib.build_index(path, spacing=64 * 1024)
+    seen = []
+    original = gzip_parallel.read_runs
+
+    def spy(points, *args):
+        seen.append(points)
+        return original(points, *args)
+    monkeypatch.setattr(gzip_parallel, "read_runs", spy)
+    _full_read(path, (len(raw),), np.uint8, 1, monkeypatch)
+    points = seen[0]
+    assert len(points) > 10
+    assert any(int(b) for b in points.table["bits"]), "no mid-byte point to prime"
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for point in range(len(points)):
+            row = points.table[point]
+            start = int(row["uncompressed"])
+            bits = int(row["bits"])
+            inflater = inflate_into.SpanInflater(
+                fd, int(row["compressed"]) - (1 if bits else 0), bits, points.window(point),
+                os.fstat(fd).st_size)
+            if start + 200 > len(raw):
+                continue
+            out = bytearray(min(70_000, len(raw) - start - 100))
+            inflater.skip(100)
+            inflater.readinto(memoryview(out)[:3])
+            inflater.readinto(memoryview(out)[3:])
+            assert bytes(out) == raw[start + 100:start + 100 + len(out)], f"point {point}"
+    finally:
+        os.close(fd)
+
+
+@needs_direct
+def test_direct_inflater_refuses_what_it_cannot_produce(tmp_path):
+    """Corrupt data, a stream ending inside the span and truncated input each raise
+    InflateIntoError (the caller then lets the member walker decide)."""
+    import zlib
+    data = np.random.default_rng(2).integers(0, 9, 200_000, np.uint8).tobytes()
+    packer = zlib.compressobj(6, zlib.DEFLATED, -15)
+    deflate = packer.compress(data) + packer.flush()
+    cases = {"corrupt": b"\xff" * 4000, "ends early": deflate + b"\0" * 64,
+             "truncated": deflate[:len(deflate) // 2]}
+    for label, blob in cases.items():
+        path = tmp_path / label.replace(" ", "_")
+        path.write_bytes(blob)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            inflater = inflate_into.SpanInflater(fd, 0, 0, None, len(blob))
+            with pytest.raises(inflate_into.InflateIntoError):
+                inflater.readinto(memoryview(bytearray(len(data) + 1000)))
+        finally:
+            os.close(fd)
+
+
+@needs_direct
+def test_corrupt_span_falls_back_and_names_the_error(tmp_path, array, monkeypatch):
+    """A span ISA-L refuses is re-read by the member walker, whose CorruptDataError (the
+    second decoder refusing too) is what the caller sees."""
+    from proxylib.errors import CorruptDataError
+    raw = array.tobytes(order="F")
+    blob = bytearray(gzip.compress(raw))
+    path = tmp_path / "walk.gz"
+    path.write_bytes(bytes(blob))
+    proxylib.build_index(path, spacing=64 * 1024)
+    blob[len(blob) // 2:len(blob) // 2 + 64] = b"\xa5" * 64      # same size: identity kept
+    stat = os.stat(path)
+    path.write_bytes(bytes(blob))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    monkeypatch.setenv("PROXYLIB_GZIP_THREADS", "2")
+    pgz.STATES.clear()
+    with pytest.raises(CorruptDataError):
+        np.asarray(ArrayProxy(str(path), (SHAPE, np.float32, 0)))
+    assert gzip_parallel.SPANS.cursor > 0
+
+
+def test_without_isal_api_spans_use_the_member_walker(tmp_path, array, monkeypatch):
+    path = tmp_path / "walk.gz"
+    path.write_bytes(gzip.compress(array.tobytes(order="F")))
+    proxylib.build_index(path, spacing=64 * 1024)
+    monkeypatch.setattr(inflate_into, "available", lambda: False)
+    data, (direct, cursor) = _full_read(path, SHAPE, np.float32, 2, monkeypatch)
+    np.testing.assert_array_equal(data, array)
+    assert direct == 0 and cursor > 1

@@ -22,18 +22,35 @@ Measured on a cold page cache (issue 16; figures in benchmarks/README.md,
   (a volume, an x-slab) are made ``MADV_SEQUENTIAL`` for the copy when cold
   (see :func:`streaming`).
 
-Where the platform lacks a call (no ``madvise``, ``mincore`` or
-``RWF_NOWAIT``), reads go on without the advice.
+* Before planning, a descriptor source probes whether its file is resident
+  (:func:`looks_cold`: ``cachestat`` over a few windows of the file, one
+  system call each, about 1 us). A cold file is planned with
+  :data:`~proxylib.io.cost.LOCAL_FILE_COLD_COST` (a 64 KiB gap threshold,
+  so a dense sparse read such as a 1,000-voxel mask becomes a few large
+  sequential reads the kernel reads ahead of) and a per-access read is not
+  served from a fresh map (every page a fresh map touches is a fault, and on
+  a cold file each one waits for the disk). A kept map is probed with
+  ``mincore`` (:func:`map_looks_cold`) and, when cold, its runs are read
+  with preads on a descriptor opened for the access. Where neither call
+  exists (kernels before 6.5 for ``cachestat``; other systems) the probe
+  answers "unknown" and the warm plan is used. Figures: benchmarks/README.md,
+  "Cold page cache".
+
+Where the platform lacks a call (no ``madvise``, ``mincore``, ``cachestat``
+or ``RWF_NOWAIT``), reads go on without the advice.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 import sys
+import threading
+import time
 from contextlib import contextmanager
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 from . import positional
 from .positional import pread_into
@@ -64,6 +81,134 @@ def _load_mincore():
 
 
 _mincore = _load_mincore()
+
+
+class _CachestatRange(ctypes.Structure):
+    _fields_ = [("off", ctypes.c_uint64), ("len", ctypes.c_uint64)]
+
+
+class _Cachestat(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint64) for name in
+                ("nr_cache", "nr_dirty", "nr_writeback", "nr_evicted", "nr_recently_evicted")]
+
+
+#: cachestat(2): the same number on every Linux architecture but alpha (Linux 6.5+).
+_CACHESTAT = 451
+
+
+def _load_syscall():
+    if not sys.platform.startswith("linux") or os.uname().machine == "alpha":
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syscall
+    except (OSError, AttributeError):
+        return None
+    function.restype = ctypes.c_long
+    return function
+
+
+_syscall = _load_syscall()
+#: Windows probed by :func:`looks_cold`, and the pages in each.
+PROBE_WINDOWS = 3
+PROBE_PAGES = 16
+_Flags = ctypes.c_ubyte * PROBE_PAGES
+
+
+def cached_pages(fd: int, offset: int, length: int) -> Optional[int]:
+    """Pages of ``[offset, offset+length)`` of ``fd`` in the page cache (None: cannot tell)."""
+    global _syscall
+    if _syscall is None:
+        return None
+    span, stat = _CachestatRange(offset, length), _Cachestat()
+    if _syscall(ctypes.c_long(_CACHESTAT), ctypes.c_int(fd), ctypes.byref(span),
+                ctypes.byref(stat), ctypes.c_uint(0)) != 0:
+        if ctypes.get_errno() in (errno.ENOSYS, errno.EPERM):  # no cachestat here: stop asking
+            _syscall = None
+        return None
+    return int(stat.nr_cache)
+
+
+def looks_cold(fd: int, size: Optional[int] = None) -> Optional[bool]:
+    """Whether most of the file behind ``fd`` is out of the page cache (None: cannot tell).
+
+    Probes :data:`PROBE_WINDOWS` windows of :data:`PROBE_PAGES` pages spread
+    over the file (not its first page, which holds the header just read);
+    cold when fewer than half of the probed pages are cached. About 3 us.
+    """
+    if _syscall is None:
+        return None
+    if size is None:
+        try:
+            size = os.fstat(fd).st_size
+        except OSError:
+            return None
+    cached = 0
+    starts, window = _windows(size)
+    for start in starts:
+        pages = cached_pages(fd, start, window)
+        if pages is None:
+            return None
+        cached += pages
+    return 2 * cached < len(starts) * -(-window // PAGE)
+
+
+def map_looks_cold(mapping: mmap.mmap) -> Optional[bool]:
+    """:func:`looks_cold` for a memory map, probed with ``mincore`` (None: cannot tell)."""
+    if _mincore is None:
+        return None
+    try:
+        base = _address(mapping)
+    except (ValueError, TypeError):
+        return None
+    starts, window = _windows(len(mapping))
+    pages = -(-window // PAGE)
+    vector = _Flags()
+    cached = 0
+    for start in starts:
+        if _mincore(base + start, window, vector) != 0:
+            return None
+        cached += pages - bytes(vector)[:pages].count(0)  # only bit 0 is defined; others are 0
+    return 2 * cached < len(starts) * pages
+
+
+def _address(mapping: mmap.mmap) -> int:
+    import numpy as np  # the one way to a read-only map's address without a copy
+    return np.frombuffer(mapping, np.uint8, count=1).ctypes.data
+
+
+def _windows(size: int):
+    """Page-aligned starts of the probe windows over ``size`` bytes, and their length."""
+    window = PROBE_PAGES * PAGE
+    if size <= PROBE_WINDOWS * window:
+        return ([0], size) if size > 0 else ([], 0)
+    return [start - start % PAGE for start in
+            (size * (2 * k + 1) // (2 * PROBE_WINDOWS) for k in range(PROBE_WINDOWS))], window
+
+
+class Residency:
+    """A source's last answer to "is the file cold?", per thread.
+
+    One access asks for the cost model, then perhaps for a map: the map
+    reuses the answer the cost probe gave within :attr:`REUSE_SECONDS`, so an
+    access pays one probe (about 3-10 us), and its reads can ask what it found.
+    """
+
+    REUSE_SECONDS = 0.01
+
+    def __init__(self, probe: Callable[[], Optional[bool]]) -> None:
+        self._probe = probe
+        self._local = threading.local()
+
+    def cold(self, reuse: bool = False) -> bool:
+        """Probe now (or, with ``reuse``, take an answer this thread got just before)."""
+        local, now = self._local, time.monotonic()
+        if not (reuse and now - getattr(local, "at", -1.0) < self.REUSE_SECONDS):
+            local.cold, local.at = self._probe() is True, now
+        return local.cold
+
+    def last(self) -> Optional[bool]:
+        """This thread's last answer (None: never probed)."""
+        return getattr(self._local, "cold", None)
 
 
 def _advise(mapping: mmap.mmap, advice: Optional[int], offset: int, length: int) -> None:
@@ -161,4 +306,4 @@ def read_runs_cold_aware(fd: int, offsets: Sequence[int], buffers: Sequence[memo
 
 
 __all__ = ["PREFETCH_MIN_BYTES", "streaming", "prefetch_pages", "resident",
-           "read_runs_cold_aware"]
+           "read_runs_cold_aware", "cached_pages", "looks_cold", "map_looks_cold", "Residency"]

@@ -55,3 +55,15 @@ def _whole(name: str, value: object, minimum: int) -> int:
 
 
 LOCAL_FILE_COST = CostModel()
+
+#: Gap threshold for a local file that is not in the page cache (see
+#: :func:`proxylib.io.advice.looks_cold`). A cold read that leaves a gap loses
+#: the kernel's read-ahead across it, not just a system call: a cold
+#: 1,000-voxel mask of a 400 MB file (2% of its gaps over 16 KiB) took
+#: 260-339 ms at 16 KiB, 160-182 ms at 64 KiB, against 141-308 ms for one
+#: sequential read (benchmarks/README.md, "Cold page cache"). Isolated 4 KiB
+#: runs cross over lower (bench_gap_threshold.py with PROXYLIB_BENCH_GAP_COLD=1:
+#: skipping wins from 32 KiB gaps), so at 32-64 KiB gaps between small runs
+#: the cold plan reads up to 1.2-1.5x what skipping would.
+COLD_GAP_THRESHOLD = 64 * 1024
+LOCAL_FILE_COLD_COST = CostModel(gap_threshold=COLD_GAP_THRESHOLD)

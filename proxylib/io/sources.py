@@ -19,9 +19,11 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import ProxyReadError, ResultTooLargeError, TruncatedFileError, UnseekableStreamError
-from .cost import LOCAL_FILE_COST, CostModel
-from .advice import _MADV_RANDOM, _advise, read_runs_cold_aware, streaming
+from ..errors import (ProxyError, ProxyReadError, ResultTooLargeError, TruncatedFileError,
+                      UnseekableStreamError)
+from .cost import LOCAL_FILE_COLD_COST, LOCAL_FILE_COST, CostModel
+from .advice import (_MADV_RANDOM, PREFETCH_MIN_BYTES, Residency, _advise, looks_cold,
+                     map_looks_cold, read_runs_cold_aware, resident, streaming)
 from .positional import _byte_view, pread_into  # noqa: F401  # _byte_view: shared
 
 
@@ -74,6 +76,11 @@ class DescriptorSource(ByteSource):
     No seek, no shared file position, so no lock: any number of threads may
     read at once (where the platform lacks ``pread``, the fallback serializes
     reads of one descriptor itself).
+
+    Its :attr:`cost` and :meth:`mapping` follow the page cache: a file found
+    cold (:func:`~proxylib.io.advice.looks_cold`) is planned with
+    :data:`~proxylib.io.cost.LOCAL_FILE_COLD_COST` and not mapped for one
+    access (measurements in :mod:`proxylib.io.advice`).
     """
 
     def __init__(self, fd: int, name: str, map_length: Optional[int] = None) -> None:
@@ -83,6 +90,12 @@ class DescriptorSource(ByteSource):
         #: made on the first :meth:`mapping` call, most accesses never ask.
         self._map_length = map_length
         self._mapper: Optional[Mapper] = None
+        self._residency = Residency(lambda: looks_cold(self.fd, self._map_length))
+
+    @property
+    def cost(self) -> CostModel:
+        """The local-file cost model, the cold one when the file is not in the page cache."""
+        return LOCAL_FILE_COLD_COST if self._residency.cold() else LOCAL_FILE_COST
 
     def readinto(self, offset: int, buffer: memoryview) -> None:
         view = _byte_view(buffer)
@@ -120,8 +133,10 @@ class DescriptorSource(ByteSource):
                 self.readinto(offset, buffer)  # raises the error with the file named
 
     def mapping(self) -> Optional[mmap.mmap]:
+        """A map of the file, made on first use; None when it may not be mapped or,
+        before one is made, when the file is cold (reads then go by pread)."""
         if self._mapper is None:
-            if self._map_length is None:
+            if self._map_length is None or self._residency.cold(reuse=True):
                 return None
             with Mapper._guard:
                 if self._mapper is None:
@@ -191,7 +206,13 @@ class MappedSource(ByteSource):
     """Reads served by copying out of a read-only memory map.
 
     ``new_descriptor`` gives a descriptor of the same file version (the map
-    keeps none the source could lend), for :meth:`array_map`.
+    keeps none the source could lend), for :meth:`array_map` and for cold
+    reads: when the map's file is cold (:func:`~proxylib.io.advice.map_looks_cold`)
+    the source plans with :data:`~proxylib.io.cost.LOCAL_FILE_COLD_COST`,
+    offers no map, and that access reads its batches of runs and its long runs
+    with preads on a second descriptor, opened on the first cold read and kept
+    until :meth:`close` (faults on a cold map wait for the disk one page at a
+    time; measurements in :mod:`proxylib.io.advice`).
     """
 
     def __init__(self, mapper: Mapper, name: str,
@@ -199,6 +220,10 @@ class MappedSource(ByteSource):
         self._mapper = mapper
         self.name = name
         self._new_descriptor = new_descriptor
+        self._residency = Residency(self._probe)
+        #: The descriptor cold reads use, opened on the first one and kept (one
+        #: file description, so the kernel's read-ahead follows a long read).
+        self._cold_fd = -1
 
     def array_map(self, dtype: np.dtype, shape: Tuple[int, ...], offset: int, order: str,
                   mode: str) -> Optional[np.memmap]:
@@ -206,8 +231,56 @@ class MappedSource(ByteSource):
             return None
         return _array_map(self._new_descriptor(), self.name, dtype, shape, offset, order, mode)
 
+    def _probe(self) -> Optional[bool]:
+        mapping = self._mapper.get()
+        if self._new_descriptor is None or mapping is None:
+            return None  # no other way to read: the map it is
+        return map_looks_cold(mapping)
+
+    @property
+    def cost(self) -> CostModel:
+        """The local-file cost model, the cold one when the file is not in the page cache."""
+        return LOCAL_FILE_COLD_COST if self._residency.cold() else LOCAL_FILE_COST
+
+    def _read_cold(self, offsets: Sequence[int], buffers: Sequence[memoryview]) -> bool:
+        """Read the runs with preads if this access found the file cold; False
+        (nothing read) otherwise.
+
+        Decided once per access (by :attr:`cost` or :meth:`mapping`, which an
+        access asks first), not per run: a long read must not switch to
+        faulting in the map halfway, when the pages read so far make the file
+        look warm. Without an answer yet, the middle page of the middle run
+        decides (:func:`~proxylib.io.advice.resident`).
+        """
+        mapping = self._mapper.get()
+        if self._new_descriptor is None or mapping is None:
+            return False
+        cold = self._residency.last()
+        if cold is None:
+            middle = len(offsets) // 2
+            cold = resident(mapping, offsets[middle] + len(buffers[middle]) // 2) is False
+        if not cold:
+            return False
+        if self._cold_fd < 0:
+            with Mapper._guard:
+                if self._cold_fd < 0:
+                    try:
+                        self._cold_fd = self._new_descriptor()
+                    except (OSError, ProxyError):  # path gone or replaced: the map still reads
+                        return False
+        DescriptorSource(self._cold_fd, self.name).readinto_runs(offsets, buffers)
+        return True
+
+    def readinto_runs(self, offsets: Sequence[int], buffers: Sequence[memoryview]) -> None:
+        if len(offsets) > 1 and self._read_cold(offsets, buffers):
+            return
+        for offset, buffer in zip(offsets, buffers):
+            self.readinto(offset, buffer)
+
     def readinto(self, offset: int, buffer: memoryview) -> None:
         view = _byte_view(buffer)
+        if len(view) >= PREFETCH_MIN_BYTES and self._read_cold((offset,), (view,)):
+            return
         mapping = self._mapper.get()
         if mapping is None:  # made when the source was, so only gone if closed
             raise ProxyReadError(f"{self.name}: the file's memory map is closed", path=self.name)
@@ -219,10 +292,15 @@ class MappedSource(ByteSource):
             raise self._short_read(offset, len(view), available)
 
     def mapping(self) -> Optional[mmap.mmap]:
-        return self._mapper.get()
+        """The kept map; None while its file is cold (reads then go by pread)."""
+        return None if self._residency.cold(reuse=True) else self._mapper.get()
 
     def close(self) -> None:
         self._mapper.close()
+        with Mapper._guard:
+            fd, self._cold_fd = self._cold_fd, -1
+        if fd >= 0:
+            os.close(fd)
 
 
 def _array_map(fd: int, name: str, dtype: np.dtype, shape: Tuple[int, ...], offset: int,

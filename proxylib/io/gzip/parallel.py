@@ -1,12 +1,26 @@
-"""Large reads of an indexed gzip file, decompressed in parallel threads.
+"""Large reads of an indexed gzip file, inflated span by span, in parallel threads.
 
 With a complete seek index, the bytes between two seek points can be
 decompressed independently. :func:`read_runs` cuts a large read at seek
-points into spans and inflates each from its own point in a thread pool,
-straight into the caller's buffer. python-isal and zlib release the GIL while
-they inflate, so the spans run on separate cores. Extra memory is bounded by
-the threads: each holds at most one compressed chunk (1 MiB) and one output
-piece (256 KiB) besides its 32 KiB window.
+points into spans and inflates each from its own point in a thread pool.
+
+Each span is inflated by ISA-L straight into the caller's buffer
+(:mod:`~proxylib.io.gzip.inflate_into`): no output piece becomes a Python object
+and nothing is copied under the GIL, so one thread costs what one plain
+decompression pass costs and two threads about half (benchmarks/README.md).
+That is also why a single thread takes this path (one span) rather than the
+streaming cursor, which cost 1.10-1.15x a pass in copies. A span that ISA-L
+cannot produce (not installed, a member boundary inside the span, bad data)
+is re-read with the general :class:`~proxylib.io.gzip.members.MemberCursor`,
+which walks members and names errors. Neither path can check a CRC here (a
+span never holds a whole member): the index was built by a pass that checked
+them, and it serves only the identical file.
+
+Extra memory is bounded per thread: ISA-L's state (192 KiB), one compressed
+chunk (1 MiB) and, for the first span, a 256 KiB scratch buffer for the bytes
+before the read; the fallback cursor holds one chunk and one 256 KiB output
+piece. The result's pages are faulted in by the thread that writes them (numpy
+already asks for transparent huge pages for large arrays).
 
 A read may be several runs that follow each other in the file (the planner
 cuts a full read into 8 MiB runs straight into the result): they are read as
@@ -25,9 +39,11 @@ import bisect
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Callable, List, Optional, Sequence, Tuple, TypeVar
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
-from . import jump
+import numpy as np
+
+from . import inflate_into, jump
 from .config import default_threads
 from .members import DescriptorBytes
 
@@ -53,7 +69,10 @@ def plan_spans(points: "jump.SeekPoints", offset: int, length: int,
 
 def worth_it(points: Optional["jump.SeekPoints"], offset: int, length: int,
              threads: int) -> bool:
-    return (threads > 1 and points is not None and points.complete
+    """Whether a read goes to :func:`read_runs`: with threads, or with one thread when
+    ISA-L can inflate straight into the result (one span, no copies)."""
+    return ((threads > 1 or inflate_into.available()) and points is not None
+            and points.complete
             and length >= MIN_SPACINGS * points.spacing and len(points) > 2)
 
 
@@ -103,25 +122,78 @@ def contiguous(offsets: Sequence[int], views: Sequence[memoryview]) -> bool:
     return all(offsets[i] + len(views[i]) == offsets[i + 1] for i in range(len(views) - 1))
 
 
+class SpanCounts:
+    """How a parallel read's spans were served (tests and benchmarks)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.direct = 0
+        self.cursor = 0
+
+    def add(self, direct: bool) -> None:
+        with self.lock:
+            if direct:
+                self.direct += 1
+            else:
+                self.cursor += 1
+
+
+SPANS = SpanCounts()
+
+
+def _pieces(starts: Sequence[int], views: Sequence[memoryview], start: int,
+            stop: int) -> Iterator[Tuple[int, memoryview]]:
+    """(offset, view) of the parts of the runs in uncompressed [start, stop), in order."""
+    run = bisect.bisect_right(starts, start) - 1
+    while run < len(starts) and starts[run] < stop:
+        first = max(start, starts[run])
+        last = min(stop, starts[run] + len(views[run]))
+        if last > first:
+            yield first, views[run][first - starts[run]:last - starts[run]]
+        run += 1
+
+
+def _direct_span(points: "jump.SeekPoints", fd: int, point: int, start: int, stop: int,
+                 pieces: Iterator[Tuple[int, memoryview]]) -> int:
+    """One span with ISA-L writing into the result (InflateIntoError if it cannot)."""
+    row = points.table[point]
+    bits = int(row["bits"])
+    following = int(np.searchsorted(points.uncompressed, stop, "left"))
+    compressed_stop = (int(points.table["compressed"][following]) + 1
+                       if following < len(points) else os.fstat(fd).st_size)
+    inflater = inflate_into.SpanInflater(fd, int(row["compressed"]) - (1 if bits else 0), bits,
+                                         points.window(point), compressed_stop)
+    inflater.skip(start - int(points.uncompressed[point]))
+    for _, piece in pieces:
+        inflater.readinto(piece)
+    return inflater.bytes_read
+
+
 def read_runs(points: "jump.SeekPoints", fd: int, offsets: Sequence[int],
               views: Sequence[memoryview], name: str, threads: int) -> int:
     """Fill contiguous runs (see :func:`contiguous`) in parallel; returns compressed bytes read."""
     starts = list(offsets)
     total = starts[-1] + len(views[-1]) - starts[0]
-    spans = plan_spans(points, starts[0], total, threads)
+    spans = plan_spans(points, starts[0], total, threads) if threads > 1 else [
+        (starts[0], starts[0] + total)]
     source = DescriptorBytes(fd)
+    direct = inflate_into.available()
 
     def one(span: Tuple[int, int]) -> int:
         start, stop = span
-        cursor = jump.jump_cursor(points, points.before(start), name)
-        run = bisect.bisect_right(starts, start) - 1
-        while run < len(starts) and starts[run] < stop:
-            first = max(start, starts[run])
-            last = min(stop, starts[run] + len(views[run]))
-            if last > first:
-                cursor.readinto(source, first,
-                                views[run][first - starts[run]:last - starts[run]])
-            run += 1
+        point = points.before(start)
+        if direct:
+            try:
+                count = _direct_span(points, fd, point, start, stop,
+                                     _pieces(starts, views, start, stop))
+                SPANS.add(True)
+                return count
+            except inflate_into.InflateIntoError:
+                pass                       # the member walker decides (and names errors)
+        SPANS.add(False)
+        cursor = jump.jump_cursor(points, point, name)
+        for offset, piece in _pieces(starts, views, start, stop):
+            cursor.readinto(source, offset, piece)
         return cursor.bytes_read
 
     if len(spans) == 1:
@@ -129,4 +201,4 @@ def read_runs(points: "jump.SeekPoints", fd: int, offsets: Sequence[int],
     return POOL.run(threads, one, spans)
 
 
-__all__ = ["contiguous", "default_threads", "plan_spans", "read_runs", "worth_it"]
+__all__ = ["contiguous", "default_threads", "plan_spans", "read_runs", "worth_it", "SPANS"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 from ...errors import CorruptDataError, ProxyReadError, TruncatedFileError
 from ..cost import CostModel
@@ -13,75 +13,16 @@ from ..gzip.config import INDEX_SPACING
 from ..gzip.index import GzipIndex
 from ..gzip.members import MemberCursor
 from ..identity import FileIdentity
-from ..positional import ReadOnlyPosition
 from ..sources import _byte_view
 from .files import GZIP_READ_SIZE, HEAD_BYTES, REMOTE_COST, RemoteFile
+from .gzip_bytes import CompressedReader, WalkerBytes
 
 #: Compressed bytes at each end of a remote gzip file that key its saved index.
 EDGE_BYTES = HEAD_BYTES
 
 
-class _CompressedReader(ReadOnlyPosition):
-    """Sequential file-like view of a RemoteFile for indexed_gzip (own position)."""
-
-    def __init__(self, remote: RemoteFile) -> None:
-        self.remote = remote
-        self.pos = 0
-        self._block: Tuple[int, bytes] = (0, b"")
-        self.name = remote.url
-        self.mode = "rb"
-        self.closed = False
-
-    def _end(self) -> int:
-        return self.remote.size
-
-    def read(self, size: int = -1) -> bytes:
-        total = self.remote.size
-        remaining = max(0, total - self.pos)
-        size = remaining if size is None or size < 0 else min(size, remaining)
-        if size == 0:
-            return b""
-        start, block = self._block
-        if not (start <= self.pos and self.pos + size <= start + len(block)):
-            # one request per GZIP_READ_SIZE, kept: indexed_gzip re-reads the
-            # block around a seek point when it restarts there
-            start = self.pos
-            block = bytearray(min(max(size, GZIP_READ_SIZE), total - start))
-            self.remote.read_at(start, block)
-            block = bytes(block)
-            self._block = (start, block)
-        data = block[self.pos - start:self.pos - start + size]
-        self.pos += size
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(_byte_view(buffer)))
-        _byte_view(buffer)[:len(data)] = data
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-class _RemoteBytes:
-    """Compressed bytes of a remote file for the member walker (pread and size)."""
-
-    def __init__(self, remote: RemoteFile) -> None:
-        self.remote = remote
-
-    def pread(self, size: int, offset: int) -> bytes:
-        size = max(0, min(size, self.remote.size - offset))
-        if not size:
-            return b""
-        block = bytearray(size)
-        self.remote.read_at(offset, block)
-        return bytes(block)
-
-    def size(self) -> int:
-        return self.remote.size
+#: Uncompressed bytes inflated per step (and dropped) while walking to the end for the size.
+STREAM_SCRATCH = 256 * 1024
 
 
 class RemoteGzipFile(RemoteFile):
@@ -106,6 +47,8 @@ class RemoteGzipFile(RemoteFile):
         #: (member headers larger than its buffer): every read streams then.
         self._stream: Any = None
         self._stream_only = False
+        self._stream_bytes: Optional[WalkerBytes] = None
+        self._streamed_length: Optional[int] = None  # the uncompressed size, once walked
         self.cost = CostModel(gap_threshold=max(INDEX_SPACING, REMOTE_COST.gap_threshold),
                               block_size=REMOTE_COST.block_size)
 
@@ -115,15 +58,19 @@ class RemoteGzipFile(RemoteFile):
 
     @property
     def size(self) -> int:  # type: ignore[override]
-        with self._zlock:
+        def attempt() -> int:
             if self._stream_only:
                 return self._streamed_size()
-            zran = self._indexed()
-            if not self._complete:
-                self._wrap(lambda: zran.build_full_index(), 0)
-                self._complete = True
-                self._save(force=True)
-            return self._wrap(lambda: zran.seek(0, os.SEEK_END), 0)
+            return self._wrap(self._indexed_size, 0, self._streamed_size)
+        return self._locked_with_rebuild(attempt)
+
+    def _indexed_size(self) -> int:
+        zran = self._indexed()
+        if not self._complete:
+            zran.build_full_index()
+            self._complete = True
+            self._save(force=True)
+        return zran.seek(0, os.SEEK_END)
 
     def index_identity(self) -> FileIdentity:
         """The :class:`~proxylib.io.identity.FileIdentity` the saved index is filed under.
@@ -157,7 +104,7 @@ class RemoteGzipFile(RemoteFile):
 
     def _new_zran(self) -> Any:
         from indexed_gzip.indexed_gzip import _IndexedGzipFile
-        return _IndexedGzipFile(fileobj=_CompressedReader(self._as_plain(self)),
+        return _IndexedGzipFile(fileobj=CompressedReader(self._as_plain(self)),
                                 spacing=INDEX_SPACING, readbuf_size=GZIP_READ_SIZE,
                                 auto_build=True, skip_crc_check=False)
 
@@ -208,20 +155,32 @@ class RemoteGzipFile(RemoteFile):
         GzipIndex.exported(zran, self.index_identity(), complete=self._complete).save()
         self._saved_points = zran.npoints
 
+    def _walker_bytes(self) -> WalkerBytes:
+        if self._stream_bytes is None:
+            self._stream_bytes = WalkerBytes(self._as_plain(self))
+        return self._stream_bytes
+
     def _stream_readinto(self, offset: int, view: memoryview) -> int:
         """Read through the member walker; returns the bytes read (short at the end)."""
         stream, self._stream = self._stream, None
         if stream is None or offset < stream.position:
             stream = MemberCursor(self.url)
-        source = _RemoteBytes(self._as_plain(self))
-        done = stream.read_available(source, offset, view)
+        done = stream.read_available(self._walker_bytes(), offset, view)
+        if done < len(view):
+            self._streamed_length = stream.position
         self._stream = stream
         return done
 
     def _streamed_size(self) -> int:
-        stream = MemberCursor(self.url)
-        stream.run_to_end(_RemoteBytes(self._as_plain(self)))
-        return stream.position
+        """The uncompressed size, walked once (every member's CRC checked) and kept."""
+        if self._streamed_length is None:
+            stream = MemberCursor(self.url)
+            scratch = memoryview(bytearray(STREAM_SCRATCH))
+            while stream.read_available(self._walker_bytes(), stream.position, scratch) \
+                    == len(scratch):
+                pass
+            self._streamed_length = stream.position
+        return self._streamed_length
 
     def _wrap(self, call: Any, offset: int, fallback: Any = None) -> Any:
         try:
