@@ -67,7 +67,7 @@ def test_thread_setting(monkeypatch):
 def test_block_sized_runs_of_a_full_read_are_read_as_one(tmp_path, array, monkeypatch):
     """The planner cuts a full read into block-sized runs; with threads they reach
     the parallel reader in one call (spans are not re-planned per run)."""
-    from proxylib import execute
+    from proxylib import execute_reads as execute  # where the direct runs are batched
     path = tmp_path / "walk.gz"
     path.write_bytes(gzip.compress(array.tobytes(order="F")))
     monkeypatch.setenv("PROXYLIB_GZIP_THREADS", "2")
