@@ -1,8 +1,9 @@
 """ArrayProxy: an array on disk that reads only what a key needs.
 
-``proxy[key]`` flows one way: :func:`~proxylib.indexing.normalize.normalize_key`
--> :func:`~proxylib.indexing.plan.plan_basic` -> :mod:`proxylib.execute`
--> :func:`~proxylib.scaling.finish_values`. This module wires those steps to a
+``proxy[key]`` flows one way, through :meth:`ArrayProxy.read_selection`:
+:func:`~proxylib.indexing.select.select` -> :func:`proxylib.execute.read` (plan with
+:func:`~proxylib.indexing.plan.plan_read`, then fetch) -> :func:`~proxylib.scaling.finish_values`
+-> the plan's finish. This module wires those steps to a
 spec (:class:`~proxylib.spec.ArraySpec`) and a handle policy
 (:mod:`proxylib.io.opening`); it does no index arithmetic and no I/O itself.
 
@@ -42,15 +43,13 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
-from .allocation import allocate
 from .daskproxy import proxy_token
 from .daskproxy import proxy_to_dask as _to_dask
 from .errors import SpecError
-from .execute import fetch
-from .execute_points import fetch_fancy
+from .execute import read
 from .indexing.memo import PlanMemo
 from .indexing.normalize import normalize_key
-from .indexing.plan import CostModel, ReadPlan, plan_basic, with_runs_for
+from .indexing.plan import CostModel, ReadPlan, with_runs_for
 from .indexing.select import OrthogonalIndexer, VectorizedIndexer, select
 from .indexing.selection import Selection
 from .io.opening import make_opener
@@ -258,21 +257,29 @@ class ArrayProxy:
         """Read one normalized key: the single read entry of the proxy.
 
         ``proxy[key]``, ``oindex``, ``vindex``, ``np.asarray(proxy)``,
-        ``get_unscaled`` and dask chunks all come here. ``planned``: instead
-        of a selection, the plan (and the cost model it was cut for) that
+        ``get_unscaled`` and dask chunks all come here: plan and read
+        (:func:`proxylib.execute.read`), then finish (scale, then the plan's
+        in-memory key). ``planned``: instead of a selection, the plan (and
+        the cost model it was cut for) that
         :class:`~proxylib.indexing.memo.PlanMemo` remembered for the key's
         structure; ``remember``: the user's key, to remember this plan by.
         """
         conversion = self._default_conversion if conversion is None else conversion
-        if selection is not None and not selection.is_basic:
-            with self._opener.source() as source:
-                fetched, placement = fetch_fancy(
-                    selection, self._spec, source, self._cost or source.cost, conversion,
-                    may_map=bool(self._mmap), map_kept=self._keep_file_open)
-            return placement.apply(finish_values(fetched, conversion))
-        if planned is None:
-            return self._read(selection, conversion, remember=remember)
-        return self._read(None, conversion, *planned)
+        spec = self._spec
+        with self._opener.source() as source:
+            cost = self._cost or source.cost
+            plan = None
+            if planned is not None:
+                plan, planned_for = planned
+                if planned_for is not cost and planned_for != cost:
+                    plan = with_runs_for(plan, cost)
+            fetched, plan = read(selection, plan, spec, source, cost, conversion,
+                                 may_map=bool(self._mmap), map_kept=self._keep_file_open)
+            if remember is not None and plan.rows is None:
+                self._plans.add(remember, selection, spec, plan, cost)
+        if not conversion.passthrough:
+            fetched = finish_values(fetched, conversion)
+        return plan.finish(fetched)
 
     @property
     def _default_conversion(self) -> Conversion:
@@ -297,33 +304,6 @@ class ArrayProxy:
         See :class:`~proxylib.indexing.advanced.VectorizedIndexer`.
         """
         return VectorizedIndexer(self)
-
-    def _read(self, key: Optional[Selection], conversion: Conversion,
-              plan: Optional[ReadPlan] = None, planned_for: Optional[CostModel] = None,
-              remember: Any = None) -> Any:
-        """Plan (unless a remembered ``plan`` is given), fetch and finish one basic key.
-
-        ``planned_for``: the cost model a given plan's runs were cut for;
-        ``remember``: the user's key, to remember this plan for its structure.
-        """
-        spec = self._spec
-        with self._opener.source() as source:
-            cost = self._cost or source.cost
-            if plan is None:
-                plan = plan_basic(key, spec, cost)
-                if remember is not None:
-                    self._plans.add(remember, key, spec, plan, cost)
-            elif planned_for is not cost and planned_for != cost:
-                plan = with_runs_for(plan, cost)
-            fetched = allocate(plan.fetch_shape, conversion.fetch_dtype, source.name)
-            fetch(plan, source, fetched, spec.storage_dtype, may_map=bool(self._mmap),
-                  map_kept=self._keep_file_open, casts=conversion.casts,
-                  block_size=cost.block_size)
-        if not conversion.passthrough:
-            fetched = finish_values(fetched, conversion)
-        if plan.transpose:
-            fetched = fetched.transpose()
-        return fetched[plan.finish_key]
 
     def _read_all(self, conversion: Conversion) -> np.ndarray:
         return self.read_selection(normalize_key(Ellipsis, self.shape), conversion)

@@ -7,6 +7,7 @@ import math
 from collections import defaultdict
 from typing import Any, Dict, List, Optional, Sequence
 
+from . import targets
 from .cold import floor_of
 from .runner import Measurement
 
@@ -88,6 +89,7 @@ def render_cold_table(results: Sequence[Measurement], path: str) -> str:
     lines.append(_recommendation_line(recommend(_in_cache(results, "cold")),
                                       "cold page cache (the case asked with --cold)"))
     lines.append(_recommendation_line(recommend(_in_cache(results, "warm")), "warm page cache"))
+    lines.extend(["", targets.render(results)])
     return "\n".join(lines)
 
 
@@ -132,6 +134,7 @@ def to_json(results: Sequence[Measurement], path: str) -> str:
     if _in_cache(results, "cold"):
         cold = recommend(_in_cache(results, "cold"))
         payload["recommended_cold"] = None if cold is None else cold.settings
+        payload["targets"] = targets.to_dicts(results)
     return json.dumps(payload, indent=2)
 
 
