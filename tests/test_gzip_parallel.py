@@ -42,7 +42,7 @@ def test_full_and_large_reads_match(tmp_path, array, monkeypatch, layout, thread
     np.testing.assert_array_equal(proxy[:, :, 3:29, 1:5], array[:, :, 3:29, 1:5])
     state = pgz.STATES.values()[0]
     if threads > 1:                                       # spans from seek points,
-        assert state.stream_bytes_read == 0 < state.jump_bytes_read   # no pass from the start
+        assert state.stream.bytes_read == 0 < state.parallel.bytes_read   # no pass from the start
 
 
 def test_spans_are_cut_at_points_and_cover_the_read():
