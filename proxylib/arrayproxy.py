@@ -51,7 +51,7 @@ from .indexing.memo import PlanMemo
 from .indexing.normalize import normalize_key
 from .indexing.plan import CostModel, ReadPlan, with_runs_for
 from .indexing.select import OrthogonalIndexer, VectorizedIndexer, select
-from .indexing.selection import Selection
+from .indexing.selection import AxisRange, Selection
 from .io.opening import make_opener
 from .io.protocol import Opener
 from .io.remote import RemoteFile, is_fsspec_file, is_url, open_url
@@ -253,7 +253,7 @@ class ArrayProxy:
     def read_selection(self, selection: Optional[Selection],
                        conversion: Optional[Conversion] = None, *,
                        planned: Optional[Tuple[ReadPlan, CostModel]] = None,
-                       remember: Any = None) -> Any:
+                       remember: Any = None, copy: Optional[bool] = True) -> Any:
         """Read one normalized key: the single read entry of the proxy.
 
         ``proxy[key]``, ``oindex``, ``vindex``, ``np.asarray(proxy)``,
@@ -263,10 +263,24 @@ class ArrayProxy:
         the cost model it was cut for) that
         :class:`~proxylib.indexing.memo.PlanMemo` remembered for the key's
         structure; ``remember``: the user's key, to remember this plan by.
+        ``copy`` (numpy's meaning) for a selection of the whole array: None
+        returns a ``np.memmap`` of the file itself when one can be made (an
+        uncompressed file, mmap allowed, native byte order, no scaling, no
+        dtype change; the byte source's ``array_map``), False demands it
+        (ValueError otherwise).
         """
         conversion = self._default_conversion if conversion is None else conversion
         spec = self._spec
         with self._opener.source() as source:
+            if copy is not True:
+                mapped = self._zero_copy(source, selection, conversion)
+                if mapped is not None:
+                    return mapped
+                if copy is False:
+                    raise ValueError(
+                        f"{self!r} cannot be converted without a copy: a zero-copy result "
+                        "needs an uncompressed file, mmap enabled, native byte order, no "
+                        "scaling and no dtype change")
             cost = self._cost or source.cost
             plan = None
             if planned is not None:
@@ -305,38 +319,26 @@ class ArrayProxy:
         """
         return VectorizedIndexer(self)
 
-    def _read_all(self, conversion: Conversion) -> np.ndarray:
-        return self.read_selection(normalize_key(Ellipsis, self.shape), conversion)
-
-    def _memmap(self) -> Optional[np.memmap]:
-        """The whole array as a fresh ``np.memmap`` (its byte source's), or None if not possible."""
-        if not (self._mmap and self.storage_dtype.isnative and self.size > 0):
+    def _zero_copy(self, source: Any, selection: Optional[Selection],
+                   conversion: Conversion) -> Optional[np.memmap]:
+        """The whole array as a fresh ``np.memmap`` of ``source``, or None if not possible."""
+        spec = self._spec
+        if not (self._mmap and spec.storage_dtype.isnative and spec.size > 0
+                and not conversion.scales and conversion.result_dtype == spec.storage_dtype
+                and selection is not None and selection.is_basic
+                and selection.items == tuple(AxisRange(0, n, 1) for n in spec.shape)):
             return None
-        with self._opener.source() as source:
-            return source.array_map(self.storage_dtype, self.shape, self.offset, self.order,
-                                    self._mmap)
+        return source.array_map(spec.storage_dtype, spec.shape, spec.offset, spec.order,
+                                self._mmap)
 
     def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
-        conversion = conversion_for(self._spec, dtype)
-        zero_copy_possible = (not conversion.scales
-                              and conversion.result_dtype == self.storage_dtype)
-        if copy is not True and zero_copy_possible:
-            mapped = self._memmap()
-            if mapped is not None:
-                return mapped
-        if copy is False:
-            raise ValueError(
-                f"{self!r} cannot be converted without a copy: a zero-copy result needs "
-                "an uncompressed file, mmap enabled, native byte order, no scaling and "
-                "no dtype change")
-        return self._read_all(conversion)
+        return self.read_selection(normalize_key(Ellipsis, self.shape),
+                                   conversion_for(self._spec, dtype), copy=copy)
 
     def get_unscaled(self) -> np.ndarray:
         """The stored values without scaling (a memmap when possible)."""
-        mapped = self._memmap()
-        if mapped is not None:
-            return mapped
-        return self._read_all(conversion_for(self._spec, scaled=False))
+        return self.read_selection(normalize_key(Ellipsis, self.shape),
+                                   conversion_for(self._spec, scaled=False), copy=None)
 
     # -- derived proxies ----------------------------------------------------
     def _derive(self, spec: ArraySpec) -> "ArrayProxy":
