@@ -1,8 +1,9 @@
 """ArrayProxy: an array on disk that reads only what a key needs.
 
-``proxy[key]`` flows one way: :func:`~proxylib.indexing.normalize.normalize_key`
--> :func:`~proxylib.indexing.plan.plan_basic` -> :mod:`proxylib.execute`
--> :func:`~proxylib.scaling.finish_values`. This module wires those steps to a
+``proxy[key]`` flows one way, through :meth:`ArrayProxy.read_selection`:
+:func:`~proxylib.indexing.select.select` -> :func:`proxylib.execute.read` (plan with
+:func:`~proxylib.indexing.plan.plan_read`, then fetch) -> :func:`~proxylib.scaling.finish_values`
+-> the plan's finish. This module wires those steps to a
 spec (:class:`~proxylib.spec.ArraySpec`) and a handle policy
 (:mod:`proxylib.io.opening`); it does no index arithmetic and no I/O itself.
 
@@ -42,17 +43,15 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
-from .allocation import allocate
 from .daskproxy import proxy_token
 from .daskproxy import proxy_to_dask as _to_dask
 from .errors import SpecError
-from .execute import fetch
-from .execute_points import fetch_fancy
+from .execute import read
 from .indexing.memo import PlanMemo
 from .indexing.normalize import normalize_key
-from .indexing.plan import CostModel, ReadPlan, plan_basic, with_runs_for
+from .indexing.plan import CostModel, ReadPlan, with_runs_for
 from .indexing.select import OrthogonalIndexer, VectorizedIndexer, select
-from .indexing.selection import Selection
+from .indexing.selection import AxisRange, Selection
 from .io.opening import make_opener
 from .io.protocol import Opener
 from .io.remote import RemoteFile, is_fsspec_file, is_url, open_url
@@ -254,25 +253,47 @@ class ArrayProxy:
     def read_selection(self, selection: Optional[Selection],
                        conversion: Optional[Conversion] = None, *,
                        planned: Optional[Tuple[ReadPlan, CostModel]] = None,
-                       remember: Any = None) -> Any:
+                       remember: Any = None, copy: Optional[bool] = True) -> Any:
         """Read one normalized key: the single read entry of the proxy.
 
         ``proxy[key]``, ``oindex``, ``vindex``, ``np.asarray(proxy)``,
-        ``get_unscaled`` and dask chunks all come here. ``planned``: instead
-        of a selection, the plan (and the cost model it was cut for) that
+        ``get_unscaled`` and dask chunks all come here: plan and read
+        (:func:`proxylib.execute.read`), then finish (scale, then the plan's
+        in-memory key). ``planned``: instead of a selection, the plan (and
+        the cost model it was cut for) that
         :class:`~proxylib.indexing.memo.PlanMemo` remembered for the key's
         structure; ``remember``: the user's key, to remember this plan by.
+        ``copy`` (numpy's meaning) for a selection of the whole array: None
+        returns a ``np.memmap`` of the file itself when one can be made (an
+        uncompressed file, mmap allowed, native byte order, no scaling, no
+        dtype change; the byte source's ``array_map``), False demands it
+        (ValueError otherwise).
         """
         conversion = self._default_conversion if conversion is None else conversion
-        if selection is not None and not selection.is_basic:
-            with self._opener.source() as source:
-                fetched, placement = fetch_fancy(
-                    selection, self._spec, source, self._cost or source.cost, conversion,
-                    may_map=bool(self._mmap), map_kept=self._keep_file_open)
-            return placement.apply(finish_values(fetched, conversion))
-        if planned is None:
-            return self._read(selection, conversion, remember=remember)
-        return self._read(None, conversion, *planned)
+        spec = self._spec
+        with self._opener.source() as source:
+            if copy is not True:
+                mapped = self._zero_copy(source, selection, conversion)
+                if mapped is not None:
+                    return mapped
+                if copy is False:
+                    raise ValueError(
+                        f"{self!r} cannot be converted without a copy: a zero-copy result "
+                        "needs an uncompressed file, mmap enabled, native byte order, no "
+                        "scaling and no dtype change")
+            cost = self._cost or source.cost
+            plan = None
+            if planned is not None:
+                plan, planned_for = planned
+                if planned_for is not cost and planned_for != cost:
+                    plan = with_runs_for(plan, cost)
+            fetched, plan = read(selection, plan, spec, source, cost, conversion,
+                                 may_map=bool(self._mmap), map_kept=self._keep_file_open)
+            if remember is not None and plan.rows is None:
+                self._plans.add(remember, selection, spec, plan, cost)
+        if not conversion.passthrough:
+            fetched = finish_values(fetched, conversion)
+        return plan.finish(fetched)
 
     @property
     def _default_conversion(self) -> Conversion:
@@ -298,65 +319,26 @@ class ArrayProxy:
         """
         return VectorizedIndexer(self)
 
-    def _read(self, key: Optional[Selection], conversion: Conversion,
-              plan: Optional[ReadPlan] = None, planned_for: Optional[CostModel] = None,
-              remember: Any = None) -> Any:
-        """Plan (unless a remembered ``plan`` is given), fetch and finish one basic key.
-
-        ``planned_for``: the cost model a given plan's runs were cut for;
-        ``remember``: the user's key, to remember this plan for its structure.
-        """
+    def _zero_copy(self, source: Any, selection: Optional[Selection],
+                   conversion: Conversion) -> Optional[np.memmap]:
+        """The whole array as a fresh ``np.memmap`` of ``source``, or None if not possible."""
         spec = self._spec
-        with self._opener.source() as source:
-            cost = self._cost or source.cost
-            if plan is None:
-                plan = plan_basic(key, spec, cost)
-                if remember is not None:
-                    self._plans.add(remember, key, spec, plan, cost)
-            elif planned_for is not cost and planned_for != cost:
-                plan = with_runs_for(plan, cost)
-            fetched = allocate(plan.fetch_shape, conversion.fetch_dtype, source.name)
-            fetch(plan, source, fetched, spec.storage_dtype, may_map=bool(self._mmap),
-                  map_kept=self._keep_file_open, casts=conversion.casts,
-                  block_size=cost.block_size)
-        if not conversion.passthrough:
-            fetched = finish_values(fetched, conversion)
-        if plan.transpose:
-            fetched = fetched.transpose()
-        return fetched[plan.finish_key]
-
-    def _read_all(self, conversion: Conversion) -> np.ndarray:
-        return self.read_selection(normalize_key(Ellipsis, self.shape), conversion)
-
-    def _memmap(self) -> Optional[np.memmap]:
-        """The whole array as a fresh ``np.memmap`` (its byte source's), or None if not possible."""
-        if not (self._mmap and self.storage_dtype.isnative and self.size > 0):
+        if not (self._mmap and spec.storage_dtype.isnative and spec.size > 0
+                and not conversion.scales and conversion.result_dtype == spec.storage_dtype
+                and selection is not None and selection.is_basic
+                and selection.items == tuple(AxisRange(0, n, 1) for n in spec.shape)):
             return None
-        with self._opener.source() as source:
-            return source.array_map(self.storage_dtype, self.shape, self.offset, self.order,
-                                    self._mmap)
+        return source.array_map(spec.storage_dtype, spec.shape, spec.offset, spec.order,
+                                self._mmap)
 
     def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
-        conversion = conversion_for(self._spec, dtype)
-        zero_copy_possible = (not conversion.scales
-                              and conversion.result_dtype == self.storage_dtype)
-        if copy is not True and zero_copy_possible:
-            mapped = self._memmap()
-            if mapped is not None:
-                return mapped
-        if copy is False:
-            raise ValueError(
-                f"{self!r} cannot be converted without a copy: a zero-copy result needs "
-                "an uncompressed file, mmap enabled, native byte order, no scaling and "
-                "no dtype change")
-        return self._read_all(conversion)
+        return self.read_selection(normalize_key(Ellipsis, self.shape),
+                                   conversion_for(self._spec, dtype), copy=copy)
 
     def get_unscaled(self) -> np.ndarray:
         """The stored values without scaling (a memmap when possible)."""
-        mapped = self._memmap()
-        if mapped is not None:
-            return mapped
-        return self._read_all(conversion_for(self._spec, scaled=False))
+        return self.read_selection(normalize_key(Ellipsis, self.shape),
+                                   conversion_for(self._spec, scaled=False), copy=None)
 
     # -- derived proxies ----------------------------------------------------
     def _derive(self, spec: ArraySpec) -> "ArrayProxy":

@@ -28,14 +28,12 @@ def gzip_isolated(tmp_path, monkeypatch):
     """A private index cache, empty gzip registries and small seek spacings."""
     from proxylib.io import compressed
     from proxylib.io.gzip import index_cache
+    from proxylib.io.gzip import GzipConfig
     from proxylib.io.gzip import source as pgz
     monkeypatch.setenv("PROXYLIB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(pgz, "INDEX_SPACING", 64 * 1024)
-    monkeypatch.setattr(pgz, "JUMP", 64 * 1024)
-    monkeypatch.setattr(pgz, "_READBUF", 16 * 1024)
-    pgz.STATES.clear()
+    pgz.STATES.configure(GzipConfig(spacing=64 * 1024, readbuf=16 * 1024))
     compressed.SEQUENTIAL_CURSORS.clear()
     index_cache.reset_warning()
     yield
-    pgz.STATES.clear()
+    pgz.STATES.configure(None)
     compressed.SEQUENTIAL_CURSORS.clear()

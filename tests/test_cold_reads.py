@@ -13,14 +13,13 @@ import os
 import numpy as np
 import pytest
 
-import proxylib.execute
-import proxylib.execute_points
+import proxylib.execute_map
 from proxylib import ArrayProxy
 from proxylib.io import advice, sources
 
 
 def _residency(monkeypatch, answer):
-    for module in (advice, proxylib.execute, proxylib.execute_points):
+    for module in (advice, proxylib.execute_map):
         monkeypatch.setattr(module, "resident", lambda m, o: answer)
 
 SHAPE = (40, 30, 20, 12)  # 1.1 MB of float32: volumes of 96 KB, a span worth streaming

@@ -22,16 +22,16 @@ SPACING = 128 * 1024          # parent-built index spacing, distinct from the de
 def _gzip_seek_points():
     """In this process: the uncompressed offsets of each gzip state's seek points.
 
-    A saved index is loaded straight into isal seek points (``state.points``);
-    indexed_gzip's reader (``state.zran``) exists only where one was built.
+    A saved index is loaded straight into isal seek points (``state.index.points``);
+    indexed_gzip's reader (``state.indexed.reader``) exists only where one was built.
     """
     from proxylib.io.gzip import source as pgzip
     found = []
     for state in list(pgzip.STATES.values()):
-        if state.points is not None:
-            found.append([int(u) for u in state.points.uncompressed])
-        elif state.zran is not None:
-            found.append([int(u) for u, _ in state.zran.seek_points()])
+        if state.index.points is not None:
+            found.append([int(u) for u in state.index.points.uncompressed])
+        elif state.indexed.reader is not None:
+            found.append([int(u) for u, _ in state.indexed.reader.seek_points()])
     return found
 
 

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 import proxylib
-from proxylib.execute_points import fetch_points
+from proxylib.execute import fetch
 from proxylib.indexing.select import select, select_orthogonal
 from proxylib.indexing.plan import CostModel
-from proxylib.indexing.plan_points import LARGE_ROW_BYTES, coalesce_runs, plan_points
+from proxylib.indexing.plan import LARGE_ROW_BYTES, plan_read
+from proxylib.indexing.runs import coalesce_runs
 from proxylib.io.gzip import GZIP_COST
 from proxylib.io.sources import ByteSource
 from proxylib.spec import ArraySpec
@@ -49,18 +50,12 @@ def _read(spec, key, cost, orthogonal=False):
     values, payload = _data(spec)
     source = RecordingSource(payload, cost)
     fancy = (select_orthogonal if orthogonal else select)(key, spec.shape)
-    plan = plan_points(fancy, spec, cost)
-    fetched = np.empty(plan.fetch_shape, spec.storage_dtype)
-
-    def fetch_box(box, src, dest):  # rows read one by one: one dense read each
-        view = np.ndarray(box.fetch_shape, spec.storage_dtype, payload, box.base,
-                          box.byte_steps)
-        src.reads.append((box.base, box.extent[1] - box.extent[0]))
-        dest[...] = view
-
-    fetch_points(plan, source, fetched, spec.storage_dtype, mapping=None,
-                 fetch_box=fetch_box, block_size=cost.block_size)
-    return plan, plan.placement.apply(fetched), values, source.reads
+    plan = plan_read(fancy, spec, cost)
+    fetched = np.empty(plan.fetched_shape, spec.storage_dtype)
+    # the executor's reads strategy (no map): long rows one box each, short rows coalesced
+    fetch(plan, source, fetched, spec.storage_dtype, may_map=False, map_kept=False,
+          casts=False, block_size=cost.block_size)
+    return plan.rows, plan.finish(fetched), values, source.reads
 
 
 def test_mask_is_read_in_few_coalesced_runs():
@@ -92,7 +87,7 @@ def test_gzip_cost_reads_one_forward_pass():
         assert offset + length <= following         # no byte is read twice
     offsets = np.concatenate([chunk.offsets for chunk in plan.chunks()])
     assert (np.diff(offsets) > 0).all()
-    first, last = offsets[0], offsets[-1] + plan.itemsize
+    first, last = offsets[0], offsets[-1] + SPEC.storage_dtype.itemsize
     assert sum(n for _, n in reads) <= last - first
 
 
@@ -130,7 +125,7 @@ def test_oindex_plan_reads_outer_product_of_distinct_indices():
     plan, result, values, reads = _read(spec, key, CostModel(gap_threshold=0), orthogonal=True)
     expected = values[[5, 0, 5]][:, ::-2][:, :, np.arange(8) % 3 == 0]
     np.testing.assert_array_equal(result, expected)
-    assert plan.fetch_shape[:1] == (3,) and sum(n for _, n in reads) == 2 * 4 * 3 * 2
+    assert plan.outer_shape[:1] == (3,) and sum(n for _, n in reads) == 2 * 4 * 3 * 2
 
 
 @pytest.mark.parametrize("mmap", [False, True])

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import proxylib
-from proxylib.indexing import plan_points
+from proxylib.indexing import readplan
 from proxylib.testing.conformance import (check_position_kept, check_read, file_bytes,
                                           open_case_proxy)
 from proxylib.testing.fancy_strategies import fancy_cases, fancy_keys, orthogonal_oracle
@@ -29,10 +29,10 @@ def _open(case, directory):
                            keep_file_open=case.keep_file_open, cost=case.cost)
 
 
-@given(case=fancy_cases(), rows_per_chunk=st.sampled_from([1, 3, plan_points.ROWS_PER_CHUNK]))
+@given(case=fancy_cases(), rows_per_chunk=st.sampled_from([1, 3, readplan.ROWS_PER_CHUNK]))
 def test_fancy_key_matches_numpy(case, rows_per_chunk):
     with tempfile.TemporaryDirectory() as directory, _open(case, directory) as proxy, \
-            mock.patch.object(plan_points, "ROWS_PER_CHUNK", rows_per_chunk):
+            mock.patch.object(readplan, "ROWS_PER_CHUNK", rows_per_chunk):
         check_read(proxy, case.stored, case.key)
         check_read(proxy, case.stored, case.key)  # again: kept handle / cached map
 

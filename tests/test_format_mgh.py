@@ -103,8 +103,8 @@ def test_mgz_uses_the_gzip_engine_and_its_saved_index(tmp_path, gzip_isolated):
     image = proxylib.load(path)
     np.testing.assert_array_equal(image.dataobj[..., -1], data[..., -1])
     state = next(iter(pgz.STATES.values()))
-    assert state.stream_bytes_read == 0                    # no pass from the start
-    assert 0 < state.zfile.bytes_read + state.jump_bytes_read < 0.3 * size
+    assert state.stream.bytes_read == 0                    # no pass from the start
+    assert 0 < state.indexed.bytes_read + state.jumps.bytes_read < 0.3 * size
     assert float(image.header["tr"]) == 2000.0                   # the tail, read on demand
 
 

@@ -57,7 +57,7 @@ def gz_path(tmp_path, array) -> str:
 
 def compressed_bytes_read() -> int:
     """Compressed bytes read by every gzip state in this process so far."""
-    return sum(s.stream_bytes_read + s.zfile.bytes_read + s.jump_bytes_read
+    return sum(s.stream.bytes_read + s.indexed.bytes_read + s.jumps.bytes_read + s.parallel.bytes_read
                for s in list(pgz.STATES.values()))
 
 
@@ -122,8 +122,8 @@ def test_saved_index_serves_jumps_without_a_full_pass(gz_path, array):
     np.testing.assert_array_equal(proxy[..., -1], array[..., -1])
     np.testing.assert_array_equal(proxy[5, 6, 7, 9:17:7], array[5, 6, 7, 9:17:7])
     state = next(iter(pgz.STATES.values()))
-    assert state.stream_bytes_read == 0                      # no pass from the start
-    jumped = state.zfile.bytes_read + state.jump_bytes_read
+    assert state.stream.bytes_read == 0                      # no pass from the start
+    jumped = state.indexed.bytes_read + state.jumps.bytes_read
     assert 0 < jumped < 0.3 * size                                # three jumps, no pass
 
 
@@ -134,12 +134,12 @@ def test_index_built_by_a_read_is_saved_and_used_by_another_process(gz_path, arr
     assert len(saved) == 1
     script = (
         "import sys, numpy as np, proxylib\n"
-        "from proxylib.io.gzip import source as g\n"
-        "g.INDEX_SPACING = 64 * 1024; g.JUMP = 64 * 1024; g._READBUF = 16 * 1024\n"
+        "from proxylib.io.gzip import GzipConfig, source as g\n"
+        "g.STATES.configure(GzipConfig(spacing=64 * 1024, readbuf=16 * 1024))\n"
         f"p = proxylib.ArrayProxy({gz_path!r}, ({SHAPE!r}, np.float32, {OFFSET}))\n"
         "v = p[..., -1]\n"
         "s = next(iter(g.STATES.values()))\n"
-        "print(s.saved_points, s.zfile.bytes_read + s.stream_bytes_read + s.jump_bytes_read,"
+        "print(s.index.saved_points, s.indexed.bytes_read + s.stream.bytes_read + s.jumps.bytes_read,"
         " float(v.sum()))\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          env=dict(os.environ), check=True).stdout.split()

@@ -15,11 +15,16 @@ from hypothesis import strategies as st
 
 import proxylib
 from proxylib import ArrayProxy
+from proxylib.io.gzip import GzipConfig
 from proxylib.io.gzip import source as pgz
 from proxylib.io.gzip import jump as gzip_jump
 from proxylib.testing import gzip_corpus as corpus
 
 SPACING = 40 * 1024   # indexed_gzip needs more than its 32 KiB window
+#: Small spacing and read buffer (member headers outgrow it); STREAM_ONLY: every read
+#: streams from the start or on.
+CONFIG = GzipConfig(spacing=SPACING, readbuf=16 * 1024)
+STREAM_ONLY = GzipConfig(spacing=SPACING, jump=1 << 62, readbuf=16 * 1024)
 
 
 def walk() -> np.ndarray:
@@ -54,9 +59,8 @@ def payloads(tmp_path_factory):
 
 
 @pytest.fixture
-def small_spacing(gzip_isolated, monkeypatch):
-    monkeypatch.setattr(pgz, "INDEX_SPACING", SPACING)
-    monkeypatch.setattr(pgz, "JUMP", SPACING)
+def small_spacing(gzip_isolated):
+    pgz.STATES.configure(CONFIG)
 
 
 def check_reads(proxy, array: np.ndarray, seed: int) -> None:
@@ -80,9 +84,9 @@ def fresh_states() -> None:
 
 def read_path(path: str, array: np.ndarray, how: str, monkeypatch, seed: int) -> None:
     """Read ``path`` (a .nii.gz) through one decoding path and compare."""
-    fresh_states()
+    pgz.STATES.configure(CONFIG)
     if how == "stream":                        # every read streams from the start or on
-        monkeypatch.setattr(pgz, "JUMP", 1 << 62)
+        pgz.STATES.configure(STREAM_ONLY)
     elif how == "jump":                        # isal from the saved index's points
         proxylib.build_index(path, spacing=SPACING)
         fresh_states()
@@ -92,7 +96,7 @@ def read_path(path: str, array: np.ndarray, how: str, monkeypatch, seed: int) ->
     check_reads(dataobj, array, seed)
     if how == "jump" and len(array.tobytes()) > 4 * SPACING:
         state = pgz.STATES.values()[0]
-        assert state.jump_bytes_read > 0, "no isal jump was made"
+        assert state.jumps.bytes_read > 0, "no isal jump was made"
 
 
 def read_remote(stream: bytes, array: np.ndarray, seed: int, name: str) -> None:
@@ -159,20 +163,21 @@ def layouts(draw):
 def test_generated_layouts_read_exactly(layout, how, seed, tmp_path_factory):
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv("PROXYLIB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        monkeypatch.setattr(pgz, "INDEX_SPACING", SPACING)
-        monkeypatch.setattr(pgz, "JUMP", SPACING)
+        pgz.STATES.configure(CONFIG)
         stream = corpus.compress(RAW.tobytes(order="F"), layout)
         path = str(tmp_path_factory.mktemp("gen") / "raw.gz")
         with open(path, "wb") as out:
             out.write(stream)
         fresh_states()
         if how == "stream":
-            monkeypatch.setattr(pgz, "JUMP", 1 << 62)
+            pgz.STATES.configure(STREAM_ONLY)
         elif how == "jump":
             proxylib.build_index(path, spacing=SPACING)
             fresh_states()
         else:
             monkeypatch.setattr(gzip_jump, "HAVE_ISAL", False)
         proxy = ArrayProxy(path, (RAW.shape, np.int16, 0, 1.0, 0.0))
-        check_reads(proxy, RAW, seed)
-        fresh_states()
+        try:
+            check_reads(proxy, RAW, seed)
+        finally:
+            pgz.STATES.configure(None)

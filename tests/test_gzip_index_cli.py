@@ -81,13 +81,13 @@ def test_file_rewritten_during_the_build_saves_nothing(good, gzip_isolated, monk
     data = good.read_bytes()
     st = os.stat(good)
 
-    def rewrite_then_verify(state, fd):
+    def rewrite_then_verify(index, fd, name):
         with open(good, "r+b") as out:
             out.truncate(len(data) // 2)
             out.seek(0)
             out.write(data)
         os.utime(good, ns=(st.st_atime_ns, st.st_mtime_ns))
-        original(state, fd)
+        original(index, fd, name)
 
     monkeypatch.setattr(gzip_build, "_verify_end", rewrite_then_verify)
     with pytest.raises(FileChangedError, match="changed while its gzip index was built"):

@@ -231,9 +231,9 @@ def test_proxy_jumps_use_isal_after_a_saved_index(volume):
                 (Ellipsis, 5), (Ellipsis, 6)]:
         np.testing.assert_array_equal(proxy[key], array[key])
     state = next(iter(pgz.STATES.values()))
-    assert state.zran is None and state.zfile.bytes_read == 0   # indexed_gzip never inflated
-    assert state.stream_bytes_read == 0
-    assert 0 < state.jump_bytes_read
+    assert state.indexed.reader is None and state.indexed.bytes_read == 0   # indexed_gzip never inflated
+    assert state.stream.bytes_read == 0
+    assert 0 < state.jumps.bytes_read
 
 
 def test_without_isal_jumps_fall_back_to_indexed_gzip(volume, monkeypatch):
@@ -245,7 +245,7 @@ def test_without_isal_jumps_fall_back_to_indexed_gzip(volume, monkeypatch):
     np.testing.assert_array_equal(proxy[..., -1], array[..., -1])
     np.testing.assert_array_equal(proxy[1, 2, 3], array[1, 2, 3])
     state = next(iter(pgz.STATES.values()))
-    assert state.jump_bytes_read == 0 and state.zfile.bytes_read > 0
+    assert state.jumps.bytes_read == 0 and state.indexed.bytes_read > 0
 
 
 def test_index_built_by_reads_then_serves_isal_jumps(volume):
@@ -253,11 +253,11 @@ def test_index_built_by_reads_then_serves_isal_jumps(volume):
     proxy = ArrayProxy(path, (SHAPE, np.float32, OFFSET))
     np.testing.assert_array_equal(proxy[..., -1], array[..., -1])   # indexed_gzip builds
     state = next(iter(pgz.STATES.values()))
-    assert state.points is not None and state.points.complete
-    before = state.zfile.bytes_read
+    assert state.index.points is not None and state.index.points.complete
+    before = state.indexed.bytes_read
     for t in (3, 9, 1):
         np.testing.assert_array_equal(proxy[5, 6, 7:9, t], array[5, 6, 7:9, t])
-    assert state.zfile.bytes_read == before and state.jump_bytes_read > 0
+    assert state.indexed.bytes_read == before and state.jumps.bytes_read > 0
     assert zlib.crc32(np.asarray(proxy).tobytes()) == zlib.crc32(array.tobytes())
 
 
@@ -274,4 +274,4 @@ def test_issue_repro_walk_saved_by_nibabel_reads_last_volume(tmp_path, monkeypat
     proxylib.build_index(path)
     pgz.STATES.clear()                     # as a fresh process
     np.testing.assert_array_equal(proxylib.load(path).dataobj[..., 11], walk[..., 11])
-    assert pgz.STATES.values()[0].jump_bytes_read > 0
+    assert pgz.STATES.values()[0].jumps.bytes_read > 0

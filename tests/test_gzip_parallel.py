@@ -40,7 +40,7 @@ def test_full_and_large_reads_match(tmp_path, array, monkeypatch, layout, thread
     np.testing.assert_array_equal(proxy[:, :, 3:29, 1:5], array[:, :, 3:29, 1:5])
     state = pgz.STATES.values()[0]
     if threads > 1:                                       # spans from seek points,
-        assert state.stream_bytes_read == 0 < state.jump_bytes_read   # no pass from the start
+        assert state.stream.bytes_read == 0 < state.parallel.bytes_read   # no pass from the start
 
 
 def test_spans_are_cut_at_points_and_cover_the_read():
@@ -67,7 +67,7 @@ def test_thread_setting(monkeypatch):
 def test_block_sized_runs_of_a_full_read_are_read_as_one(tmp_path, array, monkeypatch):
     """The planner cuts a full read into block-sized runs; with threads they reach
     the parallel reader in one call (spans are not re-planned per run)."""
-    from proxylib import execute
+    from proxylib import execute_reads as execute  # where the direct runs are batched
     path = tmp_path / "walk.gz"
     path.write_bytes(gzip.compress(array.tobytes(order="F")))
     monkeypatch.setenv("PROXYLIB_GZIP_THREADS", "2")

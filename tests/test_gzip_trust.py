@@ -66,7 +66,7 @@ def test_secret_is_private_and_index_verifies(gz_path, array):
     assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(where.parent).st_mode) & 0o077 == 0
     state = last_volume(gz_path, array)
-    assert state.stream_bytes_read == 0 and state.jump_bytes_read > 0   # the index served
+    assert state.stream.bytes_read == 0 and state.jumps.bytes_read > 0   # the index served
 
 
 def rewrite_header(where, edit):

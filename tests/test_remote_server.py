@@ -1,6 +1,6 @@
 """A real HTTP server on 127.0.0.1 (in a thread) that honours Range requests and
 counts what it sends, and that can be told to misbehave the ways real servers,
-CDNs and proxies do; used by tests/test_remote*.py and benchmarks/bench_remote.py.
+CDNs and proxies do; used by tests/test_remote*.py and benchmarks/bench_remote*.py.
 The tests here check the server itself, so the remote tests' counts can be trusted."""
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from ..errors import ProxyIndexError
 from .selection import NEWAXIS, AxisRange, Selection, _NewAxis
 
 __all__ = ["NEWAXIS", "AxisRange", "Selection", "normalize_key", "normalize_if_basic",
+           "normalize_plain",
            "is_basic", "expand_ellipsis", "resolve_integer", "split_key", "out_of_bounds"]
 
 INVALID_INDEX_MESSAGE = (
@@ -128,6 +129,18 @@ def normalize_if_basic(key: Any, shape: Tuple[int, ...]) -> Optional[Selection]:
     goes to the general path (same checks, same wording).
     """
     items = key if type(key) is tuple else (key,)
+    plain = normalize_plain(items, shape)
+    if plain is not None:
+        return plain
+    return _normalize_general(items, shape) if is_basic(items) else None
+
+
+def normalize_plain(items: Tuple[Any, ...], shape: Tuple[int, ...]) -> Optional[Selection]:
+    """Resolve items that are all exact ints, slices, None or Ellipsis; None if one is not.
+
+    The common keys, in two passes over the items (the first stops at the
+    first other item, so a caller can go on with the general path).
+    """
     indexed = 0
     ellipses = 0
     for item in items:
@@ -137,7 +150,7 @@ def normalize_if_basic(key: Any, shape: Tuple[int, ...]) -> Optional[Selection]:
         elif item is Ellipsis:
             ellipses += 1
         elif item is not None:
-            return _normalize_general(items, shape) if is_basic(items) else None
+            return None
     ndim = len(shape)
     if ellipses > 1:
         raise ProxyIndexError("an index can only have a single ellipsis ('...')")

@@ -1,221 +1,66 @@
-"""Pure read planning: (typed key, array layout, cost model) -> :class:`ReadPlan`.
+"""The one planner: (:class:`Selection`, array layout, cost model) -> :class:`ReadPlan`.
 
-Nothing here touches a file. The plan works in *storage space*: the axes in
-the order bytes vary slowest to fastest (the user's axes reversed for an
-F-ordered array), every step made positive. It describes
+Pure: nothing here touches a file. :func:`plan_read` plans every selection.
+A basic one (ints, ranges, new axes) is a single regular-stride box
+(:func:`plan_basic`, on every read not remembered, so kept lean). Any other
+is cut (:func:`plan_rows`) into
 
-* the **fetch**: the box of selected elements, ``fetch_shape``, whose element
-  ``idx`` lives at byte ``base + sum(idx * byte_steps)``;
-* the **runs**: the contiguous byte ranges to read. The storage axes split at
-  ``grid_ndim``: every combination of indices on the axes before it is a run
-  of its own (or several, see ``group``); the axes from it on are read through
-  in one go, gaps included. Gaps up to ``CostModel.gap_threshold`` are read
-  rather than skipped. A run longer than ``CostModel.block_size`` is cut
-  along axis ``grid_ndim`` into groups of ``group`` indices, so no buffer
-  ever exceeds the block size;
-* the **finish**: the in-memory key that undoes the storage-space view
-  (transpose, reversed steps, dropped integer axes, new axes).
+* a **box**: the longest run of fastest-varying storage axes that are
+  regular (ints, slices, evenly spaced index sets), one *row*, planned like
+  a basic key;
+* **rows**: the outer product of the other storage axes' sorted, distinct
+  byte offsets. Jointly indexed (``POINTS``) axes form a single factor: the
+  distinct points, by byte offset. Offsets are computed with numpy, never a
+  Python loop per element.
+
+Rows are read in increasing file order (one forward pass, which a gzip
+source needs), except for a gather from a memory map (``ordered=False``),
+where indices are taken as asked, repeats included, and nothing is sorted.
+Both cases are cut into reads by the one coalescer
+(:mod:`proxylib.indexing.runs`) from the byte source's cost model; rows of
+at least :data:`LARGE_ROW_BYTES` are not coalesced but read one by one as
+boxes (which split into blocks themselves). The plan's finish turns the
+fetched array into numpy's result.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Iterator, NamedTuple, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
-from ..io.cost import (DEFAULT_BLOCK_SIZE, DEFAULT_GAP_THRESHOLD, LOCAL_FILE_COST,  # noqa: F401
+from ..io.cost import (DEFAULT_BLOCK_SIZE, DEFAULT_GAP_THRESHOLD, LOCAL_FILE_COST,
                        CostModel)
 from ..spec import ArraySpec
-from .selection import NEWAXIS, Selection
+from .readplan import Placement, ReadPlan, Rows
+from .runs import choose_runs
+from .selection import NEWAXIS, POINTS, AxisIndices, AxisRange, Selection
+
+__all__ = ["plan_read", "plan_basic", "plan_rows", "with_runs_for", "ReadPlan", "CostModel",
+           "choose_runs", "LARGE_ROW_BYTES", "LOCAL_FILE_COST", "DEFAULT_BLOCK_SIZE",
+           "DEFAULT_GAP_THRESHOLD"]
+
+#: Rows (boxes) at least this long are read one by one as boxes, not
+#: coalesced with their neighbours: one call per row is then cheap against
+#: the bytes it moves, and dense rows go straight into the result.
+LARGE_ROW_BYTES = 64 * 1024
+
+_NO_BLOCK_LIMIT = 1 << 62
+_ALL = slice(None)
+_REVERSED = slice(None, None, -1)
 
 
+def plan_read(selection: Selection, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST,
+              ordered: bool = True) -> ReadPlan:
+    """Plan the reads of ``selection`` on the array ``spec``, cut for ``cost``.
 
-class Run(NamedTuple):
-    """One contiguous read and where its elements go."""
-
-    offset: int          # absolute byte offset in the source
-    length: int          # bytes to read
-    grid_index: int      # flat index over the grid axes
-    first: int           # first index on the grouped axis
-    count: int           # indices on the grouped axis covered by this run
-
-
-class ReadPlan(NamedTuple):
-    """Immutable description of one basic read; see the module docstring.
-
-    A named tuple rather than a frozen dataclass: one is built per read, and
-    its construction cost shows on small reads.
+    ``ordered=False`` (for a gather from a memory map, where file order buys
+    nothing) keeps rows in the order asked, repeats included.
     """
-
-    fetch_shape: Tuple[int, ...]
-    byte_steps: Tuple[int, ...]
-    base: int
-    itemsize: int
-    grid_ndim: int
-    group: int
-    run_bytes: int       # bytes of one run of ``group`` indices, gaps included; 0: empty
-    dense: bool          # every run holds exactly its selected elements, in order
-    transpose: bool
-    finish_key: Tuple[object, ...]
-
-    # -- derived geometry -------------------------------------------------
-    @property
-    def ndim(self) -> int:
-        return len(self.fetch_shape)
-
-    @property
-    def selected_count(self) -> int:
-        return math.prod(self.fetch_shape)
-
-    @property
-    def selected_bytes(self) -> int:
-        return self.selected_count * self.itemsize
-
-    @property
-    def is_empty(self) -> bool:
-        return self.run_bytes == 0
-
-    @property
-    def grid_shape(self) -> Tuple[int, ...]:
-        return self.fetch_shape[:self.grid_ndim]
-
-    @property
-    def grouped_count(self) -> int:
-        """Indices along the grouped axis (1 when every axis is a grid axis)."""
-        return self.fetch_shape[self.grid_ndim] if self.grid_ndim < self.ndim else 1
-
-    @property
-    def groups_per_run_row(self) -> int:
-        return -(-self.grouped_count // self.group)
-
-    @property
-    def inner_shape(self) -> Tuple[int, ...]:
-        return self.fetch_shape[self.grid_ndim + 1:]
-
-    @property
-    def inner_steps(self) -> Tuple[int, ...]:
-        return self.byte_steps[self.grid_ndim + 1:]
-
-    @property
-    def grouped_step(self) -> int:
-        return self.byte_steps[self.grid_ndim] if self.grid_ndim < self.ndim else self.itemsize
-
-    @property
-    def inner_span(self) -> int:
-        """Bytes from the first to one past the last element of one grouped index."""
-        return _span(self.inner_shape, self.inner_steps, self.itemsize)
-
-    def run_length(self, count: int) -> int:
-        return (count - 1) * self.grouped_step + self.inner_span
-
-    @property
-    def read_bytes(self) -> int:
-        """Bytes the runs read, gaps included."""
-        if self.is_empty:
-            return 0
-        full, rest = divmod(self.grouped_count, self.group)
-        per_row = full * self.run_length(self.group) + (self.run_length(rest) if rest else 0)
-        return math.prod(self.grid_shape) * per_row
-
-    @property
-    def extent(self) -> Tuple[int, int]:
-        """``(first, stop)`` byte positions touched by the whole selection."""
-        return self.base, self.base + _span(self.fetch_shape, self.byte_steps, self.itemsize)
-
-    # -- enumeration ------------------------------------------------------
-    def iter_runs(self, batch: int = 65536) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
-        """Yield ``(grid_indices, offsets)`` for all full-row runs, in file order.
-
-        Only meaningful when ``group == grouped_count`` (one run per grid
-        cell); offsets are computed vectorised, ``batch`` at a time.
-        """
-        grid = self.grid_shape
-        total = math.prod(grid)
-        if total == 1:
-            yield np.zeros(1, dtype=np.int64), np.full(1, self.base, dtype=np.int64)
-            return
-        steps = np.asarray(self.byte_steps[:self.grid_ndim], dtype=np.int64)
-        for start in range(0, total, batch):
-            flat = np.arange(start, min(start + batch, total), dtype=np.int64)
-            if grid:
-                coords = np.unravel_index(flat, grid)
-                offsets = self.base + sum(c.astype(np.int64) * s for c, s in zip(coords, steps))
-            else:
-                offsets = np.full(flat.shape, self.base, dtype=np.int64)
-            yield flat, np.asarray(offsets, dtype=np.int64)
-
-    def iter_grouped_runs(self) -> Iterator[Run]:
-        """Yield every run one by one, groups included, in file order.
-
-        Used when runs are block-sized, so the number of runs is the data
-        size divided by the block size.
-        """
-        for flat, offsets in self.iter_runs(batch=4096):
-            for grid_index, row_offset in zip(flat.tolist(), offsets.tolist()):
-                for first in range(0, self.grouped_count, self.group):
-                    count = min(self.group, self.grouped_count - first)
-                    yield Run(row_offset + first * self.grouped_step, self.run_length(count),
-                              grid_index, first, count)
-
-
-def _span(shape: Tuple[int, ...], steps: Tuple[int, ...], itemsize: int) -> int:
-    if any(n == 0 for n in shape):
-        return 0
-    return sum((n - 1) * s for n, s in zip(shape, steps)) + itemsize
-
-
-#: ``(grid_ndim, group, run_bytes, dense)``: how a box is cut into reads, the
-#: :class:`ReadPlan` fields of the same names (a plain tuple: made on every read).
-Runs = Tuple[int, int, int, bool]
-
-
-def choose_runs(fetch_shape: Tuple[int, ...], byte_steps: Tuple[int, ...], itemsize: int,
-                cost: CostModel) -> Runs:
-    """Where runs split (``grid_ndim``), how they are cut (``group``), their length.
-
-    Axes are merged into one run from the fastest outwards while the gap
-    between consecutive runs along the next axis is at most the gap
-    threshold. A run longer than the block size is then cut along the
-    outermost merged axis whose single index still fits a block. The runs
-    are dense when one run's bytes are exactly its ``group`` indices' elements.
-    """
-    ndim = len(fetch_shape)
-    if 0 in fetch_shape:
-        return ndim, 1, 0, True
-    gap_threshold = cost.gap_threshold
-    span = itemsize  # bytes of the run made of the axes merged so far
-    elements = 1     # elements in it
-    split = ndim
-    for count, step in zip(reversed(fetch_shape), reversed(byte_steps)):
-        if count > 1:
-            if step - span > gap_threshold:
-                break
-            span += (count - 1) * step
-            elements *= count
-        split -= 1
-    if split == ndim:
-        return ndim, 1, itemsize, True
-    if span <= max(cost.block_size, itemsize):  # a block always holds one element
-        return split, fetch_shape[split], span, span == elements * itemsize
-    return _cut_runs(fetch_shape, byte_steps, itemsize, split, max(cost.block_size, itemsize))
-
-
-def _cut_runs(fetch_shape: Tuple[int, ...], byte_steps: Tuple[int, ...], itemsize: int,
-              split: int, block: int) -> Runs:
-    """:func:`choose_runs` for a merged run longer than ``block``: cut it into groups."""
-    ndim = len(fetch_shape)
-    # spans[axis]: bytes from the first to one past the last element of axes axis..
-    spans = [itemsize] * (ndim + 1)
-    for axis in range(ndim - 1, split - 1, -1):
-        spans[axis] = (fetch_shape[axis] - 1) * byte_steps[axis] + spans[axis + 1]
-    axis = split
-    while spans[axis + 1] > block:
-        axis += 1
-    group = max(1, min((block - spans[axis + 1]) // byte_steps[axis] + 1, fetch_shape[axis]))
-    run_bytes = (group - 1) * byte_steps[axis] + spans[axis + 1]
-    return (axis, group, run_bytes,
-            run_bytes == group * itemsize * math.prod(fetch_shape[axis + 1:]))
+    if selection.layout is None:
+        return plan_basic(selection, spec, cost)
+    return plan_rows(selection, spec, cost, ordered)
 
 
 def plan_basic(key: Selection, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST) -> ReadPlan:
@@ -268,14 +113,224 @@ def plan_basic(key: Selection, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COS
     # Python call with ten arguments, on every read
     return tuple.__new__(ReadPlan, (fetch_shape, byte_steps, base, itemsize,
                                     *choose_runs(fetch_shape, byte_steps, itemsize, cost),
-                                    transpose, tuple(finish)))
-
-
-_ALL = slice(None)
-_REVERSED = slice(None, None, -1)
+                                    transpose, tuple(finish), None))
 
 
 def with_runs_for(plan: ReadPlan, cost: CostModel) -> ReadPlan:
     """``plan`` with its runs cut for ``cost`` instead (same selection, same bytes)."""
     runs = choose_runs(plan.fetch_shape, plan.byte_steps, plan.itemsize, cost)
     return tuple.__new__(ReadPlan, plan[:4] + runs + plan[8:])
+
+
+def _regular(selection: Any) -> Optional[AxisRange]:
+    """The selection as an AxisRange when it can be part of the inner box."""
+    if isinstance(selection, AxisRange):
+        return selection
+    if isinstance(selection, AxisIndices):
+        return selection.as_range()
+    if selection is POINTS:
+        return None
+    return AxisRange(selection, 1, 1)
+
+
+class _OuterFactors:
+    """The outer factors of a plan, in storage order, and what each fetched dim is.
+
+    Index sets are read in sorted order; distinct indices asked in another
+    order are written straight to the position they were asked at
+    (``positions``), so no permuting copy is needed after the read.
+    """
+
+    def __init__(self, ordered: bool) -> None:
+        self.ordered = ordered
+        self.factors: List[np.ndarray] = []
+        self.labels: List[Any] = []              # storage axis, or POINTS
+        self.flipped: List[bool] = []
+        self.positions: List[Optional[np.ndarray]] = []
+        self.reordered: set = set()              # labels fetched in request order
+        self.points: Optional[AxisIndices] = None
+
+    def add_range(self, selection: AxisRange, stride: int, label: int) -> None:
+        first, count, step, flip = selection.ascending()
+        self.factors.append((first + np.arange(count, dtype=np.int64) * step) * stride)
+        self.labels.append(label)
+        self.flipped.append(flip)
+        self.positions.append(None)
+
+    def add_points(self, offsets: np.ndarray, distinct: bool) -> None:
+        if self.ordered:
+            self.points = AxisIndices.of(offsets, distinct)
+            self.add_indices(self.points, 1, POINTS)
+        else:  # a gather from a map: points as asked, repeats included, no sort;
+            # so the fetched order already is the requested one (identity inverse)
+            flat = offsets.reshape(-1)
+            self.points = AxisIndices(flat, np.arange(flat.size).reshape(offsets.shape), True)
+            self._add_as_asked(flat, POINTS)
+
+    def _add_as_asked(self, offsets: np.ndarray, label: Any) -> None:
+        self.factors.append(offsets)
+        self.labels.append(label)
+        self.flipped.append(False)
+        self.positions.append(None)
+        self.reordered.add(label)
+
+    def add_indices(self, indices: AxisIndices, scale: int, label: Any) -> None:
+        if not self.ordered and not indices.sorted_request:
+            self._add_as_asked(indices.unique[indices.inverse.reshape(-1)] * scale, label)
+            return
+        self.factors.append(indices.unique * scale)
+        self.labels.append(label)
+        self.flipped.append(False)
+        if indices.distinct and not indices.sorted_request:
+            where = np.empty(indices.unique.size, dtype=np.int64)
+            where[indices.inverse.reshape(-1)] = np.arange(indices.inverse.size)
+            self.positions.append(where)
+            self.reordered.add(label)
+        else:
+            self.positions.append(None)
+
+
+def plan_rows(key: Selection, spec: ArraySpec, cost: CostModel = LOCAL_FILE_COST,
+              ordered: bool = True) -> ReadPlan:
+    """The offset-array case of :func:`plan_read`: a box repeated at rows.
+
+    ``ordered=False`` (for a gather from a memory map, where file order buys
+    nothing) skips sorting: rows go in the order asked, repeats included.
+    """
+    itemsize = spec.storage_dtype.itemsize
+    ndim = spec.ndim
+    user_axis = (lambda s: ndim - 1 - s) if spec.order == "F" else (lambda s: s)
+    selections = [key.per_axis[user_axis(s)] for s in range(ndim)]
+    strides = tuple(spec.axis_strides[user_axis(s)] for s in range(ndim))
+
+    # The inner box: of the longest suffix of regular storage axes, the part
+    # whose gaps the cost model reads through (as for a basic key).
+    split = ndim
+    while split > 0 and _regular(selections[split - 1]) is not None:
+        split -= 1
+    split += _unmerged_axes([_regular(selections[s]) for s in range(split, ndim)],
+                            strides[split:], itemsize, cost)
+    inner_ranges = [_regular(selections[s]).ascending() for s in range(split, ndim)]
+    inner_shape = tuple(r[1] for r in inner_ranges)
+    inner_steps = tuple(r[2] * strides[s] for r, s in zip(inner_ranges, range(split, ndim)))
+    base = spec.offset + sum(r[0] * strides[s] for r, s in zip(inner_ranges, range(split, ndim)))
+
+    outer = _OuterFactors(ordered)
+    if key.has_points and not any(selections[s] is POINTS for s in range(split)):
+        outer.add_points(_point_offsets(key, spec, strides, user_axis), True)  # 0-d bools only
+    for s in range(split):
+        selection = selections[s]
+        if selection is POINTS:
+            if outer.points is None:
+                outer.add_points(_point_offsets(key, spec, strides, user_axis),
+                                 key.point_group.distinct)
+        elif isinstance(selection, AxisIndices):
+            outer.add_indices(selection, strides[s], s)
+        else:
+            outer.add_range(_regular(selection), strides[s], s)
+    factors, labels, flipped = outer.factors, outer.labels, outer.flipped
+    positions, reordered, points = outer.positions, outer.reordered, outer.points
+    labels = labels + list(range(split, ndim))
+    flipped = flipped + [r[3] for r in inner_ranges]
+
+    outer_shape = tuple(len(f) for f in factors)
+    row_plan, span = _row_plan(inner_shape, inner_steps, itemsize, cost)
+    read_order = sorted_offsets = None
+    if ordered and not _nested(factors, span):
+        row_offsets = np.full(outer_shape, base, dtype=np.int64)
+        for axis, factor in enumerate(factors):
+            row_offsets += factor.reshape((-1,) + (1,) * (len(factors) - axis - 1))
+        read_order = np.argsort(row_offsets.reshape(-1), kind="stable")
+        sorted_offsets = row_offsets.reshape(-1)[read_order]
+    placement = _placement(key, selections, labels, flipped, points, user_axis, reordered)
+    rows = Rows(outer_shape=outer_shape, factors=tuple(factors), positions=tuple(positions),
+                base=base, read_order=read_order, sorted_offsets=sorted_offsets, row_span=span,
+                coalesce=span < LARGE_ROW_BYTES, cost=cost, data_offset=spec.offset,
+                data_count=spec.size, placement=placement)
+    return row_plan._replace(rows=rows)
+
+
+def _nested(factors: List[np.ndarray], span: int) -> bool:
+    """True when the C order of the factors' outer sum is strictly increasing."""
+    extent = span
+    for factor in reversed(factors):
+        if len(factor) > 1:
+            if int(np.diff(factor).min()) < extent:
+                return False
+            extent += int(factor[-1] - factor[0])
+    return True
+
+
+def _unmerged_axes(ranges: List[AxisRange], strides: Tuple[int, ...], itemsize: int,
+                   cost: CostModel) -> int:
+    """How many leading axes of a regular box are too sparse to read through."""
+    shape = tuple(r.count for r in ranges)
+    if not shape or math.prod(shape) == 0:
+        return 0
+    steps = tuple(abs(r.step) * stride for r, stride in zip(ranges, strides))
+    unbounded = CostModel(gap_threshold=cost.gap_threshold, block_size=_NO_BLOCK_LIMIT)
+    return choose_runs(shape, steps, itemsize, unbounded)[0]
+
+
+def _point_offsets(key: Selection, spec: ArraySpec, strides: Tuple[int, ...],
+                   user_axis: Any) -> np.ndarray:
+    """Byte offsets (from the inner box's origin) of the selected points, as asked."""
+    storage_of = {user_axis(s): s for s in range(spec.ndim)}
+    return key.point_group.offsets(lambda axis: strides[storage_of[axis]])
+
+
+def _row_plan(shape: Tuple[int, ...], steps: Tuple[int, ...], itemsize: int,
+              cost: CostModel) -> Tuple[ReadPlan, int]:
+    """The basic plan of one row (base 0) and its byte span."""
+    plan = ReadPlan(shape, steps, 0, itemsize, *choose_runs(shape, steps, itemsize, cost),
+                    transpose=False, finish_key=())
+    first, stop = plan.extent
+    return plan, max(stop - first, itemsize)
+
+
+def _placement(key: Selection, selections: List[Any], labels: List[Any], flipped: List[bool],
+               points: Optional[AxisIndices], user_axis: Any, reordered: set) -> Placement:
+    basic: List[Any] = []
+    kept: List[Any] = []
+    in_order = []
+    for label, flip in zip(labels, flipped):
+        if label is not POINTS and isinstance(selections[label], (int, np.integer)):
+            basic.append(0)
+            continue
+        basic.append(_REVERSED if flip else _ALL)
+        kept.append(POINTS if label is POINTS else user_axis(label))
+        in_order.append(label in reordered)
+    takes = []
+    for dim, (label, ordered) in enumerate(zip(kept, in_order)):
+        selection = key.per_axis[label] if label is not POINTS else None
+        if isinstance(selection, AxisIndices) and not (selection.sorted_request or ordered):
+            takes.append((dim, selection.inverse))
+    split_points = None
+    if points is not None:
+        dim = kept.index(POINTS)
+        if points.sorted_request or POINTS in reordered:
+            if len(key.point_group.broadcast_shape) != 1:
+                split_points = (dim, key.point_group.broadcast_shape)
+        else:
+            takes.append((dim, points.inverse))
+        kept[dim:dim + 1] = [("broadcast", i) for i in range(len(key.point_group.broadcast_shape))]
+    targets = []
+    for item in key.layout:
+        if item is POINTS:
+            targets.extend(("broadcast", i) for i in range(len(key.point_group.broadcast_shape)))
+        elif item is not NEWAXIS:
+            targets.append(item)
+    transpose = tuple(kept.index(target) for target in targets)
+    expand = None
+    if any(item is NEWAXIS for item in key.layout):
+        expand = []
+        for item in key.layout:
+            if item is NEWAXIS:
+                expand.append(None)
+            elif item is POINTS:
+                expand.extend([_ALL] * len(key.point_group.broadcast_shape))
+            else:
+                expand.append(_ALL)
+        expand = tuple(expand)
+    return Placement(basic=tuple(basic), takes=tuple(takes), split_points=split_points,
+                     transpose=transpose, expand=expand)

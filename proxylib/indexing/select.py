@@ -15,17 +15,16 @@ from __future__ import annotations
 from typing import Any, Tuple
 
 from .advanced import check_orthogonal, convert_items, is_array, orthogonal, vectorized
-from .normalize import _normalize_general, normalize_if_basic
+from .normalize import _normalize_general, normalize_plain
 from .selection import Selection
-
-_PLAIN = frozenset({int, slice, type(None), type(Ellipsis)})
 
 
 def select(key: Any, shape: Tuple[int, ...]) -> Selection:
     """``key`` resolved against ``shape`` as numpy indexing reads it."""
     items = key if type(key) is tuple else (key,)
-    if _PLAIN.issuperset(map(type, items)):
-        return normalize_if_basic(items, shape)  # plain items: always basic, never None
+    plain = normalize_plain(items, shape)
+    if plain is not None:
+        return plain
     converted = convert_items(items)
     if any(is_array(item) for item in converted):
         return vectorized(converted, shape)

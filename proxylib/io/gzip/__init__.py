@@ -9,8 +9,9 @@
   trusted; :mod:`.build`: ``proxylib.build_index``.
 """
 
-from .source import (GZIP_COST, INDEX_SPACING, JUMP, GzipSource, cost_for_fileobj,
+from .config import GzipConfig
+from .source import (GZIP_COST, INDEX_SPACING, GzipSource, cost_for_fileobj,
                      decompressor_name, open_gzip_source)
 
-__all__ = ["GzipSource", "GZIP_COST", "INDEX_SPACING", "JUMP", "open_gzip_source",
+__all__ = ["GzipSource", "GzipConfig", "GZIP_COST", "INDEX_SPACING", "open_gzip_source",
            "cost_for_fileobj", "decompressor_name"]

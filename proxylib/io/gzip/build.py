@@ -13,16 +13,17 @@ rewrite during the build made stale.
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional, Union
 
 from ...errors import FileChangedError, ProxyReadError
-from . import source as pgz
 from . import index_cache, jump
-from .members import MemberCursor
+from .index import GzipIndex
+from .members import DescriptorBytes, MemberCursor
+from .source import GZIP_MAGIC, STATES, GzipRegistry
+from .state import GzipState
 from ..identity import FileIdentity, path_and_descriptor_unchanged
 from ..paths import open_descriptor
 from ..positional import pread
@@ -47,74 +48,69 @@ def _check_unchanged(path: str, fd: int, before: FileIdentity) -> None:
             "inode differ); no index was saved, run the build again", path=path)
 
 
-def _verify_end(state: "pgz.GzipState", fd: int) -> None:
+def _verify_end(index: GzipIndex, fd: int, name: str) -> None:
     """Inflate from the last seek point to the end; raises if the data stop early."""
-    buffer = io.BytesIO()
-    state.zran.export_index(fileobj=buffer)
-    points = jump.SeekPoints.from_export(buffer.getvalue(), os.fstat(fd).st_size,
-                                              complete=True)
+    points = index.verified_points()
     # the last point may sit at the very end of the data: start at one before it
     last = points.before(int(points.uncompressed[-1]) - 1) if len(points) else -1
-    cursor = (jump.jump_cursor(points, last, state.name) if last >= 0
-              else MemberCursor(state.name))
+    cursor = jump.jump_cursor(points, last, name) if last >= 0 else MemberCursor(name)
     cursor.run_to_end(fd)
 
 
-def _stream_verdict(state: "pgz.GzipState", fd: int, err: BaseException) -> None:
+def _stream_verdict(state: GzipState, fd: int, err: BaseException) -> None:
     """indexed_gzip failed: let the member walker read the whole file to say why."""
     cursor = MemberCursor(state.name)
     cursor.run_to_end(fd)        # raises the real error (truncation, CRC, bad data)
-    if not state.grow_readbuf(cursor.max_header):
-        raise state._translate(err, 0) from err
+    if not state.indexed.grow_readbuf(cursor.max_header):
+        raise state.indexed.translate(err, 0) from err
 
 
-def build_full_index(path: str, *, spacing: Optional[int] = None,
-                     force: bool = False) -> BuildResult:
-    """Build (or reuse) and save the complete index of one gzip file."""
+def build_full_index(path: str, *, spacing: Optional[int] = None, force: bool = False,
+                     registry: GzipRegistry = STATES) -> BuildResult:
+    """Build (or reuse) and save the complete index of one gzip file (settings from
+    ``registry``'s config; ``spacing`` overrides its spacing)."""
     fd = open_descriptor(path)
     try:
-        if pread(fd, 2, 0) != pgz.GZIP_MAGIC:
+        if pread(fd, 2, 0) != GZIP_MAGIC:
             raise ProxyReadError(f"{path}: not a gzip file (no 1f 8b magic bytes)", path=path)
         identity = FileIdentity.of_descriptor(fd)
-        state = pgz.STATES.state(identity, path)
+        state = registry.state(identity, path)
         with state.lock:
-            if spacing is not None and spacing != (state.spacing or pgz.INDEX_SPACING):
-                state._drop_zran()
-                state.spacing = spacing
-                state._loaded = True   # explicit spacing: do not import another spacing
-            state.zfile.fd = fd
-            state.zfile.size = identity.size
-            try:
+            if spacing is not None and spacing != state.indexed.spacing:
+                state.indexed.drop()
+                state.indexed.spacing = spacing
+                state.index.forget_saved_offer()   # explicit spacing: import no other
+            with state.indexed.attached(DescriptorBytes(fd, identity.size)):
                 return _build(state, fd, path, identity, force)
-            finally:
-                state.zfile.fd = -1
     finally:
         os.close(fd)
 
 
-def _build(state: "pgz.GzipState", fd: int, path: str, before: FileIdentity,
+def _build(state: GzipState, fd: int, path: str, before: FileIdentity,
            force: bool) -> BuildResult:
     had_saved = index_cache.index_path(state.identity).exists()
-    zran = state._indexed()
-    if not force and state._is_complete() and state.saved_points == zran.npoints and had_saved:
+    reader = state.indexed.open_reader()
+    if (not force and state.index.reaches_end(reader)
+            and state.index.saved_points == reader.npoints and had_saved):
         _check_unchanged(path, fd, before)
-        return BuildResult(index_cache.index_path(state.identity), "reused", zran.npoints)
+        return BuildResult(index_cache.index_path(state.identity), "reused", reader.npoints)
     for attempt in range(2):
         try:
-            zran.build_full_index()
+            reader.build_full_index()
             break
         except Exception as err:
-            state._drop_zran()
+            state.indexed.drop()
             if attempt:
-                raise state._translate(err, 0) from err
+                raise state.indexed.translate(err, 0) from err
             _stream_verdict(state, fd, err)    # raises unless a bigger buffer may help
-            state._loaded = True
-            zran = state._indexed()
-    _verify_end(state, fd)
+            state.index.forget_saved_offer()
+            reader = state.indexed.open_reader()
+    index = GzipIndex.exported(reader, state.identity, complete=True)   # the one export
+    _verify_end(index, fd, state.name)
     _check_unchanged(path, fd, before)
-    state.complete = True
-    where = state.save_if_grown(force=True)
-    return BuildResult(where, "rebuilt" if had_saved else "built", zran.npoints)
+    state.index.complete = True
+    where = state.index.adopt(index)
+    return BuildResult(where, "rebuilt" if had_saved else "built", index.points)
 
 
 def build_index(path: PathLike, *, spacing: Optional[int] = None, force: bool = False) -> Optional[Path]:

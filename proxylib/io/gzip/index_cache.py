@@ -96,7 +96,7 @@ def reset_warning() -> None:
         _warned = False
 
 
-def _split_export(payload: bytes) -> "tuple[bytes, List[memoryview]]":
+def split_export(payload: bytes) -> "tuple[bytes, List[memoryview]]":
     """An export's head (header and points) and its windows."""
     count = struct.unpack_from("<I", payload, _EXPORT_HEAD - 4)[0]
     head = _EXPORT_HEAD + count * _EXPORT_POINT
@@ -105,8 +105,9 @@ def _split_export(payload: bytes) -> "tuple[bytes, List[memoryview]]":
 
 
 def save_index(identity: FileIdentity, payload: bytes, *, spacing: int, points: int,
-               complete: bool, directory: Optional[Path] = None) -> Optional[Path]:
-    """Write an exported index atomically; warn once and return None on failure.
+               complete: bool, directory: Optional[Path] = None) -> Optional["SavedIndex"]:
+    """Write an exported index atomically and return it as saved (its ``where`` is the
+    file); warn once and return None on failure.
 
     The points are stored as they are; each 32 KiB window is deflated on its own
     (zlib format, so its Adler-32 is checked when it is inflated), so a later
@@ -126,7 +127,7 @@ def save_index(identity: FileIdentity, payload: bytes, *, spacing: int, points: 
         _warn_once(f"proxylib: cannot keep a secret key in {root}; gzip indexes are not "
                    "saved. Set PROXYLIB_CACHE_DIR to a writable private directory.")
         return None
-    head, windows = _split_export(payload)
+    head, windows = split_export(payload)
     packed = [_deflate.compress(window, 1) for window in windows]
     ends = np.cumsum([0] + [len(blob) for blob in packed], dtype="<u8")
     macs = b"".join(cache_trust.window_mac(key, rank, blob) for rank, blob in enumerate(packed))
@@ -148,7 +149,8 @@ def save_index(identity: FileIdentity, payload: bytes, *, spacing: int, points: 
     except OSError as err:
         _cannot_save(target, err)
         return None
-    return target
+    return SavedIndex(head, ends, memoryview(b"".join(packed)), spacing=spacing, points=points,
+                      complete=complete, key=key, macs=macs, where=target)
 
 
 def _cannot_save(target: Path, err: OSError) -> None:
@@ -162,7 +164,8 @@ class SavedIndex:
     """A saved index: its points at once, each window inflated when asked for."""
 
     def __init__(self, head: bytes, ends: np.ndarray, blobs: memoryview, *, spacing: int,
-                 points: int, complete: bool, key: bytes, macs: bytes) -> None:
+                 points: int, complete: bool, key: bytes, macs: bytes, where: Path) -> None:
+        self.where = where
         self.head = head
         self._ends = ends
         self._blobs = blobs
@@ -186,6 +189,10 @@ class SavedIndex:
         if len(window) != _WINDOW:
             raise DamagedIndexError(f"saved gzip index window {rank} has {len(window)} bytes")
         return window
+
+    @property
+    def windows(self) -> int:
+        return len(self._ends) - 1
 
     @property
     def payload(self) -> bytes:
@@ -242,7 +249,7 @@ def load_index(identity: FileIdentity, directory: Optional[Path] = None) -> Opti
             return None
         return SavedIndex(table[:head_size], ends, blobs, spacing=int(header["spacing"]),
                           points=int(header["points"]), complete=bool(header["complete"]),
-                          key=key, macs=table[len(table) - macs_size:])
+                          key=key, macs=table[len(table) - macs_size:], where=target)
     except Exception:  # any damage means: not trustworthy, rebuild
         return None
 
@@ -256,4 +263,4 @@ def discard_index(identity: FileIdentity, directory: Optional[Path] = None) -> N
 
 
 __all__ = ["IndexCacheWarning", "SavedIndex", "DamagedIndexError", "cache_dir",
-           "index_path", "save_index", "load_index", "discard_index"]
+           "index_path", "split_export", "save_index", "load_index", "discard_index"]

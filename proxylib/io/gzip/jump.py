@@ -81,6 +81,11 @@ class SeekPoints:
         rank = np.cumsum(table["has_window"].astype(np.int64)) - 1
         return cls(table, rank, window, spacing=spacing, complete=complete)
 
+    def fetch_windows_from(self, window: Callable[[int], bytes]) -> None:
+        """Fetch the windows from ``window`` from now on (the same windows, held
+        elsewhere: e.g. deflated once saved)."""
+        self._window = window
+
     def before(self, offset: int) -> int:
         """Index of the last point at or before uncompressed ``offset`` (-1 if none)."""
         return int(np.searchsorted(self.uncompressed, offset, "right")) - 1
@@ -99,6 +104,11 @@ class SeekPoints:
     def member_start(self, point: int) -> int:
         """Uncompressed offset where the member holding ``point`` starts."""
         return int(self.uncompressed[self._member_point[point]])
+
+
+def point_count(head: bytes) -> int:
+    """How many points an export (or its head) holds."""
+    return int(_EXPORT_HEADER.unpack_from(head)[-1])
 
 
 def _head_size(payload: bytes) -> int:
@@ -123,4 +133,4 @@ def jump_cursor(points: SeekPoints, point: int, name: str) -> MemberCursor:
     return MemberCursor.at_point(points, point, name)
 
 
-__all__ = ["HAVE_ISAL", "SeekPoints", "jump_cursor", "check_points", "WINDOW"]
+__all__ = ["HAVE_ISAL", "SeekPoints", "jump_cursor", "check_points", "point_count", "WINDOW"]

@@ -62,16 +62,18 @@ class CompressedBytes(Protocol):
 
 
 class DescriptorBytes:
-    """Compressed bytes of an open local file, read positionally."""
+    """Compressed bytes of an open local file, read positionally; ``size`` when known
+    (from the file's identity) saves a stat per read."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, size: Optional[int] = None) -> None:
         self.fd = fd
+        self._size = size
 
     def pread(self, size: int, offset: int) -> bytes:
         return pread(self.fd, size, offset)
 
     def size(self) -> int:
-        return os.fstat(self.fd).st_size
+        return os.fstat(self.fd).st_size if self._size is None else self._size
 
 
 def as_bytes(source: Any) -> CompressedBytes:

@@ -28,9 +28,9 @@ one, so spans and threads are not re-planned and re-synchronised per run. The
 worker threads are kept between reads (starting two threads per 8 MiB read
 cost more than the parallelism gained); a forked child makes its own.
 
-The thread count is passed in; :func:`default_threads` reads
-``PROXYLIB_GZIP_THREADS`` and otherwise uses the cores available to the
-process.
+The thread count is passed in (``GzipConfig.threads``, by default
+:func:`~proxylib.io.gzip.config.default_threads`: ``PROXYLIB_GZIP_THREADS`` or
+the cores available to the process).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 import numpy as np
 
 from . import inflate_into, jump
+from .config import default_threads
 from .members import DescriptorBytes
 
 T = TypeVar("T")
@@ -52,20 +53,6 @@ T = TypeVar("T")
 MIN_SPACINGS = 8
 #: Spans per thread (more than one evens out spans that compress differently).
 SPANS_PER_THREAD = 4
-
-
-def default_threads() -> int:
-    """``PROXYLIB_GZIP_THREADS`` if set (at least 1), else the usable cores."""
-    text = os.environ.get("PROXYLIB_GZIP_THREADS", "").strip()
-    if text:
-        try:
-            return max(1, int(text))
-        except ValueError:
-            pass
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def plan_spans(points: "jump.SeekPoints", offset: int, length: int,

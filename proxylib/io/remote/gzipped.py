@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import threading
 from typing import Any, Dict, Optional
 
 from ...errors import CorruptDataError, ProxyReadError, TruncatedFileError
-from ..gzip import index_cache
 from ..cost import CostModel
-from ..gzip.source import INDEX_SPACING
+from ..gzip.config import INDEX_SPACING
+from ..gzip.index import GzipIndex
 from ..gzip.members import MemberCursor
 from ..identity import FileIdentity
 from ..sources import _byte_view
@@ -113,15 +112,15 @@ class RemoteGzipFile(RemoteFile):
         if self._zran is None:
             self._zran = self._new_zran()
             self._from_saved = False
-            saved = None if self._saved_failed else index_cache.load_index(self.index_identity())
+            saved = None if self._saved_failed else GzipIndex.load(self.index_identity())
             if saved is not None:
                 try:
-                    self._zran.import_index(fileobj=io.BytesIO(saved.payload))
+                    saved.import_into(self._zran)
                     self._saved_points = self._zran.npoints
                     self._complete = saved.complete
                     self._from_saved = True
                 except Exception:  # a damaged index is never trusted: rebuild
-                    index_cache.discard_index(self.index_identity())
+                    saved.discard()
                     self._zran = self._new_zran()
         return self._zran
 
@@ -138,7 +137,7 @@ class RemoteGzipFile(RemoteFile):
             except CorruptDataError:
                 if not self._from_saved:
                     raise
-                index_cache.discard_index(self.index_identity())
+                GzipIndex.discard_saved(self.index_identity())
                 self._saved_failed = True
                 self._zran = None
                 self._complete = False
@@ -153,10 +152,7 @@ class RemoteGzipFile(RemoteFile):
         # than rewriting a small index file.
         if not (force or zran.npoints > self._saved_points):
             return
-        buffer = io.BytesIO()
-        zran.export_index(fileobj=buffer)
-        index_cache.save_index(self.index_identity(), buffer.getvalue(), spacing=zran.spacing,
-                               points=zran.npoints, complete=self._complete)
+        GzipIndex.exported(zran, self.index_identity(), complete=self._complete).save()
         self._saved_points = zran.npoints
 
     def _walker_bytes(self) -> WalkerBytes:
