@@ -3,7 +3,7 @@ object, or both) and the rules for file names (case kept, suffixes compared
 case-insensitively).
 
 A holder opens its content for reading through :mod:`proxylib.io.streams`,
-sniffed by :func:`proxylib.io.sniff.compression_of` like the proxy's own reads,
+sniffed by :func:`proxylib.io.sniff.sniff` like the proxy's own reads,
 and for writing through :func:`proxylib.io.atomic.replacing`.
 """
 
@@ -16,8 +16,7 @@ from typing import Any, Dict, IO, Iterator, Optional, Tuple, Union
 
 from .errors import ImageFileError, MissingFileError
 from .io.atomic import replacing
-from .io.compressed import sniff_codec
-from .io.sniff import SNIFF_HEAD, compression_of
+from .io.sniff import SNIFF_HEAD, sniff
 from .io.streams import open_stream, stream_size, wrap_fileobj
 
 FileSpec = Union[str, os.PathLike, bytes]
@@ -66,17 +65,15 @@ class FileHolder:
             fileobj.seek(self.pos)
         except (AttributeError, OSError, ValueError):
             return fileobj  # not seekable or readable: the proxy says what is wrong
-        kind = compression_of(head)
-        if kind is None:
+        kind, open_reader = sniff(head)
+        if open_reader is None:
             return fileobj
         if self.pos:
             raise ImageFileError(
                 f"{_name_of(fileobj)}: the bytes at position {self.pos} are {kind}-"
                 "compressed; a compressed file object is read from its start, so pass "
                 "pos=0 or a decompressing reader (e.g. gzip.GzipFile)")
-        if kind == "gzip":
-            return gzip.GzipFile(fileobj=fileobj, mode="rb")
-        return sniff_codec(head).factory(fileobj)
+        return open_reader(fileobj)
 
     def data_size(self) -> Tuple[Optional[int], bool]:
         """(bytes the file's content holds or at most holds, whether only an upper bound).
@@ -133,8 +130,9 @@ class FileHolder:
         """A forwards reader of the content; gzip, bzip2 and Zstandard are decompressed.
 
         Paths open through :mod:`proxylib.io.opening` and both paths and file
-        objects are sniffed by :func:`proxylib.io.sniff.compression_of`: the
-        same bytes a proxy of the file reads. Read failures are proxylib errors.
+        objects are sniffed by :func:`proxylib.io.sniff.sniff`, which also picks the
+        decompressor: the same bytes a proxy of the file reads. Read failures are
+        proxylib errors.
         """
         self._require()
         if self.fileobj is not None:

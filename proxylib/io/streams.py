@@ -4,14 +4,13 @@ A proxy reads a path through :class:`~proxylib.io.opening.OpenFile`, which
 decides from the first bytes whether the file is gzip, bzip2, Zstandard or
 plain. Headers, size checks and ``proxylib ls`` need the same bytes read
 forwards; :func:`open_stream` gives them a decompressing reader chosen by the
-same sniffer (:func:`~proxylib.io.sniff.compression_of`), opened through the same error
+same sniffer (:func:`~proxylib.io.sniff.sniff`, which also picks the decompressor), opened through the same error
 handling (missing file, permissions, no descriptors left), so a file the
 proxy can read is a file the header reader can read, and the other way round.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
 import stat as stat_module
 import zlib
@@ -19,19 +18,10 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Optional, Tuple
 
 from ..errors import CorruptDataError, ProxyError, ProxyReadError, TruncatedFileError
-from .compressed import PreadFile, sniff_codec
+from .compressed import PreadFile
 from .paths import open_descriptor, require_regular_file
 from .positional import pread
-from .sniff import SNIFF_HEAD, compression_of
-
-
-def _decompressor(kind: Optional[str], raw: Any, head: bytes) -> Any:
-    if kind is None:
-        return raw
-    if kind == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    codec = sniff_codec(head)
-    return codec.factory(raw)
+from .sniff import SNIFF_HEAD, compression_of, sniff
 
 
 _STREAM_ERRORS = (OSError, EOFError, ValueError, zlib.error)
@@ -99,9 +89,8 @@ def open_stream(path: str) -> Iterator[_Guarded]:
     fd = open_regular(path)
     try:
         raw = PreadFile(fd, path)
-        head = pread(fd, SNIFF_HEAD, 0)
-        kind = compression_of(head)
-        yield _Guarded(_decompressor(kind, raw, head), path, kind, raw)
+        kind, open_reader = sniff(pread(fd, SNIFF_HEAD, 0))
+        yield _Guarded(raw if open_reader is None else open_reader(raw), path, kind, raw)
     finally:
         os.close(fd)
 
@@ -113,10 +102,10 @@ def wrap_fileobj(fileobj: Any, pos: int = 0, name: str = "") -> Iterator[_Guarde
     fileobj.seek(pos)
     head = fileobj.read(SNIFF_HEAD)
     fileobj.seek(pos)
-    kind = compression_of(head)
+    kind, open_reader = sniff(head)
     name = name or getattr(fileobj, "name", None) or f"<{type(fileobj).__name__}>"
     name = os.fsdecode(name) if isinstance(name, (bytes, os.PathLike)) else str(name)
-    stream = _decompressor(kind, fileobj, head) if kind else fileobj
+    stream = fileobj if open_reader is None else open_reader(fileobj)
     yield _Guarded(stream, name, kind, fileobj)
 
 
