@@ -6,8 +6,9 @@ numpy.memmap and nibabel, through the same machinery as ``proxylib bench
 whole page cache is dropped (``/proc/sys/vm/drop_caches``); otherwise the
 file's pages are (``POSIX_FADV_DONTNEED``; no map of it is alive between
 rounds). Run: ``python -m pytest benchmarks/bench_cold.py -q -s`` (prints the
-table; ``PROXYLIB_BENCH_SHAPE`` shrinks the volume). Figures and the choices
-they made: benchmarks/README.md, "Cold page cache".
+table; ``PROXYLIB_BENCH_SHAPE`` shrinks the volume). The table ends with every
+issue-16 target as a ratio of this run (proxylib/bench/targets.py). Figures
+and the choices they made: benchmarks/README.md, "Cold page cache".
 """
 
 import os
@@ -30,6 +31,7 @@ def bench_cold_and_warm(volume, capsys):
     own = [r for r in results if r.family == "proxylib"]
     assert own and all(r.error is None for r in own)
     assert {r.cache for r in results} == {"warm", "cold"}
+    assert "issue 16 targets" in table
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -78,3 +82,18 @@ def test_drop_page_cache_says_how(volume, monkeypatch):
 
     monkeypatch.setattr("builtins.open", refuse)
     assert cold.drop_page_cache([path]) in ("fadvise", "none")
+
+
+def test_cold_mask_gap_script_measures_every_strategy(volume, tmp_path):
+    path, _ = volume
+    script = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", "cold_mask_gap.py")
+    root = os.path.abspath(os.path.join(os.path.dirname(script), os.pardir))
+    env = dict(os.environ, PROXYLIB_COLD_DROP="fadvise",
+               PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    out = subprocess.run([sys.executable, script, path, "--rounds", "1", "--gaps", "16", "64"],
+                         capture_output=True, text=True, env=env, timeout=120, check=True).stdout
+    rows = [(line[:40].strip(), float(line[40:].split()[0])) for line in out.splitlines()[1:]]
+    assert rows[0][0] == "one sequential read"
+    assert len(rows) == 1 + 3 * 3  # three settings: the probed cost and two forced gaps
+    assert sum("probed cost" in name for name, _ in rows) == 3
+    assert all(median > 0 for _, median in rows)

@@ -22,6 +22,12 @@ needs_cachestat = pytest.mark.skipif(advice._syscall is None or not hasattr(os, 
 SHAPE = (64, 64, 16, 6)  # 1.5 MiB of float32, volumes of 256 KiB
 
 
+@pytest.fixture(autouse=True)
+def probe_every_time(monkeypatch):
+    """Each access here probes anew (the tests change residency between accesses)."""
+    monkeypatch.setattr(advice.Residency, "REUSE_SECONDS", 0.0)
+
+
 @pytest.fixture
 def stored(tmp_path):
     data = np.random.default_rng(5).standard_normal(SHAPE, dtype=np.float32)
@@ -185,3 +191,14 @@ def test_a_cold_kept_map_is_read_with_preads(stored, monkeypatch):
         assert batches == []  # warm: gathered from the kept map
     finally:
         proxy.close()
+
+
+def test_one_probe_serves_the_reads_of_a_moment(monkeypatch):
+    monkeypatch.setattr(advice.Residency, "REUSE_SECONDS", 60.0)
+    answers = iter([True, False])
+    residency = advice.Residency(lambda: next(answers))
+    assert residency.last() is None
+    assert [residency.cold() for _ in range(5)] == [True] * 5  # one probe
+    assert residency.last() is True
+    monkeypatch.setattr(advice.Residency, "REUSE_SECONDS", 0.0)
+    assert residency.cold() is False  # the next probe

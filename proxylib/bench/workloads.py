@@ -32,7 +32,8 @@ class Workload:
         return self if self.draw is None else replace(self, key=self.draw(rng))
 
 
-def _mask(spatial: Tuple[int, ...], count: int, rng: np.random.Generator) -> np.ndarray:
+def random_mask(spatial: Tuple[int, ...], count: int, rng: np.random.Generator) -> np.ndarray:
+    """A 3D boolean mask of ``count`` voxels drawn without replacement."""
     mask = np.zeros(spatial, dtype=bool)
     total = int(np.prod(spatial))
     mask.reshape(-1)[rng.choice(total, size=min(count, total), replace=False)] = True
@@ -60,10 +61,10 @@ def standard_workloads(shape: Tuple[int, ...], seed: int = 0) -> Tuple[Workload,
         Workload("time series", "key", (middle[0], middle[1], middle[2], slice(None)),
                  lambda rng: (point(rng, 0), point(rng, 1), point(rng, 2), slice(None))),
         Workload("x-slab", "key", (middle[0],), lambda rng: (point(rng, 0),)),
-        Workload("mask 1000 voxels", "key", _mask(spatial, MASK_VOXELS, rng),
-                 lambda rng: _mask(spatial, MASK_VOXELS, rng)),
-        Workload("mask 20 voxels", "key", _mask(spatial, SMALL_MASK_VOXELS, rng),
-                 lambda rng: _mask(spatial, SMALL_MASK_VOXELS, rng)),
+        Workload("mask 1000 voxels", "key", random_mask(spatial, MASK_VOXELS, rng),
+                 lambda rng: random_mask(spatial, MASK_VOXELS, rng)),
+        Workload("mask 20 voxels", "key", random_mask(spatial, SMALL_MASK_VOXELS, rng),
+                 lambda rng: random_mask(spatial, SMALL_MASK_VOXELS, rng)),
         Workload("full float32", "full"),
     )
 

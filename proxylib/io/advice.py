@@ -186,11 +186,15 @@ def _windows(size: int):
 
 
 class Residency:
-    """A source's last answer to "is the file cold?", per thread.
+    """A source's answer to "is the file cold?", per thread, reused for a moment.
 
-    One access asks for the cost model, then perhaps for a map: the map
-    reuses the answer the cost probe gave within :attr:`REUSE_SECONDS`, so an
-    access pays one probe (about 3-10 us), and its reads can ask what it found.
+    An access asks for the cost model, then perhaps for a map, then reads:
+    all take the answer of one probe. A probe costs 3-12 us (more than a warm
+    time series from a kept map takes without it), so an answer is reused for
+    :data:`REUSE_SECONDS`: a loop of reads probes about every 10 ms, and a
+    file's residency does not change faster than that in a way that matters
+    (the cost of a stale answer is one access planned for the other case,
+    its values the same).
     """
 
     REUSE_SECONDS = 0.01
@@ -199,15 +203,15 @@ class Residency:
         self._probe = probe
         self._local = threading.local()
 
-    def cold(self, reuse: bool = False) -> bool:
-        """Probe now (or, with ``reuse``, take an answer this thread got just before)."""
+    def cold(self) -> bool:
+        """This thread's answer of the last :data:`REUSE_SECONDS`, or a new probe's."""
         local, now = self._local, time.monotonic()
-        if not (reuse and now - getattr(local, "at", -1.0) < self.REUSE_SECONDS):
+        if now - getattr(local, "at", -1.0) >= self.REUSE_SECONDS:
             local.cold, local.at = self._probe() is True, now
         return local.cold
 
     def last(self) -> Optional[bool]:
-        """This thread's last answer (None: never probed)."""
+        """This thread's last answer, however old (None: never probed)."""
         return getattr(self._local, "cold", None)
 
 

@@ -136,7 +136,7 @@ class DescriptorSource(ByteSource):
         """A map of the file, made on first use; None when it may not be mapped or,
         before one is made, when the file is cold (reads then go by pread)."""
         if self._mapper is None:
-            if self._map_length is None or self._residency.cold(reuse=True):
+            if self._map_length is None or self._residency.cold():
                 return None
             with Mapper._guard:
                 if self._mapper is None:
@@ -293,7 +293,7 @@ class MappedSource(ByteSource):
 
     def mapping(self) -> Optional[mmap.mmap]:
         """The kept map; None while its file is cold (reads then go by pread)."""
-        return None if self._residency.cold(reuse=True) else self._mapper.get()
+        return None if self._residency.cold() else self._mapper.get()
 
     def close(self) -> None:
         self._mapper.close()
