@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import proxylib
 from proxylib import ArrayProxy
@@ -200,8 +202,7 @@ def test_full_reads_of_every_layout_match_the_standard_library(tmp_path, layout,
         data, (direct, cursor) = _full_read(path, expected.shape, np.int16, threads, monkeypatch)
         np.testing.assert_array_equal(data, expected)
         assert direct + cursor >= threads
-        if _members(stream) == 1:
-            assert cursor == 0, "a single-member stream fell back to the member walker"
+        assert cursor == 0, "a span fell back to the member walker"
 
 
 @needs_direct
@@ -276,15 +277,25 @@ def test_corrupt_span_falls_back_and_names_the_error(tmp_path, array, monkeypatc
     path = tmp_path / "walk.gz"
     path.write_bytes(bytes(blob))
     proxylib.build_index(path, spacing=64 * 1024)
-    blob[len(blob) // 2:len(blob) // 2 + 64] = b"\xa5" * 64      # same size: identity kept
-    stat = os.stat(path)
-    path.write_bytes(bytes(blob))
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    monkeypatch.setenv("PROXYLIB_GZIP_THREADS", "2")
-    pgz.STATES.clear()
-    with pytest.raises(CorruptDataError):
-        np.asarray(ArrayProxy(str(path), (SHAPE, np.float32, 0)))
-    assert gzip_parallel.SPANS.cursor > 0
+    seen = []
+    original = gzip_parallel.read_runs
+
+    def spy(points, *args):
+        seen.append(points)
+        return original(points, *args)
+    monkeypatch.setattr(gzip_parallel, "read_runs", spy)
+    _full_read(path, SHAPE, np.float32, 2, monkeypatch)
+    blob[len(blob) // 2:len(blob) // 2 + 4096] = b"\xff" * 4096   # no valid deflate codes
+    bad = tmp_path / "bad.gz"
+    bad.write_bytes(bytes(blob))
+    fd = os.open(bad, os.O_RDONLY)
+    before = gzip_parallel.SPANS.cursor
+    try:
+        with pytest.raises(CorruptDataError, match="bad.gz"):
+            original(seen[0], fd, [0], [memoryview(bytearray(len(raw)))], str(bad), 2)
+    finally:
+        os.close(fd)
+    assert gzip_parallel.SPANS.cursor > before
 
 
 def test_without_isal_api_spans_use_the_member_walker(tmp_path, array, monkeypatch):
@@ -295,3 +306,26 @@ def test_without_isal_api_spans_use_the_member_walker(tmp_path, array, monkeypat
     data, (direct, cursor) = _full_read(path, SHAPE, np.float32, 2, monkeypatch)
     np.testing.assert_array_equal(data, array)
     assert direct == 0 and cursor > 1
+
+
+@needs_direct
+@settings(max_examples=10, deadline=None)
+@given(level=st.integers(0, 9), flush=st.sampled_from(sorted(corpus.FLUSHES)),
+       every=st.integers(1, 300_000), cuts=st.lists(st.integers(0, 600_000), max_size=5),
+       threads=st.integers(1, 3))
+def test_generated_member_and_flush_layouts_read_exactly(level, flush, every, cuts, threads,
+                                                         tmp_path_factory):
+    """Full reads from a saved index over hypothesis-drawn member cuts and flush
+    patterns, against the standard library, with no span falling back."""
+    raw = np.cumsum(np.random.default_rng(every).integers(-2, 3, 300_000)).astype(np.int16)
+    layout = corpus.Layout(level=level, flush=flush, flush_every=every,
+                           members=tuple(sorted(cuts)))
+    stream = corpus.compress(raw.tobytes(), layout)
+    path = tmp_path_factory.mktemp("generated") / "raw.gz"
+    path.write_bytes(stream)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("PROXYLIB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        proxylib.build_index(path, spacing=64 * 1024)
+        data, (direct, cursor) = _full_read(path, raw.shape, np.int16, threads, monkeypatch)
+    np.testing.assert_array_equal(data, np.frombuffer(corpus.reference(stream), np.int16))
+    assert direct >= 1 and cursor == 0

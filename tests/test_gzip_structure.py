@@ -36,11 +36,7 @@ def gz(tmp_path, walk):
 
 
 def _identity(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return FileIdentity.of_descriptor(fd)
-    finally:
-        os.close(fd)
+    return FileIdentity.of_path(path)
 
 
 def test_build_exports_the_index_once_and_saves_what_it_verified(gz, monkeypatch):

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ...errors import InflateIntoError
 from .deflate_prime import primed_byte
@@ -122,10 +122,16 @@ class SpanInflater:
     ``bits`` how many of that byte's high bits belong to the block (0: it
     starts on the byte), ``window`` the 32 KiB before it (None at a member's
     start). Input is read from ``fd`` up to ``compressed_stop`` where possible.
+
+    When the deflate stream ends before the output is full, ``next_stream``
+    (if given) is called with the offset of the first byte after it and
+    returns where the next stream's deflate data start (the gzip layer skips
+    a trailer and the next member's header), or None if there is none.
     """
 
     def __init__(self, fd: int, compressed: int, bits: int, window: Optional[bytes],
-                 compressed_stop: int, *, library: Any = None) -> None:
+                 compressed_stop: int, *, next_stream: Optional[Callable[[int], Optional[int]]]
+                 = None, library: Any = None) -> None:
         library = library or _LIBRARY.get()
         if library is None:
             raise InflateIntoError("ISA-L's inflate API is not available")
@@ -144,7 +150,9 @@ class SpanInflater:
         self._next_byte = compressed
         self._stop = max(compressed_stop, compressed + 1)
         self._bits = bits
+        self._next_stream = next_stream
         self.bytes_read = 0
+        self.streams = 1
 
     def _refill(self) -> None:
         want = min(_CHUNK, max(64 * 1024, self._stop - self._next_byte))
@@ -174,9 +182,23 @@ class SpanInflater:
                 if code < 0:
                     raise InflateIntoError(f"isal_inflate returned {code}")
                 if head.avail_in and head.avail_out:
-                    raise InflateIntoError("the deflate stream ended inside the span")
+                    self._start_next_stream()
             out_address += piece
             count -= piece
+
+    def _start_next_stream(self) -> None:
+        """The deflate stream ended (ISA-L hands back the whole bytes it did not use)."""
+        head = self._head
+        resume = (self._next_stream(self._next_byte - head.avail_in)
+                  if self._next_stream is not None else None)
+        if resume is None:
+            raise InflateIntoError("the deflate stream ended inside the span")
+        out, room = head.next_out, head.avail_out
+        self._lib.isal_inflate_init(self._state)
+        head.next_out, head.avail_out = out, room
+        head.next_in, head.avail_in = None, 0
+        self._next_byte = resume
+        self.streams += 1
 
     def readinto(self, view: memoryview) -> None:
         """Inflate exactly ``len(view)`` bytes into ``view``."""

@@ -9,10 +9,12 @@ Each span is inflated by ISA-L straight into the caller's buffer
 and nothing is copied under the GIL, so one thread costs what one plain
 decompression pass costs and two threads about half (benchmarks/README.md).
 That is also why a single thread takes this path (one span) rather than the
-streaming cursor, which cost 1.10-1.15x a pass in copies. A span that ISA-L
-cannot produce (not installed, a member boundary inside the span, bad data)
-is re-read with the general :class:`~proxylib.io.gzip.members.MemberCursor`,
-which walks members and names errors. Neither path can check a CRC here (a
+streaming cursor, which cost 1.10-1.15x a pass in copies. Where a member ends
+inside a span (BGZF, pigz -i, ``cat a.gz b.gz``), the span goes on past the
+trailer and the next member's header with a fresh inflater. A span that ISA-L
+cannot produce (not installed, bad data) is re-read with the general
+:class:`~proxylib.io.gzip.members.MemberCursor`, which walks members and names
+errors. Neither path can check a CRC here (a
 span never holds a whole member): the index was built by a pass that checked
 them, and it serves only the identical file.
 
@@ -44,8 +46,9 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 import numpy as np
 
 from . import inflate_into, jump
+from ...errors import ProxyReadError
 from .config import default_threads
-from .members import DescriptorBytes
+from .members import GZIP_MAGIC, DescriptorBytes, header_end
 
 T = TypeVar("T")
 
@@ -153,16 +156,28 @@ def _pieces(starts: Sequence[int], views: Sequence[memoryview], start: int,
         run += 1
 
 
+def _next_member(source: DescriptorBytes, name: str) -> Callable[[int], Optional[int]]:
+    """For a deflate stream ending at ``end``: where the next member's deflate data
+    start (past the 8-byte trailer and the member header), None if no member follows."""
+    def after(end: int) -> Optional[int]:
+        at = end + 8
+        if source.pread(2, at) != GZIP_MAGIC:
+            return None
+        return header_end(source, at, name)
+    return after
+
+
 def _direct_span(points: "jump.SeekPoints", fd: int, point: int, start: int, stop: int,
-                 pieces: Iterator[Tuple[int, memoryview]]) -> int:
+                 pieces: Iterator[Tuple[int, memoryview]], name: str) -> int:
     """One span with ISA-L writing into the result (InflateIntoError if it cannot)."""
     row = points.table[point]
     bits = int(row["bits"])
     following = int(np.searchsorted(points.uncompressed, stop, "left"))
     compressed_stop = (int(points.table["compressed"][following]) + 1
                        if following < len(points) else os.fstat(fd).st_size)
-    inflater = inflate_into.SpanInflater(fd, int(row["compressed"]) - (1 if bits else 0), bits,
-                                         points.window(point), compressed_stop)
+    inflater = inflate_into.SpanInflater(
+        fd, int(row["compressed"]) - (1 if bits else 0), bits, points.window(point),
+        compressed_stop, next_stream=_next_member(DescriptorBytes(fd), name))
     inflater.skip(start - int(points.uncompressed[point]))
     for _, piece in pieces:
         inflater.readinto(piece)
@@ -185,10 +200,10 @@ def read_runs(points: "jump.SeekPoints", fd: int, offsets: Sequence[int],
         if direct:
             try:
                 count = _direct_span(points, fd, point, start, stop,
-                                     _pieces(starts, views, start, stop))
+                                     _pieces(starts, views, start, stop), name)
                 SPANS.add(True)
                 return count
-            except inflate_into.InflateIntoError:
+            except (inflate_into.InflateIntoError, ProxyReadError):
                 pass                       # the member walker decides (and names errors)
         SPANS.add(False)
         cursor = jump.jump_cursor(points, point, name)
