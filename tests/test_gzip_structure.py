@@ -150,7 +150,7 @@ def test_streaming_reads_take_the_size_from_the_identity(gz, walk, monkeypatch):
     proxy.close()
 
 
-def test_one_sniff_picks_the_decompressor(monkeypatch):
+def test_one_sniff_picks_the_decompressor(monkeypatch, tmp_path):
     import bz2
     from proxylib.io import compressed
     calls = []
@@ -164,3 +164,8 @@ def test_one_sniff_picks_the_decompressor(monkeypatch):
     from proxylib.fileholder import FileHolder
     holder = FileHolder(fileobj=io.BytesIO(payload))
     assert holder.file_like.read() == b"x" * 1000 and len(calls) == 1
+    path = tmp_path / "x.bz2"
+    path.write_bytes(payload)
+    calls.clear()
+    proxy = ArrayProxy(str(path), ((1000,), np.uint8))
+    assert bytes(proxy[:5]) == b"xxxxx" and len(calls) == 1    # one sniff per access
