@@ -65,15 +65,15 @@ class FileHolder:
             fileobj.seek(self.pos)
         except (AttributeError, OSError, ValueError):
             return fileobj  # not seekable or readable: the proxy says what is wrong
-        kind, open_reader = sniff(head)
-        if open_reader is None:
+        codec = sniff(head)
+        if codec is None:
             return fileobj
         if self.pos:
             raise ImageFileError(
-                f"{_name_of(fileobj)}: the bytes at position {self.pos} are {kind}-"
+                f"{_name_of(fileobj)}: the bytes at position {self.pos} are {codec.name}-"
                 "compressed; a compressed file object is read from its start, so pass "
                 "pos=0 or a decompressing reader (e.g. gzip.GzipFile)")
-        return open_reader(fileobj)
+        return codec.factory(fileobj)
 
     def data_size(self) -> Tuple[Optional[int], bool]:
         """(bytes the file's content holds or at most holds, whether only an upper bound).

@@ -160,11 +160,7 @@ def test_changed_file_gets_a_new_index_not_the_stale_one(gz_path, tmp_path):
 
 
 def _identity(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return FileIdentity.of_descriptor(fd)
-    finally:
-        os.close(fd)
+    return FileIdentity.of_path(path)
 
 
 @pytest.mark.parametrize("damage", ["foreign", "truncated", "flipped", "flipped points",

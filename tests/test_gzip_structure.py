@@ -36,11 +36,7 @@ def gz(tmp_path, walk):
 
 
 def _identity(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return FileIdentity.of_descriptor(fd)
-    finally:
-        os.close(fd)
+    return FileIdentity.of_path(path)
 
 
 def test_build_exports_the_index_once_and_saves_what_it_verified(gz, monkeypatch):
@@ -154,7 +150,7 @@ def test_streaming_reads_take_the_size_from_the_identity(gz, walk, monkeypatch):
     proxy.close()
 
 
-def test_one_sniff_picks_the_decompressor(monkeypatch):
+def test_one_sniff_picks_the_decompressor(monkeypatch, tmp_path):
     import bz2
     from proxylib.io import compressed
     calls = []
@@ -168,3 +164,8 @@ def test_one_sniff_picks_the_decompressor(monkeypatch):
     from proxylib.fileholder import FileHolder
     holder = FileHolder(fileobj=io.BytesIO(payload))
     assert holder.file_like.read() == b"x" * 1000 and len(calls) == 1
+    path = tmp_path / "x.bz2"
+    path.write_bytes(payload)
+    calls.clear()
+    proxy = ArrayProxy(str(path), ((1000,), np.uint8))
+    assert bytes(proxy[:5]) == b"xxxxx" and len(calls) == 1    # one sniff per access

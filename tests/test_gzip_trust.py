@@ -46,11 +46,7 @@ def fresh_warnings():
 
 
 def identity_of(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return FileIdentity.of_descriptor(fd)
-    finally:
-        os.close(fd)
+    return FileIdentity.of_path(path)
 
 
 def last_volume(path, array):

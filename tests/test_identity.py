@@ -113,11 +113,7 @@ def test_a_saved_index_never_serves_another_identity(tmp_path):
         out.write(gzip.compress(data.tobytes(order="F"), compresslevel=1, mtime=0))
     import proxylib
     proxylib.build_index(path)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        identity = FileIdentity.of_descriptor(fd)
-    finally:
-        os.close(fd)
+    identity = FileIdentity.of_path(path)
     assert index_cache.load_index(identity) is not None
     for field in ("ctime_ns", "mtime_ns", "inode", "size"):
         assert index_cache.load_index(identity._replace(**{field: getattr(identity, field) + 1})) \

@@ -21,6 +21,12 @@ from .workloads import Workload, select, standard_workloads
 
 #: A cell whose first round takes longer than this gets fewer rounds.
 CELL_BUDGET_SECONDS = 3.0
+#: A warm cell gets at least this much time in rounds (at most FAST_CELL_ROUNDS):
+#: sub-millisecond reads need many rounds before one scheduler hiccup no longer
+#: moves their median (9 rounds of a 0.1 ms time series put its ratio to nibabel
+#: anywhere from 0.15 to 0.34 on a shared machine).
+FAST_CELL_SECONDS = 0.3
+FAST_CELL_ROUNDS = 300
 
 Progress = Callable[[int, int, str], None]
 
@@ -59,6 +65,9 @@ def measure(strategy: Strategy, workload: Workload, repeat: int,
             paths: Sequence[str] = ()) -> Measurement:
     """Median of ``repeat`` timed rounds (after one warm-up), and one traced round.
 
+    Fewer rounds when a round is slow (:data:`CELL_BUDGET_SECONDS`); more when
+    a warm round is fast (:data:`FAST_CELL_SECONDS`, at most :data:`FAST_CELL_ROUNDS`).
+
     Every round reads a freshly drawn key (:meth:`Workload.fresh`). ``cold``:
     before each round the previous target is closed and the page cache dropped
     (:func:`~proxylib.bench.cold.drop_page_cache` on ``paths``), and the round
@@ -94,6 +103,8 @@ def measure(strategy: Strategy, workload: Workload, repeat: int,
     try:
         first = one_round()
         rounds = max(1, min(repeat, int(CELL_BUDGET_SECONDS / max(first, 1e-9))))
+        if not cold:  # (a cold round's cost is its cache drop, not its read)
+            rounds = max(rounds, min(FAST_CELL_ROUNDS, int(FAST_CELL_SECONDS / max(first, 1e-9))))
         times = [one_round() for _ in range(rounds)]
         peak = None
         if memory and not cold:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import operator
 from functools import lru_cache
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
 from ..errors import ProxyIndexError
-from .selection import NEWAXIS, AxisRange, Selection, _NewAxis
+from .selection import NEWAXIS, AxisRange, Selection
 
 __all__ = ["NEWAXIS", "AxisRange", "Selection", "normalize_key", "normalize_if_basic",
            "normalize_plain",
@@ -24,9 +24,6 @@ __all__ = ["NEWAXIS", "AxisRange", "Selection", "normalize_key", "normalize_if_b
 INVALID_INDEX_MESSAGE = (
     "only integers, slices (`:`), ellipsis (`...`), numpy.newaxis (`None`) "
     "and integer or boolean arrays are valid indices")
-
-
-KeyItem = Union[int, AxisRange, _NewAxis]
 
 
 #: Item types that are basic without further inspection (the common case).

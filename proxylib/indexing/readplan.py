@@ -333,13 +333,3 @@ class Rows:
         """``(offsets, lengths)`` in bytes of the runs ``starts`` cuts ``offsets`` into."""
         first = offsets[starts[:-1]]
         return first, offsets[starts[1:] - 1] + self.row_span - first
-
-    @property
-    def read_bytes(self) -> int:
-        """Bytes the rows read, gaps included (computes the runs)."""
-        if self.row_count == 0:
-            return 0
-        if not self.coalesce:
-            return self.row_count * self.row_span
-        return sum(int(self.run_extents(chunk.offsets, self.runs(chunk.offsets))[1].sum())
-                   for chunk in self.chunks())

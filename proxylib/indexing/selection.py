@@ -66,7 +66,6 @@ class _Marker:
 NEWAXIS = _Marker("NEWAXIS")
 #: The jointly indexed axes (and, in a layout, where their broadcast dims go).
 POINTS = _Marker("POINTS")
-_NewAxis = _Points = _Marker  # the markers' type, for annotations
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,7 +157,7 @@ class Points(NamedTuple):
         return offsets
 
 
-Selector = Union[int, AxisRange, AxisIndices, _Marker]
+Selector = Union[int, AxisRange, AxisIndices, _Marker]  # _Marker: NEWAXIS or POINTS
 LayoutItem = Union[int, _Marker]
 
 _NO_POINTS = Points((), (), ())

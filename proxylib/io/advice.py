@@ -21,17 +21,17 @@ Measured on a cold page cache (issue 16; figures in benchmarks/README.md,
 * Spans of at least :data:`PREFETCH_MIN_BYTES` that a copy reads through
   (a volume, an x-slab) are made ``MADV_SEQUENTIAL`` for the copy when cold
   (see :func:`streaming`).
-
-* Before planning, a descriptor source probes whether its file is resident
-  (:func:`looks_cold`: ``cachestat`` over a few windows of the file, one
-  system call each, about 1 us). A cold file is planned with
+* Before planning, a byte source probes whether its file is resident
+  (:func:`looks_cold`: ``cachestat`` over three windows of the file, 3-5 us;
+  :class:`Residency` reuses the answer for 10 ms). A cold file is planned with
   :data:`~proxylib.io.cost.LOCAL_FILE_COLD_COST` (a 64 KiB gap threshold,
   so a dense sparse read such as a 1,000-voxel mask becomes a few large
   sequential reads the kernel reads ahead of) and a per-access read is not
   served from a fresh map (every page a fresh map touches is a fault, and on
   a cold file each one waits for the disk). A kept map is probed with
-  ``mincore`` (:func:`map_looks_cold`) and, when cold, its runs are read
-  with preads on a descriptor opened for the access. Where neither call
+  ``mincore`` (:func:`map_looks_cold`) and, when cold, the access reads its
+  runs with preads on a second descriptor, kept with the map (one file
+  description, so the kernel's read-ahead follows a long read). Where neither call
   exists (kernels before 6.5 for ``cachestat``; other systems) the probe
   answers "unknown" and the warm plan is used. Figures: benchmarks/README.md,
   "Cold page cache".

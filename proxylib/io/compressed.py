@@ -294,14 +294,5 @@ def sniff_codec(head: bytes) -> Optional[Codec]:
     return None
 
 
-def open_compressed_source(fd: int, path: str, head: bytes,
-                           identity: FileIdentity) -> Optional[ByteSource]:
-    """A source for a .bz2 or .zst file (by magic bytes), or None for other files."""
-    if len(head) < 10:
-        head = pread(fd, 10, 0)
-    codec = sniff_codec(head)
-    return None if codec is None else SequentialSource(fd, path, codec, identity)
-
-
 __all__ = ["PreadFile", "StreamCursor", "CursorRegistry", "SequentialSource",
-           "SEQUENTIAL_COST", "open_compressed_source", "sniff_codec"]
+           "SEQUENTIAL_COST", "sniff_codec", "Codec"]

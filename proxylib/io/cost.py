@@ -57,13 +57,12 @@ def _whole(name: str, value: object, minimum: int) -> int:
 LOCAL_FILE_COST = CostModel()
 
 #: Gap threshold for a local file that is not in the page cache (see
-#: :func:`proxylib.io.advice.looks_cold`). A cold read that leaves a gap loses
-#: the kernel's read-ahead across it, not just a system call: a cold
-#: 1,000-voxel mask of a 400 MB file (2% of its gaps over 16 KiB) took
-#: 260-339 ms at 16 KiB, 160-182 ms at 64 KiB, against 141-308 ms for one
-#: sequential read (benchmarks/README.md, "Cold page cache"). Isolated 4 KiB
-#: runs cross over lower (bench_gap_threshold.py with PROXYLIB_BENCH_GAP_COLD=1:
-#: skipping wins from 32 KiB gaps), so at 32-64 KiB gaps between small runs
-#: the cold plan reads up to 1.2-1.5x what skipping would.
+#: :func:`proxylib.io.advice.looks_cold`). A gap left in a cold read costs the
+#: kernel's read-ahead across it, not just a system call. benchmarks/cold_mask_gap.py,
+#: cold 1,000-voxel mask of a 400 MB file against one sequential read: 16 KiB
+#: 2.07-2.33x, 64 KiB 0.91-1.03x, 256 KiB 0.98-1.04x. Isolated 4 KiB runs
+#: cross over lower (skipping wins from 32 KiB gaps), so between tiny runs
+#: 32-64 KiB apart the cold plan reads more than it must (benchmarks/README.md,
+#: "Cold page cache").
 COLD_GAP_THRESHOLD = 64 * 1024
 LOCAL_FILE_COLD_COST = CostModel(gap_threshold=COLD_GAP_THRESHOLD)

@@ -61,6 +61,15 @@ class FileIdentity(NamedTuple):
         return cls.of_stat(os.fstat(fd)).with_content(fd)
 
     @classmethod
+    def of_path(cls, path: "os.PathLike[str] | str") -> "FileIdentity":
+        """The full identity of the local file at ``path`` (opened and closed here)."""
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            return cls.of_descriptor(fd)
+        finally:
+            os.close(fd)
+
+    @classmethod
     def remote(cls, location: str, size: int, version: str, content: str = "") -> "FileIdentity":
         """The identity of a remote file."""
         return cls(size=size, content=content, location=location, version=version)

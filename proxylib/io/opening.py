@@ -27,14 +27,14 @@ from typing import Any, Callable, Iterator, Optional
 
 from ..errors import (FileAccessError, FileChangedError, MissingFileError,  # noqa: F401
                       ProxyReadError, TruncatedFileError)
-from .compressed import open_compressed_source
+from .compressed import SequentialSource
 from .fileobjects import FileObjectOpener, HandlelessOpener, lock_for
 from .gzip.source import open_gzip_source
 from .identity import UNREADABLE, FileIdentity
 from .paths import open_descriptor, require_regular_file
 from .positional import pread
 from .protocol import Opener, registered_opener_for
-from .sniff import SNIFF_HEAD, compression_of
+from .sniff import GZIP_CODEC, SNIFF_HEAD, sniff
 from .sources import ByteSource, DescriptorSource, MappedSource, Mapper
 
 class OpenFile:
@@ -72,10 +72,10 @@ class OpenFile:
                 self.compressed = False  # this very version of the file was sniffed before
             else:
                 head = pread(self.fd, SNIFF_HEAD, 0) if st.st_size >= 2 else b""
-                kind = compression_of(head)  # the sniffer headers and `ls` use too
-                self.compressed = kind is not None
-                if kind is not None and kind != "gzip":
-                    sequential = open_compressed_source(self.fd, path, head, self.fingerprint)
+                codec = sniff(head)  # the sniffer headers and `ls` use too
+                self.compressed = codec is not None
+                if codec is not None and codec is not GZIP_CODEC:
+                    sequential = SequentialSource(self.fd, path, codec, self.fingerprint)
             if sequential is not None:
                 self.source: ByteSource = sequential
             elif self.compressed:

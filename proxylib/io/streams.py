@@ -89,8 +89,11 @@ def open_stream(path: str) -> Iterator[_Guarded]:
     fd = open_regular(path)
     try:
         raw = PreadFile(fd, path)
-        kind, open_reader = sniff(pread(fd, SNIFF_HEAD, 0))
-        yield _Guarded(raw if open_reader is None else open_reader(raw), path, kind, raw)
+        codec = sniff(pread(fd, SNIFF_HEAD, 0))
+        if codec is None:
+            yield _Guarded(raw, path, None, raw)
+        else:
+            yield _Guarded(codec.factory(raw), path, codec.name, raw)
     finally:
         os.close(fd)
 
@@ -102,10 +105,11 @@ def wrap_fileobj(fileobj: Any, pos: int = 0, name: str = "") -> Iterator[_Guarde
     fileobj.seek(pos)
     head = fileobj.read(SNIFF_HEAD)
     fileobj.seek(pos)
-    kind, open_reader = sniff(head)
+    codec = sniff(head)
+    kind = None if codec is None else codec.name
     name = name or getattr(fileobj, "name", None) or f"<{type(fileobj).__name__}>"
     name = os.fsdecode(name) if isinstance(name, (bytes, os.PathLike)) else str(name)
-    stream = fileobj if open_reader is None else open_reader(fileobj)
+    stream = fileobj if codec is None else codec.factory(fileobj)
     yield _Guarded(stream, name, kind, fileobj)
 
 
