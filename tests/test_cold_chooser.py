@@ -170,6 +170,7 @@ def test_a_cold_kept_map_is_read_with_preads(stored, monkeypatch):
                         lambda self, offsets, buffers: batches.append(len(offsets))
                         or real(self, offsets, buffers))
     mask = np.random.default_rng(4).random(SHAPE[:3]) < 0.02
+    before = _descriptors_of(path)
     proxy = ArrayProxy(path, (SHAPE, "<f4", 352), keep_file_open=True)
     try:
         with proxy.opener.source() as source:  # the map is made and kept (no page faulted)
@@ -189,8 +190,25 @@ def test_a_cold_kept_map_is_read_with_preads(stored, monkeypatch):
             assert source.cost is LOCAL_FILE_COST and source.mapping() is not None
         np.testing.assert_array_equal(proxy[mask], data[mask])
         assert batches == []  # warm: gathered from the kept map
+        if before is not None:  # the map's descriptor and the one cold reads keep
+            assert _descriptors_of(path) == before + 2
     finally:
         proxy.close()
+    if before is not None:
+        assert _descriptors_of(path) == before  # close() closes both
+
+
+def _descriptors_of(path):
+    """Descriptors of this process open on ``path`` (None without /proc)."""
+    if not os.path.isdir("/proc/self/fd"):
+        return None
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{name}") == str(path)
+        except OSError:
+            pass
+    return count
 
 
 def test_one_probe_serves_the_reads_of_a_moment(monkeypatch):
