@@ -231,15 +231,15 @@ def test_direct_inflater_from_every_seek_point_matches_zlib(tmp_path, monkeypatc
             row = points.table[point]
             start = int(row["uncompressed"])
             bits = int(row["bits"])
-            inflater = inflate_into.SpanInflater(
-                fd, int(row["compressed"]) - (1 if bits else 0), bits, points.window(point),
-                os.fstat(fd).st_size)
             if start + 200 > len(raw):
                 continue
             out = bytearray(min(70_000, len(raw) - start - 100))
-            inflater.skip(100)
-            inflater.readinto(memoryview(out)[:3])
-            inflater.readinto(memoryview(out)[3:])
+            with inflate_into.SpanInflater(                # each reuses the last one's buffers
+                    fd, int(row["compressed"]) - (1 if bits else 0), bits,
+                    points.window(point), os.fstat(fd).st_size) as inflater:
+                inflater.skip(100)
+                inflater.readinto(memoryview(out)[:3])
+                inflater.readinto(memoryview(out)[3:])
             assert bytes(out) == raw[start + 100:start + 100 + len(out)], f"point {point}"
     finally:
         os.close(fd)
@@ -346,3 +346,24 @@ def test_running_to_the_end_counts_every_uncompressed_byte(tmp_path):
     finally:
         os.close(fd)
     assert cursor.position == len(gzip.decompress(blob)) and cursor.members == 3
+
+
+def test_short_reads_get_one_span_per_thread_long_ones_several():
+    """Spans shorter than MIN_SPAN cost more than they even out (an 8 MiB block of an
+    x-slab read); a long read gets SPANS_PER_THREAD spans per thread, cut at points."""
+    from proxylib.io.gzip import jump as gzip_jump
+    spacing = 256 * 1024
+    table = np.zeros(1600, gzip_jump._POINT)
+    table["uncompressed"] = np.arange(1600) * spacing
+    table["compressed"] = np.arange(1600) * 40_000
+    table["has_window"][1:] = 1
+    points = gzip_jump.SeekPoints(table, np.cumsum(table["has_window"]) - 1, lambda r: b"",
+                                  spacing=spacing, complete=True)
+    block = gzip_parallel.plan_spans(points, 352 + 8_000_000 * 3, 7_999_604, threads=2)
+    whole = gzip_parallel.plan_spans(points, 352, 400_000_000, threads=2)
+    assert len(block) == 2 and len(whole) == 2 * gzip_parallel.SPANS_PER_THREAD
+    for spans, (start, stop) in ((block, (24_000_352, 31_999_956)), (whole, (352, 400_000_352))):
+        assert spans[0][0] == start and spans[-1][1] == stop
+        assert all(b == c and b % spacing == 0 for (_, b), (c, _) in zip(spans, spans[1:]))
+    sizes = [b - a for a, b in whole]
+    assert max(sizes) - min(sizes) <= 2 * spacing

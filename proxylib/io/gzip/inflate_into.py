@@ -21,8 +21,10 @@ use checks the library against zlib; if anything is missing or wrong,
 :func:`available` is False and callers use the python-isal/zlib objects.
 
 Zlib through ctypes (``inflatePrime``, ``inflateSetDictionary``) was not
-chosen: zlib inflates about 2.3x slower than ISA-L here, more than the copy it
-would save (benchmarks/README.md, "Thread scaling of a full read").
+chosen: one zlib pass over the 400 MB benchmark volume takes 0.53 s against
+0.28 s for ISA-L (bench_gzip's test_full_decompression, 2026-11-26), far more
+than the 0.01-0.03 s of copies it would save (benchmarks/README.md, "Thread
+scaling of a full read").
 
 Any failure (corrupt data, the stream ending early, truncated input) raises
 :class:`InflateIntoError`; the caller re-reads the span with the general
@@ -115,6 +117,24 @@ def address(buffer: Any) -> int:
     return ctypes.addressof(ctypes.c_char.from_buffer(buffer))
 
 
+class _Buffers:
+    """ISA-L's state, the compressed input and skip scratch of one inflater."""
+
+    def __init__(self, ctypes: Any) -> None:
+        self.state = ctypes.create_string_buffer(_STATE_BYTES)
+        self.head = _head_type(ctypes).from_buffer(self.state)
+        self.input = bytearray(_PRIME_ROOM + _CHUNK)
+        self.input_at = address(self.input)
+        self.scratch = bytearray(_SKIP_PIECE)
+        self.scratch_at = address(self.scratch)
+
+
+#: Each thread keeps the buffers of its last closed inflater: a large read
+#: makes one inflater per span (hundreds for an x-slab read in 8 MiB blocks),
+#: and fresh 1.4 MiB buffers each time cost about 30% more CPU in page faults.
+_SPARE = threading.local()
+
+
 class SpanInflater:
     """One raw-deflate stream, entered at a block boundary, inflated into caller buffers.
 
@@ -138,15 +158,16 @@ class SpanInflater:
         ctypes = _LIBRARY.ctypes
         self._lib = library
         self._fd = fd
-        self._state = ctypes.create_string_buffer(_STATE_BYTES)
-        self._head = _head_type(ctypes).from_buffer(self._state)
+        buffers: Optional[_Buffers] = getattr(_SPARE, "buffers", None)
+        _SPARE.buffers = None
+        self._buffers = buffers or _Buffers(ctypes)
+        self._state, self._head = self._buffers.state, self._buffers.head
+        self._input, self._input_at = self._buffers.input, self._buffers.input_at
         library.isal_inflate_init(self._state)
         if window:
             holder = ctypes.create_string_buffer(bytes(window), len(window))
             if library.isal_inflate_set_dict(self._state, holder, len(window)) != 0:
                 raise InflateIntoError("ISA-L refused the window")
-        self._input = bytearray(_PRIME_ROOM + _CHUNK)
-        self._input_at = address(self._input)
         self._next_byte = compressed
         self._stop = max(compressed_stop, compressed + 1)
         self._bits = bits
@@ -207,12 +228,21 @@ class SpanInflater:
 
     def skip(self, count: int) -> None:
         """Inflate and drop ``count`` bytes."""
-        scratch = bytearray(min(count, _SKIP_PIECE) or 1)
-        where = address(scratch)
         while count > 0:
-            piece = min(count, len(scratch))
-            self._inflate(where, piece)
+            piece = min(count, _SKIP_PIECE)
+            self._inflate(self._buffers.scratch_at, piece)
             count -= piece
+
+    def close(self) -> None:
+        """Hand the buffers to this thread's next inflater (this one is done)."""
+        if self._buffers is not None:
+            _SPARE.buffers, self._buffers = self._buffers, None
+
+    def __enter__(self) -> "SpanInflater":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def _self_test(library: Any) -> bool:
@@ -230,12 +260,13 @@ def _self_test(library: Any) -> bool:
         handle.write(payload)
         handle.flush()
         fd = handle.fileno()
-        inflater = SpanInflater(fd, 0, 0, None, len(payload), library=library)
-        inflater.readinto(memoryview(whole)[:1000])
-        inflater.skip(5000)
-        inflater.readinto(memoryview(whole)[6000:])
-        SpanInflater(fd, len(first), 0, data[cut - 32768:cut], len(payload),
-                     library=library).readinto(memoryview(entered))
+        with SpanInflater(fd, 0, 0, None, len(payload), library=library) as inflater:
+            inflater.readinto(memoryview(whole)[:1000])
+            inflater.skip(5000)
+            inflater.readinto(memoryview(whole)[6000:])
+        with SpanInflater(fd, len(first), 0, data[cut - 32768:cut], len(payload),
+                          library=library) as inflater:     # the first one's buffers
+            inflater.readinto(memoryview(entered))
     return (whole[:1000] == data[:1000] and whole[6000:] == data[6000:]
             and entered == data[cut:])
 
