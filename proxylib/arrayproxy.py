@@ -9,9 +9,10 @@ spec (:class:`~proxylib.spec.ArraySpec`) and a handle policy
 
 Files that change while a proxy is open
 ---------------------------------------
-Every access first compares the file with the fingerprint (size, inode,
-device, mtime) taken when the proxy first saw it and raises
-:class:`~proxylib.FileChangedError` on any difference, before a byte is read;
+Every access first compares the file with the identity (size, inode, device,
+mtime, ctime: :class:`~proxylib.io.identity.FileIdentity`) taken when the proxy
+first saw it and raises :class:`~proxylib.FileChangedError` on any difference,
+before a byte is read;
 a deleted or unreadable file opened per access raises an error that is also a
 ``FileNotFoundError`` / ``PermissionError``. A kept handle
 (``keep_file_open=True``) on a file that was deleted or replaced by rename

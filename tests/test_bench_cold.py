@@ -97,3 +97,17 @@ def test_cold_mask_gap_script_measures_every_strategy(volume, tmp_path):
     assert len(rows) == 1 + 3 * 3  # three settings: the probed cost and two forced gaps
     assert sum("probed cost" in name for name, _ in rows) == 3
     assert all(median > 0 for _, median in rows)
+
+
+def test_small_mask_floor_script_checks_values_and_reports_every_reader(volume):
+    path, _ = volume
+    script = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks",
+                          "small_mask_floor.py")
+    root = os.path.abspath(os.path.join(os.path.dirname(script), os.pardir))
+    env = dict(os.environ,
+               PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    out = subprocess.run([sys.executable, script, path, "--rounds", "2"],
+                         capture_output=True, text=True, env=env, timeout=120, check=True).stdout
+    rows = {line[:36].strip(): float(line[36:].split()[1]) for line in out.splitlines()[1:]}
+    assert len(rows) == 3 + 4 and rows["proxylib mmap=True keep=True"] == 1.0
+    assert all(ratio > 0 for ratio in rows.values())

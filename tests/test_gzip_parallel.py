@@ -331,6 +331,23 @@ def test_generated_member_and_flush_layouts_read_exactly(level, flush, every, cu
     assert direct >= 1 and cursor == 0
 
 
+def test_running_to_the_end_counts_every_uncompressed_byte(tmp_path):
+    """The member walker's position after run_to_end is the stream's length as the
+    standard library inflates it (the remote stream-only size relies on it)."""
+    from proxylib.io.gzip import members as gzip_members
+    raw = np.random.default_rng(4).integers(0, 9, 700_000, dtype=np.uint8).tobytes()
+    blob = gzip.compress(raw[:200_000], 1) + gzip.compress(b"") + gzip.compress(raw[200_000:], 9)
+    path = tmp_path / "members.gz"
+    path.write_bytes(blob)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        cursor = gzip_members.MemberCursor(str(path))
+        cursor.run_to_end(fd)
+    finally:
+        os.close(fd)
+    assert cursor.position == len(gzip.decompress(blob)) and cursor.members == 3
+
+
 def test_short_reads_get_one_span_per_thread_long_ones_several():
     """Spans shorter than MIN_SPAN cost more than they even out (an 8 MiB block of an
     x-slab read); a long read gets SPANS_PER_THREAD spans per thread, cut at points."""

@@ -321,8 +321,11 @@ class MemberCursor:
         """Inflate (and drop) everything left, checking every trailer on the way."""
         source = as_bytes(source)
         try:
-            while self._inflate(source, _MAX_OUTPUT):
-                pass
+            while True:
+                out = self._inflate(source, _MAX_OUTPUT)
+                if not out:
+                    break
+                self.position += len(out)
         except ProxyReadError:
             self.ended = True
             raise
