@@ -6,7 +6,9 @@ the file's own length are the oracles."""
 
 from __future__ import annotations
 
+import gzip
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ pytest.importorskip("fsspec", reason="fsspec is not installed (pip install 'prox
 pytest.importorskip("aiohttp", reason="aiohttp is not installed")
 
 import proxylib  # noqa: E402
+from proxylib.io.gzip.config import GzipConfig  # noqa: E402
 from proxylib.io.remote import RemoteGzipFile  # noqa: E402
 from proxylib.io.remote.gzip_bytes import LONGEST_INDEXED_HEADER, READ_AHEAD  # noqa: E402
 from proxylib.testing import gzip_corpus as corpus  # noqa: E402
@@ -102,3 +105,25 @@ def test_streamed_size_is_right_and_walked_once(stored):
         server.reset_counts()
         assert remote.size == len(raw) and remote.size == len(raw)
         assert server.gets() == []
+
+
+def test_gzip_settings_are_passed_in_and_travel_with_a_pickle(stored):
+    """RemoteGzipFile takes a GzipConfig (spacing, read size) instead of module globals;
+    a pickled file (a dask task) keeps it."""
+    raw = nifti_bytes(stored)
+    body = gzip.compress(raw, 6)
+    names = {64 << 10: "fine.nii.gz", 512 << 10: "coarse.nii.gz"}  # no shared saved index
+    with RangeServer({name: body for name in names.values()}) as server:
+        points = {}
+        for spacing, name in names.items():
+            config = GzipConfig(spacing=spacing, readbuf=128 << 10)
+            remote = RemoteGzipFile(server.url(name), gzip_config=config)
+            again = pickle.loads(pickle.dumps(remote))
+            assert again.gzip_config == config
+            tail = bytearray(1000)             # a seek to the end builds every point
+            again.read_at(len(raw) - 1000, tail)
+            out = bytearray(len(raw))
+            again.read_at(0, out)
+            assert bytes(out) == raw and bytes(tail) == raw[-1000:]
+            points[spacing] = again._zran.npoints
+        assert points[64 << 10] >= len(raw) // (64 << 10) > points[512 << 10]

@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional
 
 from ...errors import CorruptDataError, ProxyReadError, TruncatedFileError
 from ..cost import CostModel
-from ..gzip.config import INDEX_SPACING
+from ..gzip.config import GzipConfig
 from ..gzip.index import GzipIndex
 from ..gzip.members import MemberCursor
 from ..identity import FileIdentity
@@ -25,6 +25,10 @@ EDGE_BYTES = HEAD_BYTES
 STREAM_SCRATCH = 256 * 1024
 
 
+#: Remote defaults: local spacing, and indexed_gzip reads a whole request's worth.
+REMOTE_GZIP_CONFIG = GzipConfig(readbuf=GZIP_READ_SIZE)
+
+
 class RemoteGzipFile(RemoteFile):
     """The decompressed content of a remote ``.gz`` file, seekable through a saved index.
 
@@ -33,9 +37,11 @@ class RemoteGzipFile(RemoteFile):
     and process); the index is imported from and saved to the local cache.
     """
 
-    def __init__(self, url: str, storage_options: Optional[Dict[str, Any]] = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, url: str, storage_options: Optional[Dict[str, Any]] = None, *,
+                 gzip_config: Optional[GzipConfig] = None, **kwargs: Any) -> None:
         super().__init__(url, storage_options, **kwargs)
+        #: Seek-point spacing and indexed_gzip's read size (one request each).
+        self.gzip_config = REMOTE_GZIP_CONFIG if gzip_config is None else gzip_config
         self._zran: Any = None
         self._zlock = threading.RLock()
         self._saved_points = 0
@@ -49,8 +55,13 @@ class RemoteGzipFile(RemoteFile):
         self._stream_only = False
         self._stream_bytes: Optional[WalkerBytes] = None
         self._streamed_length: Optional[int] = None  # the uncompressed size, once walked
-        self.cost = CostModel(gap_threshold=max(INDEX_SPACING, REMOTE_COST.gap_threshold),
+        self.cost = CostModel(gap_threshold=max(self.gzip_config.spacing,
+                                                REMOTE_COST.gap_threshold),
                               block_size=REMOTE_COST.block_size)
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_gzip, (self.url, self.storage_options, self.retries, self.backoff,
+                                self._identity, self.ignored_range, self.gzip_config))
 
     @property
     def compressed_size(self) -> int:
@@ -105,7 +116,8 @@ class RemoteGzipFile(RemoteFile):
     def _new_zran(self) -> Any:
         from indexed_gzip.indexed_gzip import _IndexedGzipFile
         return _IndexedGzipFile(fileobj=CompressedReader(self._as_plain(self)),
-                                spacing=INDEX_SPACING, readbuf_size=GZIP_READ_SIZE,
+                                spacing=self.gzip_config.spacing,
+                                readbuf_size=self.gzip_config.readbuf,
                                 auto_build=True, skip_crc_check=False)
 
     def _indexed(self) -> Any:
@@ -286,3 +298,9 @@ class RemoteGzipFile(RemoteFile):
     def compressed_bytes_received(self) -> int:
         plain = getattr(self, "_plain", None)
         return self.bytes_received + (plain.bytes_received if plain is not None else 0)
+
+
+def _rebuild_gzip(url: str, options: Dict[str, Any], retries: int, backoff: float,
+                  identity: Any, ignored_range: str, config: GzipConfig) -> RemoteGzipFile:
+    return RemoteGzipFile(url, options, retries=retries, backoff=backoff, identity=identity,
+                          ignored_range=ignored_range, gzip_config=config)
