@@ -37,7 +37,6 @@ nib = pytest.importorskip("nibabel")
 
 import proxylib  # noqa: E402
 from proxylib.io import compressed  # noqa: E402
-from proxylib.io.gzip import index_cache  # noqa: E402
 from proxylib.io.gzip import source as pgz  # noqa: E402
 
 SHAPE = tuple(int(n) for n in os.environ.get("PROXYLIB_BENCH_SHAPE", "100,100,100,100").split(","))

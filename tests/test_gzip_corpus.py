@@ -4,8 +4,6 @@ standard library (proxylib.testing.gzip_corpus builds and decodes them)."""
 
 from __future__ import annotations
 
-import io
-import os
 
 import nibabel as nib
 import numpy as np

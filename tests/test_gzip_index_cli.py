@@ -7,13 +7,12 @@ import io
 import os
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
 
 import proxylib
-from proxylib import CorruptDataError, FileChangedError, TruncatedFileError
+from proxylib import CorruptDataError, FileChangedError
 from proxylib.cli.progress import Progress
 from proxylib.io.gzip import source as pgz
 from proxylib.io.gzip import build as gzip_build

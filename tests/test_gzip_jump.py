@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 import proxylib
 from proxylib import ArrayProxy, CorruptDataError, TruncatedFileError
-from proxylib.io.gzip import index_cache
 from proxylib.io.gzip import jump as gzip_jump
 from proxylib.io.gzip import source as pgz
 

@@ -17,7 +17,7 @@ aiohttp = pytest.importorskip("aiohttp", reason="aiohttp is not installed")
 import proxylib  # noqa: E402
 from proxylib import ArrayProxy, FileChangedError, ProxyReadError  # noqa: E402
 from proxylib.errors import FileAccessError, MissingFileError  # noqa: E402
-from proxylib.io.remote import RemoteGzipFile, open_url  # noqa: E402
+from proxylib.io.remote import open_url  # noqa: E402
 from proxylib import RangeIgnoredError  # noqa: E402
 from proxylib.io.remote.transports import (CONNECT_TIMEOUT, READ_TIMEOUT,  # noqa: E402
                                            with_default_timeouts)

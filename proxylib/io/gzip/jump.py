@@ -20,7 +20,7 @@ can be checked from there (see that module).
 from __future__ import annotations
 
 import struct
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import numpy as np
 
