@@ -257,14 +257,7 @@ def test_to_dask_opens_a_url_with_storage_options(server, values, tmp_path):
     """``to_dask(url, storage_options=...)``: the options reach every request, the
     tasks' pickled proxies carry them, and they are refused where they cannot apply."""
     pytest.importorskip("dask.array")
-    seen = []
-    original = server.httpd.RequestHandlerClass.parse_request
-
-    def spy(handler):
-        ok = original(handler)
-        seen.append(handler.headers.get("X-Token"))
-        return ok
-    server.httpd.RequestHandlerClass.parse_request = spy
+    seen = server.watch_header("X-Token")
     options = {"headers": {"X-Token": "dask"}}
     arr = proxylib.to_dask(server.url("bold.nii"), chunks=(-1, -1, -1, 6),
                            storage_options=options)

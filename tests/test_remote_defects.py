@@ -303,14 +303,7 @@ def test_404_and_403_are_permanent_and_named(server):
 
 def test_storage_options_reach_the_requests(server, stored):
     """Headers given as fsspec options are sent with every request (the server sees them)."""
-    seen = []
-    original = server.httpd.RequestHandlerClass.parse_request
-
-    def spy(handler):
-        ok = original(handler)
-        seen.append(handler.headers.get("X-Token"))
-        return ok
-    server.httpd.RequestHandlerClass.parse_request = spy
+    seen = server.watch_header("X-Token")
     img = proxylib.load(server.url("bold.nii"), storage_options={"headers": {"X-Token": "t1"}})
     np.testing.assert_array_equal(img.dataobj[..., 2], stored[..., 2])
     proxy = ArrayProxy(server.url("bold.nii"), (SHAPE, np.int16, OFFSET),

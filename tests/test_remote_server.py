@@ -236,6 +236,19 @@ class RangeServer:
         with self.lock:
             self.requests.clear()
 
+    def watch_header(self, name: str) -> List[Optional[str]]:
+        """A list that receives header ``name`` of every request from now on (None if absent)."""
+        seen: List[Optional[str]] = []
+        handler = self.httpd.RequestHandlerClass
+        original = handler.parse_request
+
+        def spy(request):
+            ok = original(request)
+            seen.append(request.headers.get(name))
+            return ok
+        handler.parse_request = spy
+        return seen
+
     def __enter__(self) -> "RangeServer":
         self.thread.start()
         return self
