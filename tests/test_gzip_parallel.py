@@ -308,6 +308,16 @@ def test_without_isal_api_spans_use_the_member_walker(tmp_path, array, monkeypat
     assert direct == 0 and cursor > 1
 
 
+
+def test_an_unknown_isal_major_version_is_never_called(monkeypatch):
+    """The state buffer is sized for ISA-L 2.x; another major version is not loaded."""
+    isal = pytest.importorskip("isal")
+    monkeypatch.setattr(isal, "ISAL_MAJOR_VERSION", inflate_into.ISAL_MAJOR + 1, raising=False)
+    assert inflate_into._Library().get() is None
+    monkeypatch.setattr(isal, "ISAL_MAJOR_VERSION", inflate_into.ISAL_MAJOR)
+    assert inflate_into._Library().get() is not None
+
+
 @needs_direct
 @settings(max_examples=10, deadline=None)
 @given(level=st.integers(0, 9), flush=st.sampled_from(sorted(corpus.FLUSHES)),

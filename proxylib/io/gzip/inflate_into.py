@@ -42,6 +42,9 @@ from .deflate_prime import primed_byte
 
 #: Bytes allocated for ISA-L's inflate state (the 2.32 struct is ~86 KiB).
 _STATE_BYTES = 192 * 1024
+#: The only ISA-L major version whose state layout and size this module knows;
+#: the library bundled in python-isal says its version (``isal.ISAL_MAJOR_VERSION``).
+ISAL_MAJOR = 2
 #: Compressed bytes read per ``preadv`` (bounded by the span's end).
 _CHUNK = 1 << 20
 #: Room before the first chunk for the bytes that prime a mid-byte point.
@@ -73,7 +76,10 @@ class _Library:
         try:
             import ctypes
 
+            import isal  # type: ignore[import-not-found]
             from isal import isal_zlib  # type: ignore[import-not-found]
+            if getattr(isal, "ISAL_MAJOR_VERSION", None) != ISAL_MAJOR:
+                return None  # another state layout or size: never write past _STATE_BYTES
             library = ctypes.CDLL(isal_zlib.__file__)
             for name, args, result in (
                     ("isal_inflate_init", [ctypes.c_void_p], None),
