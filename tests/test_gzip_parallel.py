@@ -186,6 +186,20 @@ def _full_read(path, shape, dtype, threads, monkeypatch):
     return data, (gzip_parallel.SPANS.direct - before[0], gzip_parallel.SPANS.cursor - before[1])
 
 
+def _seek_points_of_a_full_read(path, shape, dtype, threads, monkeypatch):
+    """The seek points a full read of ``path`` hands to ``gzip_parallel.read_runs``."""
+    seen = []
+    original = gzip_parallel.read_runs
+
+    def spy(points, *args):
+        seen.append(points)
+        return original(points, *args)
+    monkeypatch.setattr(gzip_parallel, "read_runs", spy)
+    _full_read(path, shape, dtype, threads, monkeypatch)
+    monkeypatch.setattr(gzip_parallel, "read_runs", original)
+    return seen[0]
+
+
 @needs_direct
 @pytest.mark.parametrize("layout", LAYOUTS, ids=str)
 def test_full_reads_of_every_layout_match_the_standard_library(tmp_path, layout, monkeypatch):
@@ -214,15 +228,7 @@ def test_direct_inflater_from_every_seek_point_matches_zlib(tmp_path, monkeypatc
     path = tmp_path / "walk.gz"
     path.write_bytes(gzip.compress(raw, 6))
     proxylib.build_index(path, spacing=64 * 1024)
-    seen = []
-    original = gzip_parallel.read_runs
-
-    def spy(points, *args):
-        seen.append(points)
-        return original(points, *args)
-    monkeypatch.setattr(gzip_parallel, "read_runs", spy)
-    _full_read(path, (len(raw),), np.uint8, 1, monkeypatch)
-    points = seen[0]
+    points = _seek_points_of_a_full_read(path, (len(raw),), np.uint8, 1, monkeypatch)
     assert len(points) > 10
     assert any(int(b) for b in points.table["bits"]), "no mid-byte point to prime"
     fd = os.open(path, os.O_RDONLY)
@@ -277,14 +283,7 @@ def test_corrupt_span_falls_back_and_names_the_error(tmp_path, array, monkeypatc
     path = tmp_path / "walk.gz"
     path.write_bytes(bytes(blob))
     proxylib.build_index(path, spacing=64 * 1024)
-    seen = []
-    original = gzip_parallel.read_runs
-
-    def spy(points, *args):
-        seen.append(points)
-        return original(points, *args)
-    monkeypatch.setattr(gzip_parallel, "read_runs", spy)
-    _full_read(path, SHAPE, np.float32, 2, monkeypatch)
+    points = _seek_points_of_a_full_read(path, SHAPE, np.float32, 2, monkeypatch)
     blob[len(blob) // 2:len(blob) // 2 + 4096] = b"\xff" * 4096   # no valid deflate codes
     bad = tmp_path / "bad.gz"
     bad.write_bytes(bytes(blob))
@@ -292,7 +291,7 @@ def test_corrupt_span_falls_back_and_names_the_error(tmp_path, array, monkeypatc
     before = gzip_parallel.SPANS.cursor
     try:
         with pytest.raises(CorruptDataError, match="bad.gz"):
-            original(seen[0], fd, [0], [memoryview(bytearray(len(raw)))], str(bad), 2)
+            gzip_parallel.read_runs(points, fd, [0], [memoryview(bytearray(len(raw)))], str(bad), 2)
     finally:
         os.close(fd)
     assert gzip_parallel.SPANS.cursor > before
