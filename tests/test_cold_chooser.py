@@ -117,16 +117,22 @@ def test_descriptor_cost_and_map_follow_residency(stored):
         os.close(fd)
 
 
+
+def runs_per_call(monkeypatch):
+    """A list that receives the number of runs of every positional batch read."""
+    counts = []
+    real = sources.DescriptorSource.readinto_runs
+    monkeypatch.setattr(sources.DescriptorSource, "readinto_runs",
+                        lambda self, offsets, buffers: counts.append(len(offsets))
+                        or real(self, offsets, buffers))
+    return counts
+
 @needs_cachestat
 @pytest.mark.parametrize("mmap_mode", [True, False])
 def test_a_cold_sparse_read_is_planned_to_read_through_small_gaps(stored, monkeypatch, mmap_mode):
     """Rows 32 KiB apart: warm, one read per row; cold, read through (one run)."""
     path, data = stored
-    rows = []
-    real = sources.DescriptorSource.readinto_runs
-    monkeypatch.setattr(sources.DescriptorSource, "readinto_runs",
-                        lambda self, offsets, buffers: rows.append(len(offsets))
-                        or real(self, offsets, buffers))
+    rows = runs_per_call(monkeypatch)
     plane, row = SHAPE[0] * SHAPE[1] * 4, SHAPE[0] * 4
     gap_rows = 3  # rows of 256 bytes, every third z-plane: gaps of 48 KiB - 256 bytes
     key = (slice(None), 5, slice(None, None, gap_rows), 2)
@@ -164,11 +170,7 @@ def test_cold_per_access_reads_do_not_map_and_match_numpy(stored, monkeypatch):
 @needs_cachestat
 def test_a_cold_kept_map_is_read_with_preads(stored, monkeypatch):
     path, data = stored
-    batches = []
-    real = sources.DescriptorSource.readinto_runs
-    monkeypatch.setattr(sources.DescriptorSource, "readinto_runs",
-                        lambda self, offsets, buffers: batches.append(len(offsets))
-                        or real(self, offsets, buffers))
+    batches = runs_per_call(monkeypatch)
     mask = np.random.default_rng(4).random(SHAPE[:3]) < 0.02
     before = _descriptors_of(path)
     proxy = ArrayProxy(path, (SHAPE, "<f4", 352), keep_file_open=True)
