@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 
 #: Public names imported on first use: name -> module that defines it.
 _LAZY = {
-    "load": "loading", "save": "loading",
+    "load": "loading", "save": "loading", "load_url": "loading",
     "Nifti1Image": "formats", "Nifti2Image": "formats",
     "Nifti1Header": "formats", "Nifti2Header": "formats",
     "MGHImage": "formats", "MGHHeader": "formats",

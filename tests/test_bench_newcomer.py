@@ -34,13 +34,13 @@ def test_bench_states_shape_size_and_location_and_gzip_rows_have_no_mmap(capsys)
     assert "recommended for this file: keep_file_open=" in out  # no mmap for gzip either
 
 
-def test_progress_is_a_line_per_strategy_when_not_a_terminal(capsys):
-    err = run(capsys, "--no-peers").err  # pytest's capture is not a terminal
+def test_progress_is_a_line_per_cell_when_not_a_terminal(capsys):
+    # strategies run interleaved round by round, so a line per cell (a workload, warm or
+    # cold, over every strategy), no longer a line per strategy
+    err = run(capsys, "--no-peers", "--keys", "volume", "time").err  # capture is no terminal
     lines = [line.strip() for line in err.splitlines() if line.strip().startswith("[")]
-    assert lines == [f"[{i}/6] proxylib mmap={m} keep={k}" for i, (m, k) in enumerate(
-        itertools.product(["'c'", "'r'", "False"], [True, False]), 1)] + \
-        [f"[{i}/4] proxylib gz {s} keep={k}" for i, (s, k) in enumerate(
-            itertools.product(["no-index", "saved-index"], [True, False]), 1)]
+    assert lines == [f"[{i}/2] {w}: {n} strategies interleaved"
+                     for n in (6, 4) for i, w in enumerate(("volume", "time series"), 1)]
     assert run(capsys, "--no-peers", "--quiet").err == ""
 
 

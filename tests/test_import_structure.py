@@ -38,6 +38,16 @@ def _resolve(module: str, is_package: bool, level: int, name: str) -> str:
     return ".".join(base + ([name] if name else []))
 
 
+def _is_import_module_call(node: ast.AST) -> bool:
+    """``import_module("literal")`` or ``importlib.import_module("literal")``."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return False
+    function = node.func
+    name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
+    return (name == "import_module" and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str))
+
+
 def _edges(modules: Dict[str, Path]) -> Dict[str, List[Tuple[str, int, bool]]]:
     """module -> [(imported proxylib module, line, at module level)]."""
     graph: Dict[str, List[Tuple[str, int, bool]]] = {}
@@ -57,6 +67,8 @@ def _edges(modules: Dict[str, Path]) -> Dict[str, List[Tuple[str, int, bool]]]:
                 target = _resolve(module, is_package, node.level, node.module or "")
                 targets = [f"{target}.{alias.name}" if f"{target}.{alias.name}" in modules
                            else target for alias in node.names]
+            elif _is_import_module_call(node):  # import_module("proxylib.x"): an import too
+                targets = [node.args[0].value]
             else:
                 continue
             for target in targets:
@@ -110,6 +122,9 @@ def test_the_parser_sees_known_edges() -> None:
         target == "proxylib.io.sources" for target, _, _ in GRAPH["proxylib.execute"])
     assert any(target == "proxylib.errors" for target, _, _ in GRAPH["proxylib.io.sources"])
     assert _cycle({"a": [("b", 1, True)], "b": [("a", 2, False)]}) == ["a", "b", "a"]
+    # import_module with a literal name is an import like any other
+    assert ("proxylib.interop.nibabel_images", False) in {
+        (target, top) for target, _, top in GRAPH["proxylib.formats.niftiimage"]}
 
 
 def test_no_import_cycle_function_level_imports_included() -> None:
@@ -124,12 +139,25 @@ def test_io_imports_nothing_above_it_but_errors_and_spec() -> None:
     assert wrong == []
 
 
+#: Modules that exist to wrap an optional third-party package (they import it at
+#: module level), so they are imported where used, never at import time.
+OPTIONAL_WRAPPERS = {"proxylib.interop.nibabel", "proxylib.interop.nibabel_images"}
+
+
 def test_proxylib_modules_are_imported_at_module_level() -> None:
     # a function-level import of a proxylib module hides a cycle or a module on the
     # wrong floor; lazy imports are for optional third-party packages only
     lazy = sorted(f"{module}:{line} imports {target}" for module, edges in GRAPH.items()
-                  for target, line, top in edges if not top)
+                  for target, line, top in edges if not top and target not in OPTIONAL_WRAPPERS)
     assert lazy == []
+
+
+def test_optional_wrappers_import_their_package_at_module_level() -> None:
+    for module in OPTIONAL_WRAPPERS:
+        tree = ast.parse(_modules()[module].read_text(encoding="utf-8"))
+        third_party = {alias.name.split(".")[0] for node in tree.body
+                       if isinstance(node, ast.Import) for alias in node.names}
+        assert third_party - {"io", "os", "sys", "numpy"}, module
 
 
 def test_every_opener_implements_the_protocol(tmp_path) -> None:
@@ -159,8 +187,12 @@ def test_every_opener_implements_the_protocol(tmp_path) -> None:
         assert hasattr(RemoteOpener, member)
 
 
-def test_load_url_lives_next_to_load_and_keeps_its_old_path() -> None:
+def test_load_url_lives_next_to_load_and_its_old_path_says_where() -> None:
+    import pytest
+
     import proxylib.io.remote
     from proxylib import loading
 
-    assert proxylib.io.remote.load_url is loading.load_url
+    assert proxylib.load_url is loading.load_url
+    with pytest.raises(AttributeError, match="proxylib.load_url"):
+        proxylib.io.remote.load_url

@@ -59,7 +59,8 @@ def render_cold_table(results: Sequence[Measurement], path: str) -> str:
     """Warm and cold side by side, with ratios to the raw floor and nibabel of the same run."""
     lines = [f"proxylib bench --cold: {path}", "",
              "cold: page cache dropped and a fresh image opened before every round (opening "
-             "timed); floor: raw preads (see FLOORS in proxylib/bench/cold.py)", ""]
+             "timed); floor: raw preads (see FLOORS in proxylib/bench/cold.py); strategies "
+             "interleaved round by round, medians per strategy", ""]
     warm, cold = _by_workload(_in_cache(results, "warm")), _by_workload(_in_cache(results, "cold"))
     for workload, rows in warm.items():
         cold_rows = {r.strategy: r for r in cold.get(workload, [])}

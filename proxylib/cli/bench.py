@@ -26,8 +26,9 @@ def add_parser(commands) -> None:
     parser.add_argument("file", nargs="?", help="a 4D NIfTI file (.nii, .nii.gz, .hdr/.img) or URL")
     parser.add_argument("--keys", nargs="+", default=(), metavar="NAME",
                         help="only these workloads: volume, time series, x-slab, mask, full")
-    parser.add_argument("--repeat", type=int, default=5, help="timed rounds per cell (default 5; warm cells of fast "
-                        "reads get more, up to 0.3 s of rounds)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed rounds per strategy and workload (default 5; "
+                        "fast warm reads get more, up to 0.3 s of rounds); strategies run "
+                        "interleaved, round by round, in a fresh random order each round")
     parser.add_argument("--json", metavar="OUT", help="write machine-readable results to OUT")
     parser.add_argument("--plot", metavar="OUT.png", help="draw the results (needs matplotlib)")
     parser.add_argument("--no-peers", action="store_true",
@@ -38,7 +39,8 @@ def add_parser(commands) -> None:
                         help="also measure every cell on a cold page cache (dropped before "
                              "each round: /proc/sys/vm/drop_caches as root, else "
                              "POSIX_FADV_DONTNEED on the file; a fresh image per round) and "
-                             "report cold and warm side by side, with the raw pread floor")
+                             "report cold and warm side by side, with the raw pread floor and "
+                             "issue 16's targets as ratios of same-round pairs")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_storage_options(parser)
     parser.set_defaults(run=run)
@@ -48,8 +50,8 @@ def run(args) -> int:
     if args.repeat < 1:
         raise ValueError("--repeat must be at least 1")
     progress = Progress(quiet=args.quiet)
-    # a bar on a terminal; in a log or pipe, a line as each strategy starts
-    lines = None if args.quiet or progress.enabled else StrategyLines()
+    # a bar on a terminal; in a log or pipe, a line as each cell starts
+    lines = None if args.quiet or progress.enabled else CellLines()
     with tempfile.TemporaryDirectory(prefix="proxylib-bench-") as directory:
         if args.file:
             paths = [args.file]
@@ -64,7 +66,7 @@ def run(args) -> int:
                 lines.stream.write(f"proxylib bench: measuring {title}\n")
             results = run_benchmark(path, workload_names=args.keys, repeat=args.repeat,
                                     progress=progress, include_peers=not args.no_peers,
-                                    on_strategy=lines, cold=args.cold,
+                                    on_cell=lines, cold=args.cold,
                                     storage_options=storage_options(args))
             print(report.render_table(results, title))
             print()
@@ -98,8 +100,9 @@ def _has_nibabel() -> bool:
     return True
 
 
-class StrategyLines:
-    """Progress for logs and pipes: ``[k/n] strategy`` on its own line as each one starts."""
+class CellLines:
+    """Progress for logs and pipes: ``[k/n] workload: ...`` on its own line as each cell
+    (one workload, warm or cold, every strategy interleaved) starts."""
 
     def __init__(self, stream: Optional[TextIO] = None) -> None:
         self.stream = stream if stream is not None else sys.stderr

@@ -235,10 +235,10 @@ class NiftiImage(XformImageMixin, DataobjImage):
     def to_nibabel(self) -> Any:
         """This image as a nibabel image over the same dataobj (no copy, no read).
 
-        See :func:`proxylib.interop.nibabel.to_nibabel`; needs nibabel.
+        See :func:`proxylib.interop.nibabel_images.to_nibabel`; needs nibabel.
         """
         # the interop module imports nibabel, an optional package: loaded on use only
-        return import_module("proxylib.interop.nibabel").to_nibabel(self)
+        return import_module("proxylib.interop.nibabel_images").to_nibabel(self)
 
     def __repr__(self) -> str:
         kind = "proxy" if is_proxy(self._dataobj) else "array"

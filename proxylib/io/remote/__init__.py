@@ -36,7 +36,6 @@ reads by range. :func:`open_url` gives the file object (for
 :func:`proxylib.loading.load_url`.
 """
 
-from importlib import import_module
 from typing import Any
 
 from .files import (BACKOFF, GZIP_MAGIC, HEAD_BYTES, REMOTE_COST, RETRIES, RemoteFile,
@@ -46,14 +45,10 @@ from .opening import RemoteOpener, RemoteSource, open_url, remote_opener_for
 from .responses import RangeIgnoredError
 
 def __getattr__(name: str) -> Any:
-    """``proxylib.io.remote.load_url``: the old location of :func:`proxylib.loading.load_url`.
-
-    Kept for code written before io/ became a leaf; the one name io/ resolves
-    from above, on first use only (PEP 562), so importing io/ never imports
-    the image layer.
-    """
+    """Names that moved out of io/ (a leaf: it imports nothing above it) say where they went."""
     if name == "load_url":
-        return getattr(import_module("proxylib.loading"), name)
+        raise AttributeError(f"{__name__}.load_url moved next to load: use proxylib.load_url "
+                             "(or proxylib.load, which takes URLs too)")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
