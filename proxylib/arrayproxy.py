@@ -56,6 +56,7 @@ from .indexing.selection import AxisRange, Selection
 from .io.opening import make_opener
 from .io.protocol import Opener
 from .io.remote import RemoteFile, is_fsspec_file, is_url, open_url
+from .io.streams import FileSeen
 from .protocols import is_proxy  # noqa: F401  # re-exported: proxylib.arrayproxy.is_proxy
 from .scaling import Conversion, conversion_for, finish_values
 from .spec import ArraySpec
@@ -139,6 +140,12 @@ class ArrayProxy:
     storage_options : dict, optional
         For a URL: fsspec options (credentials, endpoint, timeouts); see
         :mod:`proxylib.io.remote`. Refused for anything but a URL.
+    seen : FileSeen, optional
+        For a path: what opening it for the header found
+        (:class:`proxylib.io.streams.FileSeen`, from the open file's ``fstat``).
+        The proxy takes its identity from it (a file changed since is a
+        :class:`~proxylib.FileChangedError`) instead of a ``stat`` now, and
+        does not sniff an uncompressed file again. Ignored for anything else.
     """
 
     _default_order = "F"
@@ -146,7 +153,8 @@ class ArrayProxy:
     def __init__(self, file_like: FileLike, spec: Any, *, mmap: Union[bool, str] = True,
                  order: Optional[str] = None, keep_file_open: Optional[bool] = None,
                  cost: Optional[CostModel] = None,
-                 storage_options: Optional[Dict[str, Any]] = None) -> None:
+                 storage_options: Optional[Dict[str, Any]] = None,
+                 seen: Optional[FileSeen] = None) -> None:
         self._mmap = resolve_mmap(mmap)
         if order is None:
             order = spec.order if isinstance(spec, ArraySpec) else self._default_order
@@ -159,7 +167,8 @@ class ArrayProxy:
             file_like = _open_with_options(file_like, storage_options)
         self.file_like = file_like
         self._opener = make_opener(file_like, keep_open=self._keep_file_open,
-                                   required_size=self._spec.end, use_mmap=bool(self._mmap))
+                                   required_size=self._spec.end, use_mmap=bool(self._mmap),
+                                   seen=seen)
         self._plans = PlanMemo(self._spec)
 
     # -- description ------------------------------------------------------

@@ -16,7 +16,9 @@ also from the builtin a caller would naturally catch:
 from __future__ import annotations
 
 import os
-from typing import Optional
+import sys
+import warnings
+from typing import Optional, Type
 
 
 class ProxyError(Exception):
@@ -177,3 +179,19 @@ def describe_file(file_like: object) -> str:
     if isinstance(name, (str, bytes, os.PathLike)):
         return f"{os.fsdecode(name)} ({type(file_like).__name__})"
     return f"<{type(file_like).__name__} object>"
+
+
+def warn_at_caller(message: str, category: Type[Warning]) -> None:
+    """``warnings.warn`` attributed to the first frame outside proxylib.
+
+    A warning about a file points at the user's line that loaded it, however
+    many proxylib calls (``load``, ``from_filename``, ``from_file_map``) lie
+    between.
+    """
+    frame = sys._getframe(1)
+    level = 2
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").partition(".")[0] \
+            == "proxylib":
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import gzip
 import os
 from contextlib import contextmanager
-from typing import Any, Dict, IO, Iterator, Optional, Tuple, Union
+from typing import Any, Dict, IO, Iterator, NamedTuple, Optional, Tuple, Union
 
 from .errors import ImageFileError, MissingFileError
 from .io.atomic import replacing
 from .io.sniff import SNIFF_HEAD, sniff
-from .io.streams import open_stream, stream_size, wrap_fileobj
+from .io.streams import FileSeen, look_at, open_stream, wrap_fileobj
 
 FileSpec = Union[str, os.PathLike, bytes]
 COMPRESSED_SUFFIXES = (".gz",)
@@ -25,6 +25,25 @@ COMPRESSED_SUFFIXES = (".gz",)
 GZIP_COMPRESSLEVEL = 1
 #: Upper bound of deflate's compression ratio (zlib's documented limit is 1032:1).
 MAX_DEFLATE_RATIO = 1032
+
+
+class DataFile(NamedTuple):
+    """What a data file holds, for the size check, and what a proxy of it starts from."""
+
+    #: Bytes of content, or at most (see ``upper_bound``); None: unknown without reading it all.
+    available: Optional[int]
+    #: True when ``available`` only bounds the content (a gzip file's compressed size x 1032).
+    upper_bound: bool
+    #: A path's ``fstat`` and sniff (None for a file object).
+    seen: Optional[FileSeen] = None
+
+
+def _content_bound(seen: FileSeen) -> Tuple[Optional[int], bool]:
+    if seen.compression == "gzip":
+        return seen.size * MAX_DEFLATE_RATIO, True
+    if seen.compression is not None:
+        return None, False
+    return seen.size, False
 
 
 class FileHolder:
@@ -82,30 +101,41 @@ class FileHolder:
         (a bzip2 or Zstandard file, a decompressing file object); the proxy
         then checks each read instead.
         """
+        available, upper_bound, _ = self.data_file()
+        return available, upper_bound
+
+    def data_file(self, opened: Any = None) -> DataFile:
+        """:meth:`data_size` and, for a path, what opening the file found.
+
+        ``opened``: a stream from :meth:`open_for_read`; when it is of this
+        holder's file (a single-file image's header stream), its ``fstat`` and
+        sniff are used instead of opening the file again.
+        """
         self._require()
         if self.fileobj is not None:
-            readable = self.file_like
-            if readable is not self.fileobj or type(readable).__module__.split(".")[0] in (
-                    "gzip", "bz2", "indexed_gzip", "zstandard", "compression"):
-                return None, False
+            return DataFile(*self._fileobj_size())
+        seen = getattr(opened, "seen", None)
+        if seen is None or opened.name != self.filename:
             try:
-                position = readable.tell()
-                end = readable.seek(0, os.SEEK_END)
-                readable.seek(position)
-            except (OSError, AttributeError, ValueError):
-                return None, False
-            return end, False
-        try:
-            size, kind = stream_size(self.filename)
-        except MissingFileError as err:
-            raise MissingFileError(
-                f"{self.filename}: the image data file does not exist (a .hdr needs its "
-                ".img next to it)", path=self.filename) from err
-        if kind == "gzip":
-            return size * MAX_DEFLATE_RATIO, True
-        if kind is not None:
+                seen = look_at(self.filename)
+            except MissingFileError as err:
+                raise MissingFileError(
+                    f"{self.filename}: the image data file does not exist (a .hdr needs its "
+                    ".img next to it)", path=self.filename) from err
+        return DataFile(*_content_bound(seen), seen)
+
+    def _fileobj_size(self) -> Tuple[Optional[int], bool]:
+        readable = self.file_like
+        if readable is not self.fileobj or type(readable).__module__.split(".")[0] in (
+                "gzip", "bz2", "indexed_gzip", "zstandard", "compression"):
             return None, False
-        return size, False
+        try:
+            position = readable.tell()
+            end = readable.seek(0, os.SEEK_END)
+            readable.seek(position)
+        except (OSError, AttributeError, ValueError):
+            return None, False
+        return end, False
 
     def same_file_as(self, other: "FileHolder") -> bool:
         """True when both holders name the same file name and file object."""

@@ -15,18 +15,18 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-from .arrayproxy import ArrayProxy
 from .errors import HeaderError, MissingFileError
 from .formats.nifti1 import Nifti1Header, Nifti1Image
 from .formats.nifti2 import Nifti2Header, Nifti2Image
 from .formats.analyze import AnalyzeHeader
 from .formats.analyzeimage import AnalyzeImage
 from .formats.mgh import MGHHeader, MGHImage
+from .formats.fields import EXTENSION_FLAG_SIZE
 from .formats.niftiimage import NiftiImage, read_header
+from .fileholder import DataFile
 from .images import (COMPRESSED_SUFFIXES, DataobjImage, FileHolder, check_load_options,
                      in_case_of, sibling_name, split_filename, split_name)
 from .io.remote import RemoteFile, RemoteGzipFile, is_fsspec_file, is_url, open_url
-from .spec import ArraySpec
 
 _IMAGE_CLASSES = ((Nifti1Header, Nifti1Image), (Nifti2Header, Nifti2Image))
 #: Formats other than NIfTI, tried first: (does this block start such a file?, image class).
@@ -40,6 +40,9 @@ OTHER_FORMATS: Tuple[Tuple[Callable[[bytes, str], bool], type], ...] = (
 )
 #: Enough bytes to tell every supported header apart.
 SNIFF_BYTES = max(header.sizeof_hdr for header, _ in _IMAGE_CLASSES)
+#: The first read of a header file: every supported header and NIfTI's extension
+#: flag, so the bytes that tell the format are also the ones parsed.
+HEAD_BYTES = SNIFF_BYTES + EXTENSION_FLAG_SIZE
 
 
 def _fspath(filename: Any) -> str:
@@ -54,7 +57,9 @@ def _header_file(path: str) -> str:
     """The file holding the header: the ``.hdr`` sibling of an ``.img``, else ``path``."""
     _, ext, _ = split_filename(path)
     if ext != ".img":
-        return path
+        return path  # opening it reports a missing file
+    if not os.path.exists(path):
+        raise MissingFileError(f"{path}: no such file", path=path)
     candidates = _sibling_candidates(path, ".hdr")
     for candidate in candidates:
         if os.path.exists(candidate):
@@ -158,20 +163,21 @@ def load(filename: Union[str, os.PathLike], *, mmap: Union[bool, str] = True,
                         storage_options=storage_options)
     if storage_options:
         raise ValueError(f"storage_options apply to URLs, not to the local file {filename!r}")
-    path = _fspath(filename)
-    if not os.path.exists(path):
-        raise MissingFileError(f"{path}: no such file", path=path)
-    header_path = _header_file(path)
-    with FileHolder(header_path).open_for_read() as stream:
-        block = stream.read(SNIFF_BYTES)
-    image_class = sniff_class(block, header_path)
-    if not issubclass(image_class, NiftiImage):
-        return image_class.from_file_map(_file_map(image_class, header_path), mmap=mmap,
-                                         keep_file_open=keep_file_open)
-    header = image_class.header_class.from_bytes(block, path=header_path)
-    image_path = header_path if header.is_single else _image_file(header_path)
-    file_map = {"header": FileHolder(header_path), "image": FileHolder(image_path)}
-    return image_class.from_file_map(file_map, mmap=mmap, keep_file_open=keep_file_open)
+    header_path = _header_file(_fspath(filename))
+    holder = FileHolder(header_path)
+    # one open, fstat and sniff of the header file: the format, the header and,
+    # for a single file, the size check and the proxy's identity all come from it
+    with holder.open_for_read() as stream:
+        block = stream.read(HEAD_BYTES)
+        image_class = sniff_class(block, header_path)
+        if not issubclass(image_class, NiftiImage):
+            return image_class.from_stream(_file_map(image_class, header_path), stream, block,
+                                           mmap=mmap, keep_file_open=keep_file_open)
+        header = read_header(image_class.header_class, stream, header_path, head=block)
+    image_holder = holder if header.is_single else FileHolder(_image_file(header_path))
+    return image_class.from_header(header, {"header": holder, "image": image_holder},
+                                   image_holder.data_file(stream), mmap=mmap,
+                                   keep_file_open=keep_file_open)
 
 
 def save(img: DataobjImage, filename: Union[str, os.PathLike]) -> None:
@@ -206,31 +212,33 @@ def load_url(url: Any, *, mmap: Union[bool, str] = True, keep_file_open: Optiona
     name = header_file.url
     holder = FileHolder(fileobj=header_file)
     with holder.open_for_read() as stream:  # sniffed like a local file: bz2/zst too
-        block = stream.read(SNIFF_BYTES)
-    image_class = sniff_class(block, name)
-    if not issubclass(image_class, NiftiImage):  # MGH/MGZ, or an ANALYZE pair (no .mat)
-        file_map = {"image": holder}
-        if "header" in dict(image_class.files_types):
-            file_map = {"header": holder, "image": FileHolder(fileobj=open_url(
-                _pair_image_url(name), header_file.storage_options, retries=header_file.retries,
-                backoff=header_file.backoff, ignored_range=header_file.ignored_range))}
-        return image_class.from_file_map(file_map, mmap=mmap, keep_file_open=keep_file_open)
-    header = read_header(image_class.header_class, holder)
+        block = stream.read(HEAD_BYTES)
+        image_class = sniff_class(block, name)
+        if not issubclass(image_class, NiftiImage):  # MGH/MGZ, or an ANALYZE pair (no .mat)
+            file_map = {"image": holder}
+            if "header" in dict(image_class.files_types):
+                file_map = {"header": holder,
+                            "image": FileHolder(fileobj=_pair_image_file(header_file))}
+            return image_class.from_stream(file_map, stream, block, mmap=mmap,
+                                           keep_file_open=keep_file_open)
+        header = read_header(image_class.header_class, stream, name, head=block)
     data_holder = holder if header.is_single else FileHolder(
-        fileobj=open_url(_pair_image_url(name), header_file.storage_options,
-                         retries=header_file.retries, backoff=header_file.backoff,
-                         ignored_range=header_file.ignored_range))
+        fileobj=_pair_image_file(header_file))
     remote = data_holder.fileobj
     data_file = data_holder.file_like  # a decompressing reader when the bytes are bz2/zst
-    if data_file is remote and not isinstance(remote, RemoteGzipFile):
-        header.check_data_size(remote.size, path=remote.url)
-    slope, inter = header.get_slope_inter()
-    spec = ArraySpec(header.get_data_shape(), header.get_data_dtype(),
-                     offset=header.get_data_offset(), order="F", slope=slope, inter=inter)
-    proxy = ArrayProxy(data_file, spec, mmap=mmap, keep_file_open=keep_file_open,
-                       cost=getattr(data_file, "cost", None))
-    file_map = {"header": holder, "image": data_holder}
-    return image_class(proxy, header.get_best_affine(), header=header, file_map=file_map)
+    # a gzip file's size is its decompressed size, known only after reading it all
+    known = data_file is remote and not isinstance(remote, RemoteGzipFile)
+    return image_class.from_header(header, {"header": holder, "image": data_holder},
+                                   DataFile(remote.size if known else None, False),
+                                   mmap=mmap, keep_file_open=keep_file_open,
+                                   cost=getattr(data_file, "cost", None))
+
+
+def _pair_image_file(header_file: RemoteFile) -> RemoteFile:
+    """The remote ``.img`` of the pair whose header is ``header_file``, opened alike."""
+    return open_url(_pair_image_url(header_file.url), header_file.storage_options,
+                    retries=header_file.retries, backoff=header_file.backoff,
+                    ignored_range=header_file.ignored_range)
 
 
 def _pair_image_url(header_url: str) -> str:

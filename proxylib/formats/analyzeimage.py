@@ -13,20 +13,19 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
 from ..arrayproxy import ArrayProxy
-from ..errors import HeaderError, HeaderWarning, TruncatedFileError
+from ..errors import (HeaderError, HeaderWarning, MissingFileError, TruncatedFileError,
+                      warn_at_caller)
 from ..images import (FileHolder, FileMap, ImageFileError, check_load_options,
                       in_case_of, sibling_name, split_name)
 from ..spec import ArraySpec, native
 from .analyze import WIDENED, AnalyzeHeader, datatype_code
 from .blocks import write_blocks
 from .matv4 import is_level4, read_level4, write_level4
-from .niftiimage import data_file_size
 from .spatial import AffineImage
 
 #: A ``.mat`` holding one 4x4 transform is a few hundred bytes; larger ones are not read.
@@ -69,13 +68,22 @@ class AnalyzeImage(AffineImage):
                       keep_file_open: Optional[bool] = None) -> "AnalyzeImage":
         """Read the header (and ``.mat``), no data, and wrap the ``.img`` in an ArrayProxy."""
         check_load_options(mmap, keep_file_open)
+        with file_map["header"].open_for_read() as stream:
+            return cls.from_stream(file_map, stream, mmap=mmap, keep_file_open=keep_file_open)
+
+    @classmethod
+    def from_stream(cls, file_map: FileMap, stream: Any, head: bytes = b"", *,
+                    mmap: Union[bool, str] = True,
+                    keep_file_open: Optional[bool] = None) -> "AnalyzeImage":
+        """:meth:`from_file_map` with the ``.hdr`` already open as ``stream``, of which
+        ``head`` was read (the ``.img`` is opened once, for its size)."""
         header_holder, image_holder = file_map["header"], file_map["image"]
         name = header_holder.describe()
-        with header_holder.open_for_read() as stream:
-            block = stream.read(AnalyzeHeader.sizeof_hdr)
-        header = AnalyzeHeader.from_bytes(block, path=name)
+        wanted = AnalyzeHeader.sizeof_hdr
+        block = head if len(head) >= wanted else head + stream.read(wanted - len(head))
+        header = AnalyzeHeader.from_bytes(block[:wanted], path=name)
         offset = image_holder.pos + header.get_data_offset()
-        available, upper_bound = data_file_size(image_holder)
+        available, upper_bound, seen = image_holder.data_file(stream)
         needed = offset + header.data_nbytes()
         if available is not None and available < needed:
             raise TruncatedFileError(
@@ -88,7 +96,7 @@ class AnalyzeImage(AffineImage):
                          order="F", slope=1.0 if slope is None else slope,
                          inter=0.0 if inter is None else inter)
         proxy = ArrayProxy(image_holder.file_like, spec, mmap=mmap,
-                           keep_file_open=keep_file_open)
+                           keep_file_open=keep_file_open, seen=seen)
         affine = _read_mat(file_map.get("mat"))
         return cls(proxy, header.get_best_affine() if affine is None else affine,
                    header=header, file_map=file_map)
@@ -134,17 +142,19 @@ def _stored_layout(dataobj: Any) -> Tuple[np.dtype, float, float, bool]:
 
 def _read_mat(holder: Optional[FileHolder]) -> Optional[np.ndarray]:
     """The affine in SPM's ``.mat`` beside the pair (0-based voxels), or None if there is none."""
-    if holder is None or (holder.fileobj is None and (holder.filename is None
-                                                      or not os.path.exists(holder.filename))):
+    if holder is None or (holder.fileobj is None and holder.filename is None):
         return None
     name = holder.describe()
-    with holder.open_for_read() as stream:
-        data = stream.read(MAX_MAT_BYTES + 1)
+    try:
+        with holder.open_for_read() as stream:
+            data = stream.read(MAX_MAT_BYTES + 1)
+    except MissingFileError:  # most pairs have no .mat
+        return None
     if not data:
         return None
     if len(data) > MAX_MAT_BYTES:
-        warnings.warn(f"{name}: {len(data)}+ bytes is too large for an SPM transform; "
-                      "ignored, the affine comes from the header", HeaderWarning, stacklevel=3)
+        warn_at_caller(f"{name}: {len(data)}+ bytes is too large for an SPM transform; "
+                       "ignored, the affine comes from the header", HeaderWarning)
         return None
     if is_level4(data):
         matrices = read_level4(data, name)
@@ -152,9 +162,8 @@ def _read_mat(holder: Optional[FileHolder]) -> Optional[np.ndarray]:
         try:
             from scipy.io import loadmat
         except ImportError:
-            warnings.warn(f"{name}: a MATLAB 5+ file needs scipy to read; ignored, the affine "
-                          "comes from the header (pip install scipy)", HeaderWarning,
-                          stacklevel=3)
+            warn_at_caller(f"{name}: a MATLAB 5+ file needs scipy to read; ignored, the "
+                           "affine comes from the header (pip install scipy)", HeaderWarning)
             return None
         matrices = loadmat(io.BytesIO(data))
     if "mat" in matrices:

@@ -8,13 +8,12 @@ between the header (plus its 4-byte extension flag) and the data.
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 from typing import Any, List, Optional
 
 import numpy as np
 
-from ..errors import HeaderError, HeaderWarning
+from ..errors import HeaderError, HeaderWarning, warn_at_caller
 
 #: Largest single extension read (bytes of content). Real ones (CIFTI XML,
 #: DICOM, AFNI) are kilobytes to tens of megabytes; a larger size is damage.
@@ -69,9 +68,9 @@ def read_extensions(stream: Any, region: Optional[int], byteorder: str,
         size, code = (int(v) for v in np.frombuffer(head, int32, 2))
         where = f"{path}: header extension {len(out)} (at byte {position} after the flag)"
         if size < 8 or size % 16 or (region is not None and position + size > region):
-            warnings.warn(f"{where} has invalid size {size} (a multiple of 16, at least "
-                          "16, inside the space before the data); ignoring it and any after "
-                          "it", HeaderWarning, stacklevel=3)
+            warn_at_caller(f"{where} has invalid size {size} (a multiple of 16, at least "
+                           "16, inside the space before the data); ignoring it and any after "
+                           "it", HeaderWarning)
             break
         if size - 8 > MAX_EXTENSION_BYTES:
             raise HeaderError(f"{where} claims {size} bytes, more than the "
@@ -83,9 +82,8 @@ def read_extensions(stream: Any, region: Optional[int], byteorder: str,
                               value=len(out))
         content = _read_exactly(stream, size - 8)
         if len(content) < size - 8:
-            warnings.warn(f"{where} has size {size} but the file ends after "
-                          f"{len(content) + 8} bytes; ignoring it", HeaderWarning,
-                          stacklevel=3)
+            warn_at_caller(f"{where} has size {size} but the file ends after "
+                           f"{len(content) + 8} bytes; ignoring it", HeaderWarning)
             break
         out.append(Extension(code, content))
         position += size

@@ -22,11 +22,11 @@ import numpy as np
 
 from ..arrayproxy import ArrayProxy
 from ..errors import HeaderError, TruncatedFileError
+from ..fileholder import DataFile
 from ..images import (GZIP_COMPRESSLEVEL, FileHolder, FileMap, ImageFileError,
                       check_load_options)
 from ..spec import ArraySpec
 from .blocks import write_blocks
-from .niftiimage import data_file_size
 from .spatial import AffineImage
 
 HEADER_FIELDS = np.dtype([
@@ -293,18 +293,29 @@ class MGHImage(AffineImage):
                       keep_file_open: Optional[bool] = None) -> "MGHImage":
         """Read the header (no data, no tail) and wrap the file in an ArrayProxy."""
         check_load_options(mmap, keep_file_open)
+        with file_map["image"].open_for_read() as stream:
+            return cls.from_stream(file_map, stream, mmap=mmap, keep_file_open=keep_file_open)
+
+    @classmethod
+    def from_stream(cls, file_map: FileMap, stream: Any, head: bytes = b"", *,
+                    mmap: Union[bool, str] = True,
+                    keep_file_open: Optional[bool] = None) -> "MGHImage":
+        """:meth:`from_file_map` with the file already open as ``stream``, of which
+        ``head`` was read; its ``fstat`` serves the size check and the proxy."""
         holder = file_map["image"]
         name = holder.filename or repr(holder.fileobj)
-        with holder.open_for_read() as stream:
-            block = stream.read(HEADER_FIELDS.itemsize)
+        wanted = HEADER_FIELDS.itemsize
+        block = head if len(head) >= wanted else head + stream.read(wanted - len(head))
         header = MGHHeader.from_bytes(
             block, path=name, tail_reader=lambda: _read_tail(holder.file_like, tail_offset))
         offset = holder.pos + DATA_OFFSET
         tail_offset = offset + header.data_nbytes()  # read by the lazy tail_reader above
-        _check_size(holder, tail_offset, name)
+        data = holder.data_file(stream)
+        _check_size(data, tail_offset, name)
         spec = ArraySpec(header.get_data_shape(), header.get_data_dtype(), offset=offset,
                          order="F")
-        proxy = ArrayProxy(holder.file_like, spec, mmap=mmap, keep_file_open=keep_file_open)
+        proxy = ArrayProxy(holder.file_like, spec, mmap=mmap, keep_file_open=keep_file_open,
+                           seen=data.seen)
         return cls(proxy, header.get_affine(), header=header, file_map=file_map)
 
     def to_file_map(self, file_map: Optional[FileMap] = None) -> None:
@@ -335,9 +346,9 @@ def _stored_dtype(dataobj: Any) -> np.dtype:
     return WIDENED.get(dtype.newbyteorder("="), dtype)
 
 
-def _check_size(holder: FileHolder, needed: int, name: str) -> None:
+def _check_size(data: DataFile, needed: int, name: str) -> None:
     """Refuse, before any data is read, a file too short for the data its header describes."""
-    available, upper_bound = data_file_size(holder)
+    available, upper_bound, _ = data
     if available is not None and available < needed:
         raise TruncatedFileError(
             f"{name}: the MGH header describes data up to byte {needed}, the file holds "

@@ -15,16 +15,17 @@ load/save round trip is lossless.
 from __future__ import annotations
 
 import os
-import warnings
 from importlib import import_module
 from typing import Any, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
 from ..arrayproxy import ArrayProxy, is_proxy
-from ..errors import HeaderError, HeaderWarning
+from ..errors import HeaderError, HeaderWarning, warn_at_caller
+from ..fileholder import DataFile
 from ..images import (DataobjImage, FileHolder, FileMap, ImageFileError,
                       check_load_options, sibling_name, split_filename)
+from ..io.streams import Prepended
 from ..spec import ArraySpec, native
 from .affines import check_affine
 from .blocks import write_blocks
@@ -133,20 +134,36 @@ class NiftiImage(XformImageMixin, DataobjImage):
                       keep_file_open: Optional[bool] = None) -> "NiftiImage":
         """Read the header (no data) and wrap the data file in an ArrayProxy."""
         check_load_options(mmap, keep_file_open)
-        header_holder, image_holder = file_map["header"], file_map["image"]
-        header = read_header(cls.header_class, header_holder)
-        available, upper_bound = data_file_size(image_holder)
-        if available is not None:
-            header.check_data_size(available - image_holder.pos, at_least=upper_bound,
+        header_holder = file_map["header"]
+        with header_holder.open_for_read() as stream:
+            header = read_header(cls.header_class, stream, header_holder.describe())
+        # a single file's header stream already looked at it: not opened again
+        data = file_map["image"].data_file(stream)
+        return cls.from_header(header, file_map, data, mmap=mmap, keep_file_open=keep_file_open)
+
+    @classmethod
+    def from_header(cls, header: Any, file_map: FileMap, data: DataFile, *,
+                    mmap: Union[bool, str] = True, keep_file_open: Optional[bool] = None,
+                    cost: Any = None) -> "NiftiImage":
+        """The image of a parsed ``header`` whose data file ``file_map['image']`` holds ``data``.
+
+        Checks the size, embeds an ArrayProxy (starting from ``data.seen``, the
+        file as opened for its size) and reads nothing; ``cost`` overrides the
+        proxy's cost model (a remote file's). The one way every loader
+        (:meth:`from_file_map`, :func:`proxylib.load`, ``load_url``) builds a NIfTI
+        image from a header.
+        """
+        image_holder = file_map["image"]
+        if data.available is not None:
+            header.check_data_size(data.available - image_holder.pos, at_least=data.upper_bound,
                                    path=image_holder.describe())
         slope, inter = header.get_slope_inter()
         spec = ArraySpec(header.get_data_shape(), header.get_data_dtype(),
                          offset=image_holder.pos + header.get_data_offset(), order="F",
                          slope=slope, inter=inter)
         proxy = ArrayProxy(image_holder.file_like, spec, mmap=mmap,
-                           keep_file_open=keep_file_open)
-        image = cls(proxy, header.get_best_affine(), header=header, file_map=file_map)
-        return image
+                           keep_file_open=keep_file_open, cost=cost, seen=data.seen)
+        return cls(proxy, header.get_best_affine(), header=header, file_map=file_map)
 
     # -- saving ----------------------------------------------------------------------
     def to_file_map(self, file_map: Optional[FileMap] = None) -> None:
@@ -305,28 +322,24 @@ def _reads_from(dataobj: Any, file_map: FileMap) -> bool:
                for holder in file_map.values())
 
 
-def read_header(header_class: Any, holder: FileHolder) -> Any:
-    """Parse and validate the header in ``holder``, with its extensions.
+def read_header(header_class: Any, stream: Any, name: str, head: bytes = b"") -> Any:
+    """Parse and validate the header that ``stream`` (a forwards reader of the header
+    file, see :meth:`~proxylib.images.FileHolder.open_for_read`) holds, with its extensions.
 
-    What parsing repaired (as nibabel repairs it) is reported with a
-    :class:`~proxylib.errors.HeaderWarning`.
+    ``head``: bytes already read from the start of ``stream`` (a sniffing read);
+    the rest is read on. What parsing repaired (as nibabel repairs it) is
+    reported with a :class:`~proxylib.errors.HeaderWarning` at the caller's line.
     """
-    name = holder.describe()
     size = header_class.sizeof_hdr
-    with holder.open_for_read() as stream:
-        block = stream.read(size + EXTENSION_FLAG_SIZE)
-        header = header_class.from_bytes(block, path=name)
-        flag = block[size:size + EXTENSION_FLAG_SIZE]
-        if len(flag) == EXTENSION_FLAG_SIZE and flag[0] != 0:
-            start = size + EXTENSION_FLAG_SIZE
-            region = header.get_data_offset() - start if header.is_single else None
-            header.extensions = read_extensions(stream, region, header.endianness, name)
+    wanted = size + EXTENSION_FLAG_SIZE
+    block = head if len(head) >= wanted else head + stream.read(wanted - len(head))
+    header = header_class.from_bytes(block[:wanted], path=name)
+    flag = block[size:wanted]
+    if len(flag) == EXTENSION_FLAG_SIZE and flag[0] != 0:
+        region = header.get_data_offset() - wanted if header.is_single else None
+        header.extensions = read_extensions(Prepended(block[wanted:], stream), region,
+                                            header.endianness, name)
     if header.repairs:
-        warnings.warn(f"{name}: repaired on load as nibabel does: "
-                      + "; ".join(header.repairs), HeaderWarning, stacklevel=3)
+        warn_at_caller(f"{name}: repaired on load as nibabel does: "
+                       + "; ".join(header.repairs), HeaderWarning)
     return header
-
-
-def data_file_size(holder: FileHolder) -> Tuple[Optional[int], bool]:
-    """See :meth:`proxylib.images.FileHolder.data_size` (sniffed like the proxy's reads)."""
-    return holder.data_size()

@@ -36,6 +36,7 @@ from .positional import pread
 from .protocol import Opener, registered_opener_for
 from .sniff import GZIP_CODEC, SNIFF_HEAD, sniff
 from .sources import ByteSource, DescriptorSource, MappedSource, Mapper
+from .streams import FileSeen
 
 class OpenFile:
     """One opened path: its descriptor and/or memory map, and its byte source.
@@ -167,7 +168,7 @@ class PathOpener:
     def __init__(self, path: Any, *, keep_open: bool,
                  required_size: Optional[int] = None,
                  fingerprint: Optional[FileIdentity] = None,
-                 use_mmap: bool = False) -> None:
+                 use_mmap: bool = False, raw_at: Optional[FileIdentity] = None) -> None:
         self.path = os.fsdecode(os.fspath(path))
         self.keep_open = keep_open
         self.use_mmap = use_mmap
@@ -178,8 +179,22 @@ class PathOpener:
         self._finalizer: Optional[weakref.finalize] = None
         #: The fingerprint at which the file was last found uncompressed: opening
         #: that same version again needs no sniffing read.
-        self._raw_at: Optional[FileIdentity] = None
+        self._raw_at = raw_at
         _live_openers.add(self)
+
+    @classmethod
+    def from_seen(cls, path: Any, seen: FileSeen, *, keep_open: bool,
+                  required_size: Optional[int] = None, use_mmap: bool = False) -> "PathOpener":
+        """An opener starting from what opening ``path`` for its header found.
+
+        ``seen`` must come from the ``fstat`` of a descriptor of ``path``
+        (:func:`~proxylib.io.streams.open_stream`): the proxy then reports any
+        later difference as a change, as if it had looked itself, and does not
+        sniff an uncompressed file again.
+        """
+        return cls(path, keep_open=keep_open, required_size=required_size,
+                   fingerprint=seen.identity, use_mmap=use_mmap,
+                   raw_at=seen.identity if seen.compression is None else None)
 
     # -- policy -----------------------------------------------------------
     def remember_current_file(self) -> None:
@@ -237,7 +252,8 @@ class PathOpener:
             kept = self._kept
             if kept is None:
                 kept = OpenFile(self.path, self.required_size, map_only=self.use_mmap,
-                                check=self._check, seen=self.fingerprint is not None)
+                                check=self._check, raw_at=self._raw_at,
+                                seen=self.fingerprint is not None)
                 self._kept = kept
                 if self._finalizer is not None:
                     self._finalizer.detach()
@@ -321,17 +337,22 @@ class _KeptAccess:
 
 
 def make_opener(file_like: Any, *, keep_open: bool, required_size: Optional[int],
-                use_mmap: bool = False) -> Opener:
+                use_mmap: bool = False, seen: Optional[FileSeen] = None) -> Opener:
     """The opener for ``file_like``: a registered factory's, else a path's or file object's.
 
     Factories registered with :func:`~proxylib.io.protocol.register_opener`
-    (remote files, see :mod:`proxylib.io.remote`) are asked first.
+    (remote files, see :mod:`proxylib.io.remote`) are asked first. A path's
+    opener starts from ``seen`` (see :meth:`PathOpener.from_seen`) when given,
+    else from a ``stat`` of the path now.
     """
     if not isinstance(file_like, (bytes, os.PathLike)):
         claimed = registered_opener_for(file_like)  # a URL, an fsspec file, ...
         if claimed is not None:
             return claimed
     if isinstance(file_like, (str, bytes, os.PathLike)):
+        if seen is not None:
+            return PathOpener.from_seen(file_like, seen, keep_open=keep_open,
+                                        required_size=required_size, use_mmap=use_mmap)
         opener = PathOpener(file_like, keep_open=keep_open, required_size=required_size,
                             use_mmap=use_mmap)
         opener.remember_current_file()

@@ -7,6 +7,10 @@ forwards; :func:`open_stream` gives them a decompressing reader chosen by the
 same sniffer (:func:`~proxylib.io.sniff.sniff`, which also picks the decompressor), opened through the same error
 handling (missing file, permissions, no descriptors left), so a file the
 proxy can read is a file the header reader can read, and the other way round.
+
+A path's stream carries what its one ``fstat`` and one sniff found
+(:class:`FileSeen`): the size bound of the data check and the identity a
+proxy of the same file starts from come from it, not from opening again.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ import os
 import stat as stat_module
 import zlib
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional, Tuple
+from typing import Any, Iterator, NamedTuple, Optional, Tuple
 
 from ..errors import CorruptDataError, ProxyError, ProxyReadError, TruncatedFileError
 from .compressed import PreadFile
+from .identity import FileIdentity
 from .paths import open_descriptor, require_regular_file
 from .positional import pread
 from .sniff import SNIFF_HEAD, compression_of, sniff
@@ -42,14 +47,33 @@ def _stream_error(name: str, kind: Optional[str], err: BaseException,
     return ProxyReadError(f"{name}: reading failed: {err}", path=name, offset=position)
 
 
-class _Guarded:
-    """A reader whose read errors become proxylib errors naming the file."""
+class FileSeen(NamedTuple):
+    """What one ``fstat`` and one sniff of an opened local file found."""
 
-    def __init__(self, stream: Any, name: str, kind: Optional[str], raw: Any) -> None:
+    #: Size, inode, device, mtime and ctime of the open file (its ``fstat``).
+    identity: FileIdentity
+    #: 'gzip', 'bz2' or 'zstd'; None for an uncompressed file.
+    compression: Optional[str]
+
+    @property
+    def size(self) -> int:
+        """Bytes on disk (compressed bytes for a compressed file)."""
+        return self.identity.size
+
+
+class _Guarded:
+    """A reader whose read errors become proxylib errors naming the file.
+
+    ``seen``: for a path, what opening it found (None for a file object).
+    """
+
+    def __init__(self, stream: Any, name: str, kind: Optional[str], raw: Any,
+                 seen: Optional[FileSeen] = None) -> None:
         self._stream = stream
         self._raw = raw
         self.name = name
         self.compression = kind
+        self.seen = seen
 
     def read(self, size: int = -1) -> bytes:
         try:
@@ -73,27 +97,37 @@ class _Guarded:
 def open_regular(path: str) -> int:
     """A read-only descriptor of the regular file at ``path``, opened like a proxy's
     (missing, unreadable, a directory or FIFO, no descriptors left: proxylib errors)."""
+    return _open_regular(path)[0]
+
+
+def _open_regular(path: str) -> Tuple[int, os.stat_result]:
     fd = open_descriptor(path)  # non-blocking: a FIFO is opened, then refused below
     try:
-        if not stat_module.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat_module.S_ISREG(st.st_mode):
             require_regular_file(path)  # raises, naming what the path is
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, st
 
 
 @contextmanager
 def open_stream(path: str) -> Iterator[_Guarded]:
-    """A forwards reader of the decompressed content of the file at ``path``."""
-    fd = open_regular(path)
+    """A forwards reader of the decompressed content of the file at ``path``.
+
+    One open, one ``fstat`` and one sniffing read; the reader's ``seen`` holds
+    what they found.
+    """
+    fd, st = _open_regular(path)
     try:
         raw = PreadFile(fd, path)
         codec = sniff(pread(fd, SNIFF_HEAD, 0))
+        seen = FileSeen(FileIdentity.of_stat(st), None if codec is None else codec.name)
         if codec is None:
-            yield _Guarded(raw, path, None, raw)
+            yield _Guarded(raw, path, None, raw, seen)
         else:
-            yield _Guarded(codec.factory(raw), path, codec.name, raw)
+            yield _Guarded(codec.factory(raw), path, codec.name, raw, seen)
     finally:
         os.close(fd)
 
@@ -115,12 +149,37 @@ def wrap_fileobj(fileobj: Any, pos: int = 0, name: str = "") -> Iterator[_Guarde
 
 def stream_size(path: str) -> Tuple[int, Optional[str]]:
     """``(size on disk, compression)`` of the file at ``path``, opened like a header."""
-    fd = open_regular(path)
+    seen = look_at(path)
+    return seen.size, seen.compression
+
+
+def look_at(path: str) -> FileSeen:
+    """What opening the file at ``path`` like a header finds (one open, ``fstat``, sniff)."""
+    fd, st = _open_regular(path)
     try:
-        size = os.fstat(fd).st_size
-        return size, compression_of(pread(fd, SNIFF_HEAD, 0))
+        return FileSeen(FileIdentity.of_stat(st), compression_of(pread(fd, SNIFF_HEAD, 0)))
     finally:
         os.close(fd)
 
 
-__all__ = ["open_regular", "open_stream", "wrap_fileobj", "stream_size"]
+class Prepended:
+    """A forwards reader that returns ``head`` (bytes already read) before ``stream``'s rest."""
+
+    def __init__(self, head: bytes, stream: Any) -> None:
+        self._head = head
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        head = self._head
+        if not head:
+            return self._stream.read(size)
+        if size is not None and 0 <= size <= len(head):
+            self._head = head[size:]
+            return head[:size]
+        self._head = b""
+        rest = self._stream.read(-1 if size is None or size < 0 else size - len(head))
+        return head + rest
+
+
+__all__ = ["FileSeen", "Prepended", "look_at", "open_regular", "open_stream", "wrap_fileobj",
+           "stream_size"]
