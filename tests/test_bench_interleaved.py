@@ -180,3 +180,31 @@ def test_warm_rounds_interleave_and_fast_strategies_get_more_of_them():
     assert opens.count("fresh each round") == 1 + fast_rounds + 1  # plus the traced read's
     assert all(r.peak_bytes is not None and r.cache == "warm" for r in results)
     assert not recorder.live
+
+
+def test_paired_spread_script_reads_a_run_and_sees_shared_drift(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from proxylib.bench import report
+    drift = [1.0, 2.0, 4.0, 8.0, 16.0]  # both strategies slowed alike, round by round
+    results = [
+        Measurement("raw floor (pread)", "raw", "volume", 4.0, 5, None, cache="cold",
+                    round_seconds=[0.004 * d for d in drift]),
+        Measurement("proxylib mmap='c' keep=False", "proxylib", "volume", 4.8, 5, None,
+                    settings=dict(targets.DEFAULT), cache="cold",
+                    round_seconds=[0.0048 * d for d in drift]),
+    ]
+    run = tmp_path / "run.json"
+    run.write_text(report.to_json(results, "f.nii"))
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
+    script = os.path.join(root, "benchmarks", "paired_spread.py")
+    env = dict(os.environ,
+               PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    out = subprocess.run([sys.executable, script, str(run)], capture_output=True, text=True,
+                         env=env, timeout=60, check=True).stdout
+    rows = [line.split()[-6:] for line in out.splitlines()
+            if line.startswith("cold one volume")]
+    # unpaired log ratios: ln 1.2 + k ln 2, k = i - j != 0; their median deviation 2 ln 2
+    assert rows == [["5", "+1.00", "0.000", "1.386", "1.20", "1.20"]]

@@ -17,11 +17,15 @@ without round times). Why: on this VM cold times drift with the host's cache
 of the virtual disk and with other load, by more than the 1.3x the targets
 allow; a round's two times share that round's conditions and their quotient
 cancels them, while a ratio of medians compares two distributions that each
-carry the drift. Measured (benchmarks/README.md, "Cold page cache"): cold one
-volume at default settings, 1.39-1.41x the floor with strategies measured
-one after another, 1.12-1.17x with floor and proxylib alternating round by
-round; within an interleaved run, the per-round quotients of the cold cells
-spread less than either strategy's own times.
+carry the drift. It also compares only rounds taken with the same strategies
+in the rotation: a fast strategy gets more rounds than a slow one, and its
+later rounds run among fewer others. Measured (benchmarks/README.md, "Cold
+page cache"): cold one volume at default settings, 1.39-1.41x the floor with
+strategies measured one after another, 1.16-1.21x interleaved; in an
+interleaved run with drift its paired log ratio spread 3.3x less than
+unpaired (paired 1.17x, of medians 1.21x); the warm 20-voxel mask, default
+over a kept map, 2.81x paired against 3.56x of medians, the kept map being
+faster in the rounds after the default's last.
 """
 
 from __future__ import annotations
@@ -99,7 +103,7 @@ def _settings_of(row: Measurement) -> Settings:
     return tuple(sorted((row.settings or {}).items()))
 
 
-def _fastest(rows: Sequence[Measurement], baseline: Union[str, Settings]
+def fastest_row(rows: Sequence[Measurement], baseline: Union[str, Settings]
              ) -> Optional[Measurement]:
     """The row with the fastest median among ``rows`` of the baseline (a family, or
     proxylib settings)."""
@@ -135,9 +139,9 @@ def evaluate(results: Sequence[Measurement],
     for target in targets:
         rows = next((group for (cache, workload), group in cells.items()
                      if cache == target.cache and workload.startswith(target.workload)), [])
-        base = _fastest(rows, target.baseline)
+        base = fastest_row(rows, target.baseline)
         for settings in target.settings:
-            mine = _fastest(rows, settings)
+            mine = fastest_row(rows, settings)
             if mine is None or base is None:
                 outcomes.append(Outcome(target, _describe(settings), None, None))
                 continue
