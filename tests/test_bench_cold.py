@@ -54,9 +54,40 @@ def test_raw_floor_reads_the_same_values(volume):
                 # time-major, voxels in file order: one pread per voxel per volume
                 voxels = np.flatnonzero(task.key.reshape(-1, order="F"))
                 expected = data.reshape((-1, SHAPE[3]), order="F")[voxels].T
-            else:  # one sequential read of the whole array
+            elif task.name == "x-slab":  # one sequential read, the slab kept in file order
+                expected = data[task.key].reshape(-1, order="F")
+            elif task.name.startswith("mask"):  # time-major, voxels in file order
+                voxels = np.flatnonzero(task.key.reshape(-1, order="F"))
+                expected = data.reshape((-1, SHAPE[3]), order="F")[voxels].T.reshape(-1)
+            else:  # a full read: the whole array
                 expected = data.reshape(-1, order="F")
             np.testing.assert_array_equal(values, expected, err_msg=task.name)
+    finally:
+        target.close()
+
+
+@pytest.mark.parametrize("block", [4 * 37, 4 * 4000, 8 << 20])
+def test_sequential_floor_keeps_the_right_elements_across_blocks(tmp_path, monkeypatch, block):
+    # blocks that split volumes and x-rows at odd places, one block per volume, one for all
+    shape = (20, 20, 10, 4)  # 4,000 voxels: the 1,000-voxel mask is a real subset
+    data = np.random.default_rng(4).standard_normal(shape, dtype=np.float32)
+    path = str(tmp_path / "w.nii")
+    proxylib.save(proxylib.Nifti1Image(data, np.eye(4)), path)
+    monkeypatch.setattr(cold, "SEQUENTIAL_BLOCK", block)
+    target = cold.RawTarget(path, shape, np.dtype("<f4"), proxylib.load(path).dataobj.offset)
+    rng = np.random.default_rng(2)
+    try:
+        for workload in standard_workloads(shape):
+            if workload.name.startswith(("x-slab", "mask 1000")):
+                for _ in range(3):
+                    task = workload.fresh(rng)
+                    if task.name == "x-slab":
+                        expected = data[task.key].reshape(-1, order="F")
+                    else:
+                        assert task.key.sum() == 1000  # voxels in file (F) order:
+                        voxels = np.flatnonzero(task.key.reshape(-1, order="F"))
+                        expected = data.reshape((-1, shape[3]), order="F")[voxels].T.reshape(-1)
+                    np.testing.assert_array_equal(target.read(task), expected, err_msg=task.name)
     finally:
         target.close()
 
