@@ -92,8 +92,8 @@ def resolve_keep_file_open(keep_file_open: Any) -> bool:
 
 
 def _spec_from(spec: Any, order: str) -> ArraySpec:
-    if isinstance(spec, ArraySpec):
-        return replace(spec, order=order)
+    if isinstance(spec, ArraySpec):  # frozen: shared as it is when the order agrees
+        return spec if spec.order == order else replace(spec, order=order)
     if isinstance(spec, tuple):
         if not 2 <= len(spec) <= 5:
             raise TypeError(
