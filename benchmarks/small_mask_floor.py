@@ -10,8 +10,14 @@ one ``os.pread`` per element. Where the raw per-access map is itself more than
 
 Each round draws a fresh mask (a repeated mask measures pages already mapped);
 the page cache is warmed first and strategies alternate in a random order.
+How it is warmed matters (see :mod:`proxylib.execute_measured`):
+``--warm-by read`` reads the file in 8 MiB blocks (the kernel caches it in
+large folios, as after a copy or a write); ``--warm-by random-faults``
+touches every page through a ``MADV_RANDOM`` map (one small folio per page,
+as after sparse reads through a map). Both drop the page cache first
+(root; else the file's pages with ``POSIX_FADV_DONTNEED``).
 
-    python benchmarks/small_mask_floor.py FILE [--rounds 60]
+    python benchmarks/small_mask_floor.py FILE [--rounds 60] [--warm-by read|random-faults]
 
 FILE is an uncompressed, native-order, unscaled 4D NIfTI (``proxylib bench``
 with no FILE, or bench_cold.py, writes one). Run it alone on a shared machine.
@@ -29,6 +35,7 @@ from typing import Callable, Dict, List
 import numpy as np
 
 import proxylib
+from proxylib.bench.cold import drop_page_cache, warm_page_cache
 from proxylib.bench.workloads import SMALL_MASK_VOXELS, random_mask
 
 Reader = Callable[[np.ndarray], object]
@@ -73,6 +80,20 @@ def raw_readers(path: str, shape, offset: int, dtype: np.dtype) -> Dict[str, Rea
             "raw: one pread per element": preads}
 
 
+def touch_every_page_at_random(path: str) -> None:
+    """Bring the file into the page cache one page per fault (a ``MADV_RANDOM`` map)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        mapped = mmap.mmap(descriptor, 0, prot=mmap.PROT_READ)
+        mapped.madvise(mmap.MADV_RANDOM)
+        pages = np.frombuffer(mapped, np.uint8)
+        int(pages[::mmap.PAGESIZE].sum())
+        del pages
+        mapped.close()
+    finally:
+        os.close(descriptor)
+
+
 def proxylib_readers(path: str) -> Dict[str, Reader]:
     found: Dict[str, Reader] = {}
     for mmap_mode, keep in ((True, True), (True, False), (False, True), (False, False)):
@@ -85,13 +106,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file")
     parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--warm-by", choices=("read", "random-faults"), default="read")
     args = parser.parse_args()
     image = proxylib.load(args.file)
     proxy = image.dataobj
     dtype = proxy.storage_dtype
     if proxy.order != "F" or not dtype.isnative or proxy.spec.has_scaling:
         parser.error(f"{args.file}: needs F order, native byte order and no scaling")
-    np.asarray(np.memmap(args.file, np.uint8, "r")).sum()  # warm the page cache
+    print(f"page cache: {drop_page_cache([args.file])} then warmed by {args.warm_by}")
+    if args.warm_by == "read":
+        warm_page_cache([args.file])
+    else:
+        touch_every_page_at_random(args.file)
     readers = {**raw_readers(args.file, proxy.shape, proxy.offset, dtype),
                **proxylib_readers(args.file)}
     rng = np.random.default_rng()

@@ -39,6 +39,7 @@ while they are open.
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any, Dict, Optional, Tuple, Union
 
@@ -48,6 +49,7 @@ from .daskproxy import proxy_token
 from .daskproxy import proxy_to_dask as _to_dask
 from .errors import SpecError
 from .execute import read
+from .execute_measured import MeasuredChoice
 from .indexing.memo import PlanMemo
 from .indexing.normalize import normalize_key
 from .indexing.plan import CostModel, ReadPlan, with_runs_for
@@ -170,6 +172,7 @@ class ArrayProxy:
                                    required_size=self._spec.end, use_mmap=bool(self._mmap),
                                    seen=seen)
         self._plans = PlanMemo(self._spec)
+        self._measured = MeasuredChoice()
 
     # -- description ------------------------------------------------------
     @property
@@ -281,7 +284,8 @@ class ArrayProxy:
         """
         conversion = self._default_conversion if conversion is None else conversion
         spec = self._spec
-        with self._opener.source() as source:
+        trial = self._measured.trial() if self._mmap and not self._keep_file_open else None
+        with trial or nullcontext(), self._opener.source() as source:
             if copy is not True:
                 mapped = self._zero_copy(source, selection, conversion)
                 if mapped is not None:
@@ -298,7 +302,8 @@ class ArrayProxy:
                 if planned_for is not cost and planned_for != cost:
                     plan = with_runs_for(plan, cost)
             fetched, plan = read(selection, plan, spec, source, cost, conversion,
-                                 may_map=bool(self._mmap), map_kept=self._keep_file_open)
+                                 may_map=bool(self._mmap), map_kept=self._keep_file_open,
+                                 trial=trial)
             if remember is not None and plan.rows is None:
                 self._plans.add(remember, selection, spec, plan, cost)
         if not conversion.passthrough:
@@ -357,6 +362,7 @@ class ArrayProxy:
         new._spec = spec
         new._opener = self._opener.clone()
         new._plans = PlanMemo(spec)
+        new._measured = MeasuredChoice()
         return new
 
     def unscaled(self) -> "ArrayProxy":
@@ -412,12 +418,13 @@ class ArrayProxy:
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        del state["_plans"]  # remembered plans are rebuilt on first use
+        del state["_plans"], state["_measured"]  # rebuilt on first use, like the costs
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._plans = PlanMemo(self._spec)
+        self._measured = MeasuredChoice()
 
 
 def _open_with_options(file_like: Any, storage_options: Dict[str, Any]) -> RemoteFile:

@@ -12,6 +12,11 @@ plan, one of two ways:
   strided view (a box) or an element gather (rows), with the kernel told
   what the copy touches when the data is cold (:mod:`proxylib.io.advice`).
 
+Rows on a warm file that the chooser would serve from a map made for one
+access are the one case decided by measurement, not by the plan
+(:mod:`proxylib.execute_measured`): which way is cheaper there depends on
+how the pages came into the page cache.
+
 A plan whose one dense run is the whole result is a single ``preadv`` into
 it, with no further bookkeeping: the common one-volume read. Rows of at
 least ``LARGE_ROW_BYTES`` (not coalesced) are each served as a box, with the
@@ -27,6 +32,7 @@ import numpy as np
 
 from .allocation import allocate
 from .execute_map import copy_box_from_map, gather_rows_from_map
+from .execute_measured import Trial
 from .execute_reads import read_box, read_rows
 from .indexing.plan import plan_read
 from .indexing.readplan import ReadPlan, Rows
@@ -72,13 +78,16 @@ def choose_mapping(plan: ReadPlan, mapping_allowed: bool, mapping_kept: bool) ->
 
 def read(selection: Optional[Selection], plan: Optional[ReadPlan], spec: ArraySpec,
          source: ByteSource, cost: CostModel, conversion: Conversion, *, may_map: bool,
-         map_kept: bool) -> Tuple[np.ndarray, ReadPlan]:
+         map_kept: bool, trial: Optional[Trial] = None) -> Tuple[np.ndarray, ReadPlan]:
     """Plan (unless ``plan`` is given: a remembered one) and fetch ``selection`` from ``source``.
 
     Returns the fetched array (``conversion.fetch_dtype``) and the plan that
     finishes it. Rows that will be gathered from a map are planned as asked
     (``ordered=False``: no sort, repeats read in place): at once when a kept
     map serves every fancy read, else after the chooser saw the sorted plan.
+    ``trial``: the access's timing (:mod:`proxylib.execute_measured`), which
+    decides between a fresh map and preads for rows the chooser would map
+    for this access alone, on a warm file.
     """
     if plan is None:
         kept_map = (may_map and map_kept and not selection.is_basic
@@ -86,7 +95,10 @@ def read(selection: Optional[Selection], plan: Optional[ReadPlan], spec: ArraySp
         plan = plan_read(selection, spec, cost, ordered=not kept_map)
         if (plan.rows is not None and not kept_map and may_map
                 and choose_mapping(plan, True, map_kept) and source.mapping() is not None):
-            plan = plan_read(selection, spec, cost, ordered=False)
+            if trial is None or trial.choose(True, plan.rows.row_count):
+                plan = plan_read(selection, spec, cost, ordered=False)
+            else:
+                may_map = False
     fetched = allocate(plan.fetched_shape, conversion.fetch_dtype, source.name)
     fetch(plan, source, fetched, spec.storage_dtype, may_map=may_map, map_kept=map_kept,
           casts=conversion.casts, block_size=cost.block_size)
