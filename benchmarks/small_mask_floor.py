@@ -15,9 +15,10 @@ How it is warmed matters (see :mod:`proxylib.execute_measured`):
 large folios, as after a copy or a write); ``--warm-by random-faults``
 touches every page through a ``MADV_RANDOM`` map (one small folio per page,
 as after sparse reads through a map). Both drop the page cache first
-(root; else the file's pages with ``POSIX_FADV_DONTNEED``).
+(root; else the file's pages with ``POSIX_FADV_DONTNEED``); ``--warm-by none``
+only reads the file through once, dropping nothing.
 
-    python benchmarks/small_mask_floor.py FILE [--rounds 60] [--warm-by read|random-faults]
+    python benchmarks/small_mask_floor.py FILE [--rounds 60] [--warm-by read|random-faults|none]
 
 FILE is an uncompressed, native-order, unscaled 4D NIfTI (``proxylib bench``
 with no FILE, or bench_cold.py, writes one). Run it alone on a shared machine.
@@ -29,6 +30,7 @@ import argparse
 import mmap
 import os
 import statistics
+import sys
 import time
 from typing import Callable, Dict, List
 
@@ -106,18 +108,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file")
     parser.add_argument("--rounds", type=int, default=60)
-    parser.add_argument("--warm-by", choices=("read", "random-faults"), default="read")
+    parser.add_argument("--warm-by", choices=("read", "random-faults", "none"), default="read",
+                        help="how the page cache is filled after dropping it ('none': not "
+                             "dropped, only read through once)")
     args = parser.parse_args()
     image = proxylib.load(args.file)
     proxy = image.dataobj
     dtype = proxy.storage_dtype
     if proxy.order != "F" or not dtype.isnative or proxy.spec.has_scaling:
         parser.error(f"{args.file}: needs F order, native byte order and no scaling")
-    print(f"page cache: {drop_page_cache([args.file])} then warmed by {args.warm_by}")
-    if args.warm_by == "read":
-        warm_page_cache([args.file])
-    else:
+    if args.warm_by != "none":
+        print(f"page cache: {drop_page_cache([args.file])}, then warmed by {args.warm_by}",
+              file=sys.stderr)
+    if args.warm_by == "random-faults":
         touch_every_page_at_random(args.file)
+    else:
+        warm_page_cache([args.file])
     readers = {**raw_readers(args.file, proxy.shape, proxy.offset, dtype),
                **proxylib_readers(args.file)}
     rng = np.random.default_rng()

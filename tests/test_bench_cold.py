@@ -137,7 +137,8 @@ def test_small_mask_floor_script_checks_values_and_reports_every_reader(volume):
     root = os.path.abspath(os.path.join(os.path.dirname(script), os.pardir))
     env = dict(os.environ,
                PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    out = subprocess.run([sys.executable, script, path, "--rounds", "2"],
+    # --warm-by none: a test must not drop the machine's page cache
+    out = subprocess.run([sys.executable, script, path, "--rounds", "2", "--warm-by", "none"],
                          capture_output=True, text=True, env=env, timeout=120, check=True).stdout
     rows = {line[:36].strip(): float(line[36:].split()[1]) for line in out.splitlines()[1:]}
     assert len(rows) == 3 + 4 and rows["proxylib mmap=True keep=True"] == 1.0
