@@ -208,3 +208,28 @@ def test_paired_spread_script_reads_a_run_and_sees_shared_drift(tmp_path):
             if line.startswith("cold one volume")]
     # unpaired log ratios: ln 1.2 + k ln 2, k = i - j != 0; their median deviation 2 ln 2
     assert rows == [["5", "+1.00", "0.000", "1.386", "1.20", "1.20"]]
+
+
+def test_a_cold_run_starts_every_warm_cell_from_a_dropped_then_read_cache(tmp_path, monkeypatch):
+    # pages a cold cell faulted in one at a time must not carry into the warm cells
+    import proxylib
+    from proxylib.bench.runner import run_benchmark
+
+    path = str(tmp_path / "v.nii")
+    proxylib.save(proxylib.Nifti1Image(np.zeros((4, 3, 2, 2), np.float32), np.eye(4)), path)
+    events = []
+    monkeypatch.setattr(runner, "drop_page_cache", lambda paths: events.append("drop"))
+    monkeypatch.setattr(runner, "warm_page_cache", lambda paths: events.append("warm"))
+    real_measure = runner.measure_cell
+
+    def measure(strategies, workload, *args, cold=False, **kwargs):
+        events.append("cold cell" if cold else "warm cell")
+        return real_measure(strategies, workload, *args, cold=cold, **kwargs)
+
+    monkeypatch.setattr(runner, "measure_cell", measure)
+    run_benchmark(path, workload_names=("volume", "time series"), repeat=1, memory=False,
+                  include_peers=False, cold=True)
+    cells = [i for i, e in enumerate(events) if e.endswith("cell")]
+    warm = [i for i in cells if events[i] == "warm cell"]
+    assert len(warm) == 2 and len(cells) == 4
+    assert all(events[i - 2:i] == ["drop", "warm"] for i in warm)

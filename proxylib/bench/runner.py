@@ -196,6 +196,21 @@ def measure_cell(strategies: Sequence[Strategy], workload: Workload, repeat: int
     return [one.measurement(peaks.get(id(one))) for one in contenders]
 
 
+def prepare_warm_cache(paths: Sequence[str]) -> None:
+    """Before a warm cell of a cold run: the files dropped, then read through once.
+
+    Only reading the pages a cold cell left out would keep the ones its
+    rounds faulted in one at a time, in small folios, where a fresh map's
+    faults cost several times more (``benchmarks/small_mask_floor.py
+    --warm-by random-faults``; :mod:`proxylib.execute_measured`), and which
+    pages those are is chance: the warm figures would change from run to
+    run. Read through after a drop, every run's warm cells start alike, as
+    after copying the file.
+    """
+    drop_page_cache(paths)
+    warm_page_cache(paths)
+
+
 def run_benchmark(path: str, *, workload_names: Sequence[str] = (), repeat: int = 5,
                   memory: bool = True, progress: Optional[Progress] = None,
                   include_peers: bool = True,
@@ -240,8 +255,8 @@ def run_benchmark(path: str, *, workload_names: Sequence[str] = (), repeat: int 
         caches = (False, True) if cold else (False,)
         cells = [(workload, cold_cell) for workload in workloads for cold_cell in caches]
         for done, (workload, cold_cell) in enumerate(cells):
-            if cold and not cold_cell:  # warm means warm, even after a cold cell
-                warm_page_cache(paths)
+            if cold and not cold_cell:  # warm means warm, and the same warm every run
+                prepare_warm_cache(paths)
             label = (f"{workload.name}{' (cold)' if cold_cell else ''}: "
                      f"{len(strategies)} strategies interleaved")
             if progress is not None:
