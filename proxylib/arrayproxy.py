@@ -295,12 +295,16 @@ class ArrayProxy:
                         f"{self!r} cannot be converted without a copy: a zero-copy result "
                         "needs an uncompressed file, mmap enabled, native byte order, no "
                         "scaling and no dtype change")
-            cost = self._cost or source.cost
             plan = None
+            cost = self._cost
             if planned is not None:
                 plan, planned_for = planned
-                if planned_for is not cost and planned_for != cost:
-                    plan = with_runs_for(plan, cost)
+                if cost is None and plan.rows is None and plan.dense and (
+                        plan.run_bytes == plan.selected_bytes):
+                    cost = planned_for  # one run (a volume): no runs to cut, no residency probe
+            cost = cost or source.cost
+            if plan is not None and planned_for is not cost and planned_for != cost:
+                plan = with_runs_for(plan, cost)
             fetched, plan = read(selection, plan, spec, source, cost, conversion,
                                  may_map=bool(self._mmap), map_kept=self._keep_file_open,
                                  trial=trial)

@@ -222,3 +222,46 @@ def test_one_probe_serves_the_reads_of_a_moment(monkeypatch):
     assert residency.last() is True
     monkeypatch.setattr(advice.Residency, "REUSE_SECONDS", 0.0)
     assert residency.cold() is False  # the next probe
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_remembered_one_run_read_asks_for_no_file_level_probe(stored, monkeypatch, mmap, keep):
+    # a volume is one pread (or one copy) whatever the residency: nothing to plan by it
+    path, data = stored
+    probes = []
+    for name in ("looks_cold", "map_looks_cold"):
+        real = getattr(sources, name)
+        monkeypatch.setattr(sources, name,
+                            lambda *args, real=real, name=name: probes.append(name) or real(*args))
+    proxy = ArrayProxy(path, (SHAPE, "<f4", 352), mmap=mmap, keep_file_open=keep)
+    np.testing.assert_array_equal(proxy[..., 0], data[..., 0])  # planned: may probe
+    before = len(probes)
+    for t in (1, 5, 2):
+        np.testing.assert_array_equal(proxy[..., t], data[..., t])
+    assert len(probes) == before
+    np.testing.assert_array_equal(proxy[3], data[3])  # many runs: the probe is asked again
+    assert len(probes) > before
+    proxy.close()
+
+
+def test_a_kept_map_reads_a_cold_span_by_pread_though_the_file_looked_warm(stored, monkeypatch):
+    path, data = stored
+    proxy = ArrayProxy(path, (SHAPE, "<f4", 352), mmap=True, keep_file_open=True)
+    monkeypatch.setattr(sources, "map_looks_cold", lambda mapping: False)
+    np.testing.assert_array_equal(proxy[..., 0], data[..., 0])
+    by_pread = []
+    real = sources.MappedSource._read_by_preads
+
+    def spy(self, offsets, buffers):
+        by_pread.append(list(offsets))
+        return real(self, offsets, buffers)
+
+    monkeypatch.setattr(sources.MappedSource, "_read_by_preads", spy)
+    monkeypatch.setattr(sources, "resident", lambda mapping, offset: False)  # this span: cold
+    np.testing.assert_array_equal(proxy[..., 4], data[..., 4])
+    assert len(by_pread) == 1
+    monkeypatch.setattr(sources, "resident", lambda mapping, offset: True)  # warm: the map
+    np.testing.assert_array_equal(proxy[..., 5], data[..., 5])
+    assert len(by_pread) == 1
+    proxy.close()
