@@ -143,3 +143,17 @@ def test_small_mask_floor_script_checks_values_and_reports_every_reader(volume):
     rows = {line[:36].strip(): float(line[36:].split()[1]) for line in out.splitlines()[1:]}
     assert len(rows) == 3 + 4 and rows["proxylib mmap=True keep=True"] == 1.0
     assert all(ratio > 0 for ratio in rows.values())
+
+
+def test_warm_volume_overhead_script_checks_values_and_reports_every_setting(volume):
+    path, _ = volume
+    script = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks",
+                          "warm_volume_overhead.py")
+    root = os.path.abspath(os.path.join(os.path.dirname(script), os.pardir))
+    env = dict(os.environ,
+               PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    out = subprocess.run([sys.executable, script, path, "--probe-every-read"],
+                         capture_output=True, text=True, env=env, timeout=120, check=True).stdout
+    lines = out.splitlines()
+    assert lines[0].startswith("raw preadv (floor)") and len(lines) == 5
+    assert all(float(line.split()[-1].rstrip("x")) > 0 for line in lines[1:])
