@@ -245,23 +245,20 @@ def test_a_remembered_one_run_read_asks_for_no_file_level_probe(stored, monkeypa
     proxy.close()
 
 
-def test_a_kept_map_reads_a_cold_span_by_pread_though_the_file_looked_warm(stored, monkeypatch):
+def test_a_cold_kept_map_access_reads_every_run_by_pread_however_warm_later_spans_look(
+        stored, monkeypatch):
+    # one decision per access: pages the first preads brought in (read-ahead) must not
+    # turn the rest of a cold read into page faults, one disk read each, on a MADV_RANDOM map
     path, data = stored
     proxy = ArrayProxy(path, (SHAPE, "<f4", 352), mmap=True, keep_file_open=True)
-    monkeypatch.setattr(sources, "map_looks_cold", lambda mapping: False)
     np.testing.assert_array_equal(proxy[..., 0], data[..., 0])
-    by_pread = []
-    real = sources.MappedSource._read_by_preads
-
-    def spy(self, offsets, buffers):
-        by_pread.append(list(offsets))
-        return real(self, offsets, buffers)
-
-    monkeypatch.setattr(sources.MappedSource, "_read_by_preads", spy)
-    monkeypatch.setattr(sources, "resident", lambda mapping, offset: False)  # this span: cold
-    np.testing.assert_array_equal(proxy[..., 4], data[..., 4])
-    assert len(by_pread) == 1
-    monkeypatch.setattr(sources, "resident", lambda mapping, offset: True)  # warm: the map
-    np.testing.assert_array_equal(proxy[..., 5], data[..., 5])
-    assert len(by_pread) == 1
+    monkeypatch.setattr(sources, "map_looks_cold", lambda mapping: True)  # this access: cold
+    monkeypatch.setattr(sources, "resident", lambda mapping, offset: True)  # spans look warm
+    copied = []
+    real = sources.streaming
+    monkeypatch.setattr(sources, "streaming",
+                        lambda *args, **kwargs: copied.append(args[1]) or real(*args, **kwargs))
+    np.testing.assert_array_equal(proxy[3], data[3])  # an x-slab: runs through the file
+    np.testing.assert_array_equal(proxy[:, :, 2:9], data[:, :, 2:9])  # long runs
+    assert copied == []
     proxy.close()

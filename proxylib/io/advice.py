@@ -25,7 +25,8 @@ Measured on a cold page cache (issue 16; figures in benchmarks/README.md,
   (:func:`looks_cold`: ``cachestat`` over three windows of the file, 3-5 us;
   :class:`Residency` reuses the answer for 10 ms; a remembered one-run plan,
   such as a volume, asks nothing: it is one read either way, and a kept map
-  judges such a span by its own middle page). A cold file is planned with
+  then reads it by its last answer, or by the span's own middle page before
+  any). A cold file is planned with
   :data:`~proxylib.io.cost.LOCAL_FILE_COLD_COST` (a 64 KiB gap threshold,
   so a dense sparse read such as a 1,000-voxel mask becomes a few large
   sequential reads the kernel reads ahead of) and a per-access read is not
@@ -244,21 +245,18 @@ def resident(mapping: mmap.mmap, offset: int) -> Optional[bool]:
 
 
 @contextmanager
-def streaming(mapping: mmap.mmap, offsets: Sequence[int], length: int,
-              cold: Optional[bool] = None) -> Iterator[None]:
+def streaming(mapping: mmap.mmap, offsets: Sequence[int], length: int) -> Iterator[None]:
     """Around a copy that reads through each ``[offset, offset+length)`` span of ``mapping``.
 
     Spans of at least :data:`PREFETCH_MIN_BYTES` are made ``MADV_SEQUENTIAL`` for the copy (aggressive read-ahead:
     ``MADV_WILLNEED`` alone started only a window, then every page faulted on
     its own; 9.3 s for a cold x-slab against 0.23 s) and ``MADV_RANDOM`` again
     afterwards, for the sparse reads that follow. Only when the middle page of
-    the middle span is not in memory (the first page may be a header just read);
-    ``cold``: that answer, when the caller has just probed it.
+    the middle span is not in memory (the first page may be a header just read).
     """
-    if cold is None and length >= PREFETCH_MIN_BYTES and len(offsets) > 0:
-        cold = resident(mapping, offsets[len(offsets) // 2] + length // 2) is False
     advised = (length >= PREFETCH_MIN_BYTES and _MADV_SEQUENTIAL is not None
-               and len(offsets) > 0 and cold is True)
+               and len(offsets) > 0
+               and resident(mapping, offsets[len(offsets) // 2] + length // 2) is False)
     if advised:
         for offset in offsets:
             _advise(mapping, _MADV_SEQUENTIAL, offset, length)

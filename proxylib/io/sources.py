@@ -259,10 +259,8 @@ class MappedSource(ByteSource):
         if cold is None:
             middle = len(offsets) // 2
             cold = resident(mapping, offsets[middle] + len(buffers[middle]) // 2) is False
-        return cold and self._read_by_preads(offsets, buffers)
-
-    def _read_by_preads(self, offsets: Sequence[int], buffers: Sequence[memoryview]) -> bool:
-        """Read the runs with preads on the kept cold descriptor (False: none could be opened)."""
+        if not cold:
+            return False
         if self._cold_fd < 0:
             with Mapper._guard:
                 if self._cold_fd < 0:
@@ -280,25 +278,14 @@ class MappedSource(ByteSource):
             self.readinto(offset, buffer)
 
     def readinto(self, offset: int, buffer: memoryview) -> None:
-        """Copy from the map; a long span whose own pages are cold is read with a pread.
-
-        A long span is judged by its own middle page (one ``mincore``), not by
-        the file-level answer: that may be stale (a remembered one-run plan
-        does not ask for it), and a file can be cold in one place and warm in
-        another.
-        """
         view = _byte_view(buffer)
+        if len(view) >= PREFETCH_MIN_BYTES and self._read_cold((offset,), (view,)):
+            return
         mapping = self._mapper.get()
         if mapping is None:  # made when the source was, so only gone if closed
             raise ProxyReadError(f"{self.name}: the file's memory map is closed", path=self.name)
-        cold: Optional[bool] = None
-        if len(view) >= PREFETCH_MIN_BYTES:
-            cold = resident(mapping, offset + len(view) // 2) is False
-            if cold and self._new_descriptor is not None and self._read_by_preads(
-                    (offset,), (view,)):
-                return
         available = max(0, min(len(view), len(mapping) - offset))
-        with streaming(mapping, (offset,), available, cold), memoryview(mapping) as whole, \
+        with streaming(mapping, (offset,), available), memoryview(mapping) as whole, \
                 whole[offset:offset + available] as part:
             view[:available] = part
         if available < len(view):
