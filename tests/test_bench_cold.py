@@ -115,14 +115,20 @@ def test_drop_page_cache_says_how(volume, monkeypatch):
     assert cold.drop_page_cache([path]) in ("fadvise", "none")
 
 
+def run_benchmark_script(name: str, *args: str, **environment: str) -> str:
+    """The standard output of ``benchmarks/NAME args``, with this checkout's proxylib."""
+    script = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", name)
+    root = os.path.abspath(os.path.join(os.path.dirname(script), os.pardir))
+    env = dict(os.environ, **environment,
+               PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    return subprocess.run([sys.executable, script, *args], capture_output=True, text=True,
+                          env=env, timeout=120, check=True).stdout
+
+
 def test_cold_mask_gap_script_measures_every_strategy(volume, tmp_path):
     path, _ = volume
-    script = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", "cold_mask_gap.py")
-    root = os.path.abspath(os.path.join(os.path.dirname(script), os.pardir))
-    env = dict(os.environ, PROXYLIB_COLD_DROP="fadvise",
-               PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    out = subprocess.run([sys.executable, script, path, "--rounds", "1", "--gaps", "16", "64"],
-                         capture_output=True, text=True, env=env, timeout=120, check=True).stdout
+    out = run_benchmark_script("cold_mask_gap.py", path, "--rounds", "1", "--gaps", "16", "64",
+                               PROXYLIB_COLD_DROP="fadvise")
     rows = [(line[:40].strip(), float(line[40:].split()[0])) for line in out.splitlines()[1:]]
     assert rows[0][0] == "one sequential read"
     assert len(rows) == 1 + 3 * 3  # three settings: the probed cost and two forced gaps
@@ -132,14 +138,8 @@ def test_cold_mask_gap_script_measures_every_strategy(volume, tmp_path):
 
 def test_small_mask_floor_script_checks_values_and_reports_every_reader(volume):
     path, _ = volume
-    script = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks",
-                          "small_mask_floor.py")
-    root = os.path.abspath(os.path.join(os.path.dirname(script), os.pardir))
-    env = dict(os.environ,
-               PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     # --warm-by none: a test must not drop the machine's page cache
-    out = subprocess.run([sys.executable, script, path, "--rounds", "2", "--warm-by", "none"],
-                         capture_output=True, text=True, env=env, timeout=120, check=True).stdout
+    out = run_benchmark_script("small_mask_floor.py", path, "--rounds", "2", "--warm-by", "none")
     rows = {line[:36].strip(): float(line[36:].split()[1]) for line in out.splitlines()[1:]}
     assert len(rows) == 3 + 4 and rows["proxylib mmap=True keep=True"] == 1.0
     assert all(ratio > 0 for ratio in rows.values())
@@ -147,13 +147,7 @@ def test_small_mask_floor_script_checks_values_and_reports_every_reader(volume):
 
 def test_warm_volume_overhead_script_checks_values_and_reports_every_setting(volume):
     path, _ = volume
-    script = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks",
-                          "warm_volume_overhead.py")
-    root = os.path.abspath(os.path.join(os.path.dirname(script), os.pardir))
-    env = dict(os.environ,
-               PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    out = subprocess.run([sys.executable, script, path, "--probe-every-read"],
-                         capture_output=True, text=True, env=env, timeout=120, check=True).stdout
+    out = run_benchmark_script("warm_volume_overhead.py", path, "--probe-every-read")
     lines = out.splitlines()
     assert lines[0].startswith("raw preadv (floor)") and len(lines) == 5
     assert all(float(line.split()[-1].rstrip("x")) > 0 for line in lines[1:])
