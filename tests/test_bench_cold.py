@@ -151,3 +151,13 @@ def test_warm_volume_overhead_script_checks_values_and_reports_every_setting(vol
     lines = out.splitlines()
     assert lines[0].startswith("raw preadv (floor)") and len(lines) == 5
     assert all(float(line.split()[-1].rstrip("x")) > 0 for line in lines[1:])
+
+
+def test_kept_map_first_touch_script_reports_both_ways(volume):
+    path, _ = volume
+    out = run_benchmark_script("kept_map_first_touch.py", path, "--rounds", "3", "--warm-by",
+                               "none")
+    lines = out.splitlines()
+    assert [line[:32].strip() for line in lines] == ["first copy out of a fresh map",
+                                                     "one preadv"]
+    assert lines[1].split()[-1] == "1.00x"
