@@ -20,6 +20,7 @@ import numpy as np
 from ..arrayproxy import ArrayProxy
 from ..errors import (HeaderError, HeaderWarning, MissingFileError, TruncatedFileError,
                       warn_at_caller)
+from ..io.streams import read_on
 from ..images import (FileHolder, FileMap, ImageFileError, check_load_options,
                       in_case_of, sibling_name, split_name)
 from ..spec import ArraySpec, native
@@ -80,7 +81,7 @@ class AnalyzeImage(AffineImage):
         header_holder, image_holder = file_map["header"], file_map["image"]
         name = header_holder.describe()
         wanted = AnalyzeHeader.sizeof_hdr
-        block = head if len(head) >= wanted else head + stream.read(wanted - len(head))
+        block = read_on(stream, head, wanted)
         header = AnalyzeHeader.from_bytes(block[:wanted], path=name)
         offset = image_holder.pos + header.get_data_offset()
         available, upper_bound, seen = image_holder.data_file(stream)

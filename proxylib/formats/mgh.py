@@ -23,6 +23,7 @@ import numpy as np
 from ..arrayproxy import ArrayProxy
 from ..errors import HeaderError, TruncatedFileError
 from ..fileholder import DataFile
+from ..io.streams import read_on
 from ..images import (GZIP_COMPRESSLEVEL, FileHolder, FileMap, ImageFileError,
                       check_load_options)
 from ..spec import ArraySpec
@@ -305,7 +306,7 @@ class MGHImage(AffineImage):
         holder = file_map["image"]
         name = holder.filename or repr(holder.fileobj)
         wanted = HEADER_FIELDS.itemsize
-        block = head if len(head) >= wanted else head + stream.read(wanted - len(head))
+        block = read_on(stream, head, wanted)
         header = MGHHeader.from_bytes(
             block, path=name, tail_reader=lambda: _read_tail(holder.file_like, tail_offset))
         offset = holder.pos + DATA_OFFSET

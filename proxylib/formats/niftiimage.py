@@ -25,7 +25,7 @@ from ..errors import HeaderError, HeaderWarning, warn_at_caller
 from ..fileholder import DataFile
 from ..images import (DataobjImage, FileHolder, FileMap, ImageFileError,
                       check_load_options, sibling_name, split_filename)
-from ..io.streams import Prepended
+from ..io.streams import Prepended, read_on
 from ..spec import ArraySpec, native
 from .affines import check_affine
 from .blocks import write_blocks
@@ -157,11 +157,7 @@ class NiftiImage(XformImageMixin, DataobjImage):
         if data.available is not None:
             header.check_data_size(data.available - image_holder.pos, at_least=data.upper_bound,
                                    path=image_holder.describe())
-        slope, inter = header.get_slope_inter()
-        spec = ArraySpec(header.get_data_shape(), header.get_data_dtype(),
-                         offset=image_holder.pos + header.get_data_offset(), order="F",
-                         slope=slope, inter=inter)
-        proxy = ArrayProxy(image_holder.file_like, spec, mmap=mmap,
+        proxy = ArrayProxy(image_holder.file_like, _data_spec(header, image_holder), mmap=mmap,
                            keep_file_open=keep_file_open, cost=cost, seen=data.seen)
         return cls(proxy, header.get_best_affine(), header=header, file_map=file_map)
 
@@ -211,11 +207,7 @@ class NiftiImage(XformImageMixin, DataobjImage):
         its file changed.
         """
         old = self._dataobj
-        slope, inter = header.get_slope_inter()
-        spec = ArraySpec(header.get_data_shape(), header.get_data_dtype(),
-                         offset=holder.pos + header.get_data_offset(), order="F",
-                         slope=slope, inter=inter)
-        self._dataobj = ArrayProxy(holder.file_like, spec, mmap=old.mmap,
+        self._dataobj = ArrayProxy(holder.file_like, _data_spec(header, holder), mmap=old.mmap,
                                    keep_file_open=old.keep_file_open, cost=old.cost)
         old.close()
 
@@ -244,6 +236,14 @@ class NiftiImage(XformImageMixin, DataobjImage):
         kind = "proxy" if is_proxy(self._dataobj) else "array"
         return (f"{type(self).__name__}(shape={self.shape}, {kind} data, "
                 f"file={self.get_filename()!r})")
+
+
+def _data_spec(header: Any, holder: FileHolder) -> ArraySpec:
+    """The array ``header`` describes in the data file of ``holder`` (F order, its scaling)."""
+    slope, inter = header.get_slope_inter()
+    return ArraySpec(header.get_data_shape(), header.get_data_dtype(),
+                     offset=holder.pos + header.get_data_offset(), order="F",
+                     slope=slope, inter=inter)
 
 
 def _storage_dtype(dataobj: Any) -> np.dtype:
@@ -332,7 +332,7 @@ def read_header(header_class: Any, stream: Any, name: str, head: bytes = b"") ->
     """
     size = header_class.sizeof_hdr
     wanted = size + EXTENSION_FLAG_SIZE
-    block = head if len(head) >= wanted else head + stream.read(wanted - len(head))
+    block = read_on(stream, head, wanted)
     header = header_class.from_bytes(block[:wanted], path=name)
     flag = block[size:wanted]
     if len(flag) == EXTENSION_FLAG_SIZE and flag[0] != 0:

@@ -162,6 +162,12 @@ def look_at(path: str) -> FileSeen:
         os.close(fd)
 
 
+def read_on(stream: Any, head: bytes, wanted: int) -> bytes:
+    """At least ``wanted`` bytes from the start of ``stream`` (fewer at its end), of which
+    ``head`` was already read: ``head`` when it is long enough, else ``head`` and the rest."""
+    return head if len(head) >= wanted else head + stream.read(wanted - len(head))
+
+
 class Prepended:
     """A forwards reader that returns ``head`` (bytes already read) before ``stream``'s rest."""
 
@@ -181,5 +187,5 @@ class Prepended:
         return head + rest
 
 
-__all__ = ["FileSeen", "Prepended", "look_at", "open_regular", "open_stream", "wrap_fileobj",
-           "stream_size"]
+__all__ = ["FileSeen", "Prepended", "look_at", "open_regular", "open_stream", "read_on",
+           "wrap_fileobj", "stream_size"]
